@@ -1,0 +1,111 @@
+"""DemoNet: the isotropic network of "Rewrite the Stars" sec. 3.4, with a pluggable fusion op.
+
+Block for block the official ``imagenet/demonet.py``: patch-embedding conv stem, then ``depth``
+blocks of LayerNorm -> 7x7 depthwise conv -> Linear d->6d split into halves -> op(act(x1), x2)
+-> Linear 3d->d -> layer scale -> drop path -> residual; head: mean pool, LayerNorm, Linear.
+Parameter count: 9d^2 + 60d per block, the same as the official model for every width/depth.
+
+``PointDemoNet`` is the paper's 2-D toy (sec. 3.4, Fig. 2): the same block on vectors, without
+the depthwise conv and layer scale, as in the official ``2D_visual/demonet_2d.py``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from starnet.layers import DropPath, drop_path_rates
+from starnet.ops import Fusion, check_positive_int, make_act
+
+
+class DemoBlock(nn.Module):
+    """Channels-last block: input and output are (B, H, W, C)."""
+
+    def __init__(self, dim: int, op: str = "star", act: str = "gelu", drop_path: float = 0.0,
+                 layer_scale: float = 1e-6):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.f = nn.Linear(dim, 6 * dim)
+        self.act = make_act(act)
+        self.fuse = Fusion(op)
+        self.g = nn.Linear(3 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale > 0 else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm(x)
+        # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
+        x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x1, x2 = self.f(x).chunk(2, dim=-1)
+        x = self.g(self.fuse(self.act(x1), x2))
+        if self.gamma is not None:
+            x = self.gamma * x
+        return shortcut + self.drop_path(x)
+
+
+class DemoNet(nn.Module):
+    def __init__(self, width: int = 192, depth: int = 12, op: str = "star", act: str = "gelu",
+                 num_classes: int = 1000, in_chans: int = 3, patch_size: int = 16, drop_path: float = 0.0,
+                 layer_scale: float = 1e-6):
+        super().__init__()
+        check_positive_int("width", width)
+        check_positive_int("depth", depth)
+        check_positive_int("in_chans", in_chans)
+        check_positive_int("patch_size", patch_size)
+        self.num_classes = num_classes
+        self.num_features = width
+        self.stem = nn.Conv2d(in_chans, width, kernel_size=patch_size, stride=patch_size)
+        self.blocks = nn.Sequential(*[DemoBlock(width, op, act, p, layer_scale)
+                                      for p in drop_path_rates(drop_path, depth)])
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
+        self.apply(_init_trunc_normal)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled, normalised features (B, width)."""
+        x = self.blocks(self.stem(x).permute(0, 2, 3, 1))
+        return self.norm(x.mean((1, 2)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+class PointBlock(nn.Module):
+    def __init__(self, dim: int, op: str, act: str):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.f = nn.Linear(dim, 6 * dim)
+        self.act = make_act(act)
+        self.fuse = Fusion(op)
+        self.g = nn.Linear(3 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = self.f(self.norm(x)).chunk(2, dim=-1)
+        return x + self.g(self.fuse(self.act(x1), x2))
+
+
+class PointDemoNet(nn.Module):
+    """DemoNet for points in R^in_features (paper: width 100, depth 4, ReLU, on 2-D moons)."""
+
+    def __init__(self, width: int = 100, depth: int = 4, op: str = "star", act: str = "relu",
+                 num_classes: int = 2, in_features: int = 2):
+        super().__init__()
+        check_positive_int("width", width)
+        check_positive_int("depth", depth)
+        self.num_classes = num_classes
+        self.stem = nn.Linear(in_features, width)
+        self.blocks = nn.Sequential(*[PointBlock(width, op, act) for _ in range(depth)])
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_classes)
+        self.apply(_init_trunc_normal)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.blocks(self.stem(x))))
+
+
+def _init_trunc_normal(m: nn.Module) -> None:
+    # The official DemoNet init: trunc_normal(.02) on every conv and linear weight, zero bias.
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,5 @@
+"""User-facing errors: the entry point prints these as one line and exits non-zero."""
+
+
+class StarbenchError(Exception):
+    """Bad input or environment (missing dataset, foreign checkpoint, ...): message says what to do."""

@@ -1,0 +1,127 @@
+"""What every run leaves behind: ``metrics.json`` (atomic, updated each epoch) and a W&B run.
+
+W&B mode: ``WANDB_MODE`` if set; otherwise online when the user is logged in, else offline (no
+prompt). Offline runs sit in ``<run_dir>/wandb/`` and upload later with ``wandb sync``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("starbench")
+
+METRICS_FILE = "metrics.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file + rename, so a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metrics(run_dir: Path) -> Optional[Dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def wandb_mode() -> str:
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        return mode
+    import wandb
+    try:
+        return "online" if wandb.login(prompt=False, verify=False) else "offline"
+    except Exception:  # no credentials store, odd netrc, ...: never block a run on W&B
+        return "offline"
+
+
+class Tracker:
+    """One run's record. ``info`` holds the identity fields (model, op, width, ...)."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, info: Dict[str, Any]):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.record: Dict[str, Any] = {"status": "running", "error": None, **info,
+                                       "run_dir": str(self.run_dir), "wandb_dir": None, "history": []}
+        previous = read_metrics(self.run_dir)
+        if previous and previous.get("history") and previous.get("status") != "completed":
+            self.record["history"] = previous["history"]  # resumed run: keep the epochs already done
+        self.wandb = None
+        if cfg.logger.name == "wandb":
+            self.wandb = self._open_wandb(cfg, info)
+        self._write()
+
+    def _open_wandb(self, cfg: DictConfig, info: Dict[str, Any]):
+        import wandb
+        lg = cfg.logger
+        mode = lg.mode or wandb_mode()
+        name = "-".join(str(p) for p in (info["model"], info["op"], f"w{info['width']}",
+                                         f"d{info['depth']}", f"s{info['seed']}"))
+        group = lg.group or f"{info['model']}-{info['data']}"
+        tags = [str(info["model"]), str(info["op"]), str(info["data"]), *lg.tags]
+        # A stable id (from the run dir) lets a resumed run continue the same W&B run.
+        run_id = lg.run_id or _stable_id(self.run_dir)
+        run = wandb.init(project=lg.project, entity=lg.entity, group=group, name=name, tags=tags,
+                         dir=str(self.run_dir), mode=mode, id=run_id, resume="allow",
+                         config=OmegaConf.to_container(cfg, resolve=True),
+                         settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+                         reinit="finish_previous")
+        self.record["wandb_dir"] = str(Path(run.dir).parent) if run.dir else None
+        return run
+
+    def update(self, **fields: Any) -> None:
+        self.record.update(fields)
+        self._write()
+
+    def log_epoch(self, row: Dict[str, Any]) -> None:
+        self.record["history"].append(row)
+        self.record["epoch"] = row.get("epoch")
+        if self.wandb is not None:
+            self.wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
+        self._write()
+
+    def finish(self, final: Dict[str, Any]) -> Dict[str, Any]:
+        self.record.update(final, status="completed", error=None)
+        self._write()
+        if self.wandb is not None:
+            for k, v in final.items():
+                if isinstance(v, (int, float, str)):
+                    self.wandb.summary[k] = v
+            self.wandb.finish()
+        return self.record
+
+    def fail(self, error: str) -> Dict[str, Any]:
+        self.record.update(status="failed", error=error)
+        self._write()
+        if self.wandb is not None:
+            self.wandb.summary["error"] = error
+            self.wandb.finish(exit_code=1)
+        return self.record
+
+    def _write(self) -> None:
+        atomic_write_text(self.run_dir / METRICS_FILE, json.dumps(self.record, indent=2, default=str))
+
+
+def _stable_id(run_dir: Path) -> str:
+    import hashlib
+    return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]

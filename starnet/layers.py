@@ -1,0 +1,44 @@
+"""Small layers shared by DemoNet and StarNet (torch only, so the models can be copied elsewhere)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample (same maths as timm's DropPath)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class ConvBN(nn.Sequential):
+    """Conv2d (with bias, as in the official code) optionally followed by BatchNorm2d.
+
+    Submodule names ``conv``/``bn`` match the official and timm StarNet state dicts.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1,
+                 padding: int = 0, groups: int = 1, with_bn: bool = True):
+        super().__init__()
+        self.add_module("conv", nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups))
+        if with_bn:
+            self.add_module("bn", nn.BatchNorm2d(out_chs))
+
+
+def drop_path_rates(drop_path: float, n: int) -> list:
+    """Linearly increasing stochastic-depth rates, 0 for the first block (paper/timm schedule)."""
+    return [x.item() for x in torch.linspace(0, drop_path, n)] if n else []

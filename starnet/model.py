@@ -1,0 +1,150 @@
+"""StarNet (Ma et al., "Rewrite the Stars", CVPR 2024) with a pluggable fusion op.
+
+With ``op="star"`` the module tree, state-dict keys and maths equal timm's ``starnet_*`` (and the
+official repo's), so the released ImageNet weights load unchanged. ``op`` may also be one name per
+stage, e.g. ``["sum", "sum", "star", "star"]`` for the paper's Table 7 ablation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .layers import ConvBN, DropPath, drop_path_rates
+from .ops import Fusion, check_positive_int, make_act
+
+
+@dataclass(frozen=True)
+class StarNetSpec:
+    base_dim: int
+    depths: Tuple[int, ...]
+    mlp_ratio: int
+
+
+# Paper Table 5 (S1-S4) and Table 13 (very small models); identical to the official/timm code.
+VARIANTS: Dict[str, StarNetSpec] = {
+    "s050": StarNetSpec(16, (1, 1, 3, 1), 3),
+    "s100": StarNetSpec(20, (1, 2, 4, 1), 4),
+    "s150": StarNetSpec(24, (1, 2, 4, 2), 3),
+    "s1": StarNetSpec(24, (2, 2, 8, 3), 4),
+    "s2": StarNetSpec(32, (1, 2, 6, 2), 4),
+    "s3": StarNetSpec(32, (2, 2, 8, 4), 4),
+    "s4": StarNetSpec(32, (3, 3, 12, 5), 4),
+}
+
+# "official": what the released code does. Its ``isinstance(m, nn.Linear or nn.Conv2d)`` evaluates
+# to ``nn.Linear``, so only the head gets trunc_normal(.02); convs keep PyTorch's default init.
+# "timm": timm's port, which also gives every conv weight trunc_normal(.02).
+INITS = ("official", "timm")
+
+
+class StarBlock(nn.Module):
+    """dwconv7x7+BN -> op(act(f1(x)), f2(x)) -> g 1x1+BN -> dwconv7x7 -> residual."""
+
+    def __init__(self, dim: int, mlp_ratio: int, op: str = "star", act: str = "relu6", drop_path: float = 0.0):
+        super().__init__()
+        hidden = mlp_ratio * dim
+        self.dwconv = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=True)
+        self.f1 = ConvBN(dim, hidden, 1, with_bn=False)
+        self.f2 = ConvBN(dim, hidden, 1, with_bn=False)
+        self.g = ConvBN(hidden, dim, 1, with_bn=True)
+        self.dwconv2 = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=False)
+        self.act = make_act(act)
+        self.fuse = Fusion(op)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.dwconv(x)
+        x = self.fuse(self.act(self.f1(x)), self.f2(x))
+        x = self.dwconv2(self.g(x))
+        return shortcut + self.drop_path(x)
+
+
+class StarNet(nn.Module):
+    stem_dim = 32
+
+    def __init__(self, base_dim: int = 32, depths: Sequence[int] = (3, 3, 12, 5), mlp_ratio: int = 4,
+                 op: Union[str, Sequence[str]] = "star", act: str = "relu6", num_classes: int = 1000,
+                 in_chans: int = 3, drop_path: float = 0.0, init: str = "official"):
+        super().__init__()
+        check_positive_int("width", base_dim)
+        check_positive_int("in_chans", in_chans)
+        depths = list(depths)
+        if not depths:
+            raise ValueError("StarNet needs at least one stage (depths is empty)")
+        for d in depths:
+            check_positive_int("depth of each stage", d)
+        ops = [op] * len(depths) if isinstance(op, str) else list(op)
+        if len(ops) != len(depths):
+            raise ValueError(f"op has {len(ops)} entries but StarNet has {len(depths)} stages")
+        if init not in INITS:
+            raise ValueError(f"unknown init '{init}'; valid: {', '.join(INITS)}")
+        self.num_classes = num_classes
+        self.ops = ops
+
+        self.stem = nn.Sequential(ConvBN(in_chans, self.stem_dim, 3, 2, 1), make_act(act))
+        dpr = drop_path_rates(drop_path, sum(depths))
+        stages, prev, cur = [], self.stem_dim, 0
+        self.stage_channels: List[int] = []
+        for i, (depth, stage_op) in enumerate(zip(depths, ops)):
+            dim = base_dim * 2 ** i
+            blocks = [StarBlock(dim, mlp_ratio, stage_op, act, dpr[cur + j]) for j in range(depth)]
+            stages.append(nn.Sequential(ConvBN(prev, dim, 3, 2, 1), *blocks))
+            self.stage_channels.append(dim)
+            prev, cur = dim, cur + depth
+        self.stages = nn.Sequential(*stages)
+        # Output stride of each stage: stem /2, then each downsampler /2.
+        self.stage_strides: List[int] = [2 ** (i + 2) for i in range(len(depths))]
+        self.num_features = prev
+        self.norm = nn.BatchNorm2d(prev)
+        self.head = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights(init)
+
+    def _init_weights(self, init: str) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear) or (init == "timm" and isinstance(m, nn.Conv2d)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_stages(self, x: torch.Tensor, indices: Sequence[int] = None) -> List[torch.Tensor]:
+        """Outputs of the stages in ``indices`` (default all; strides ``self.stage_strides``)."""
+        indices = range(len(self.stages)) if indices is None else indices
+        last = max(indices)
+        outs = []
+        x = self.stem(x)
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in indices:
+                outs.append(x)
+            if i == last:
+                break
+        return outs
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.stages(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(x.mean((2, 3)), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def create_starnet(variant: str = "s1", op: Union[str, Sequence[str]] = "star", act: str = "relu6",
+                   num_classes: int = 1000, in_chans: int = 3, drop_path: float = 0.0,
+                   width: int = None, depths: Sequence[int] = None, init: str = "official") -> StarNet:
+    """Build a paper variant (``s050 s100 s150 s1 s2 s3 s4``); ``width``/``depths`` override its
+    base width and per-stage depths."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown StarNet variant '{variant}'; valid: {', '.join(VARIANTS)}")
+    spec = VARIANTS[variant]
+    return StarNet(base_dim=spec.base_dim if width is None else width,
+                   depths=spec.depths if depths is None else depths, mlp_ratio=spec.mlp_ratio,
+                   op=op, act=act, num_classes=num_classes, in_chans=in_chans, drop_path=drop_path, init=init)

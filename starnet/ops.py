@@ -1,0 +1,84 @@
+"""Fusion ops and activations: the one place where "star" and "sum" are defined.
+
+A fusion op merges a block's two branches, ``op(act(x1), x2)``. DemoNet and StarNet both take
+an op *name* and look it up here, so a new op is one function plus one ``@register_op`` line::
+
+    @register_op("max")
+    def max_fusion(a, b):
+        return torch.maximum(a, b)
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import torch
+from torch import nn
+
+FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+FUSION_OPS: Dict[str, FusionFn] = {}
+
+
+def register_op(name: str) -> Callable[[FusionFn], FusionFn]:
+    """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``."""
+    def add(fn: FusionFn) -> FusionFn:
+        if name in FUSION_OPS:
+            raise ValueError(f"fusion op '{name}' is already registered")
+        FUSION_OPS[name] = fn
+        return fn
+    return add
+
+
+@register_op("star")
+def star(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The star operation of the paper: element-wise multiplication."""
+    return a * b
+
+
+@register_op("sum")
+def sum_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The baseline: element-wise addition."""
+    return a + b
+
+
+def get_op(name: str) -> FusionFn:
+    if name not in FUSION_OPS:
+        raise ValueError(f"unknown op '{name}'; valid ops: {', '.join(sorted(FUSION_OPS))}")
+    return FUSION_OPS[name]
+
+
+class Fusion(nn.Module):
+    """``op(a, b)`` as a module, so the op shows up in ``print(model)``."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+        self.fn = get_op(op)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.fn(a, b)
+
+    def extra_repr(self) -> str:
+        return self.op
+
+
+ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
+    "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "hardswish": nn.Hardswish,
+    "none": nn.Identity,  # the activation-free ablation (paper Tables 4, 9)
+}
+
+
+def make_act(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; valid: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[name]()
+
+
+def check_positive_int(name: str, value) -> int:
+    """Width/depth style arguments: a clear error instead of an empty or negative model."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
