@@ -62,6 +62,7 @@ class Tracker:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.record: Dict[str, Any] = {"status": "running", "error": None, **info,
+                                       "config_hash": config_hash(cfg),
                                        "run_dir": str(self.run_dir), "wandb_dir": None, "history": []}
         previous = read_metrics(self.run_dir)
         if previous and previous.get("history") and previous.get("status") != "completed":
@@ -94,7 +95,8 @@ class Tracker:
         self._write()
 
     def log_epoch(self, row: Dict[str, Any]) -> None:
-        self.record["history"].append(row)
+        # A resumed run may redo an epoch it logged but did not checkpoint: keep the newest row.
+        self.record["history"] = [r for r in self.record["history"] if r.get("epoch", 0) < row["epoch"]] + [row]
         self.record["epoch"] = row.get("epoch")
         if self.wandb is not None:
             self.wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["epoch"])
@@ -118,8 +120,46 @@ class Tracker:
             self.wandb.finish(exit_code=1)
         return self.record
 
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is not None and self.record["status"] == "running":
+            self.fail(one_line(exc))
+
     def _write(self) -> None:
         atomic_write_text(self.run_dir / METRICS_FILE, json.dumps(self.record, indent=2, default=str))
+
+
+# Knobs that change where or how fast a job runs, not what it computes.
+NON_RESULT_KEYS = ("logger", "trainer.threads", "trainer.device", "data.root", "data.workers")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Identifies what a job computes, so a relaunched sweep can tell a finished job from a changed one."""
+    import hashlib
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key in NON_RESULT_KEYS:
+        parent, _, leaf = key.rpartition(".")
+        node = plain.get(parent, {}) if parent else plain
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha1(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one readable line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (ValueError, LookupError)) or type(exc).__name__ == "StarbenchError" \
+        else f"{type(exc).__name__}: {text}"
+
+
+def write_failure(run_dir: Path, info: Dict[str, Any], error: str) -> None:
+    """Mark a run failed, keeping what it recorded so far (or the identity fields, if nothing yet)."""
+    record = read_metrics(run_dir) or {**info, "run_dir": str(run_dir), "wandb_dir": None, "history": []}
+    record.update(status="failed", error=error)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(run_dir) / METRICS_FILE, json.dumps(record, indent=2, default=str))
 
 
 def _stable_id(run_dir: Path) -> str:

@@ -1,0 +1,49 @@
+"""Task ``classify``: train and evaluate an image classifier (DemoNet or StarNet)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+from omegaconf import DictConfig
+
+from .data import build_data
+from .models import build_model, count_flops, count_params, model_identity
+from .tracking import Tracker
+from .trainer import Trainer, seed_everything
+
+log = logging.getLogger("starbench")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    tcfg = cfg.trainer
+    device = resolve_device(tcfg.device)
+    if device.type == "cpu" and tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    seed_everything(cfg.seed)
+    identity = {"task": "classify", **model_identity(cfg), "data": cfg.data.name,
+                "num_classes": cfg.data.num_classes, "in_chans": cfg.data.in_chans,
+                "image_size": cfg.data.image_size}
+    model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
+    data = build_data(cfg.data, tcfg, cfg.seed, device)
+    channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
+    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
+            "params": count_params(model),
+            "flops": count_flops(model, (cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size)),
+            "device": str(device)}
+    log.info("%s %s op=%s width=%s depth=%s: %.3fM params, %.1fM FLOPs; %d train images on %s",
+             info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],
+             info["params"] / 1e6, info["flops"] / 1e6, data.num_train, device)
+    with Tracker(cfg, run_dir, info) as tracker:
+        trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last)
+        result = trainer.fit()
+        log.info("done: top1 %.2f (best %.2f), %.0f train img/s, %.0f s training",
+                 result["top1"], result["best_top1"], result["train_images_per_s"], result["train_time_s"])
+        return tracker.finish(result)

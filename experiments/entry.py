@@ -1,0 +1,43 @@
+"""The one plain function behind ``run.py``: tests and other tools call ``run_job`` directly."""
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from pathlib import Path
+from typing import Any, Dict
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import StarbenchError
+from .tracking import config_hash, one_line, read_metrics, write_failure
+
+log = logging.getLogger("starbench")
+
+TASKS = ("classify", "detect", "moons")
+
+
+def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
+    """Run one job into ``run_dir``; return its metrics record. A job already completed there is
+    not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes."""
+    run_dir = Path(run_dir)
+    previous = read_metrics(run_dir)
+    if previous and previous.get("status") == "completed":
+        if previous.get("config_hash") != config_hash(cfg):  # raised before the try: keep that record
+            raise StarbenchError(f"{run_dir} holds a completed run of another configuration; "
+                                 "choose another hydra.run.dir")
+        log.info("already completed in %s; not rerunning", run_dir)
+        return previous
+    try:
+        if cfg.task.name not in TASKS:
+            raise StarbenchError(f"unknown task '{cfg.task.name}'; valid: {', '.join(TASKS)}")
+        task = importlib.import_module(f"experiments.{cfg.task.name}")
+        return task.run(cfg, run_dir)
+    except Exception as e:
+        info = {k: OmegaConf.select(cfg, k, default=None) for k in ("op", "width", "depth", "seed")}
+        info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
+                    data=OmegaConf.select(cfg, "data.name"))
+        write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), one_line(e))
+        if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
+            (run_dir / "error.log").write_text(traceback.format_exc())
+        raise

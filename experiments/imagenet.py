@@ -1,0 +1,76 @@
+"""ImageNet-style folders (``<root>/train/<class>/*``, ``<root>/val/<class>/*``) through a DataLoader
+with workers and timm's transforms (RandAugment, color jitter, random erasing as in Tables 10/12)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from .data import Batch, epoch_generator
+from .errors import StarbenchError
+
+
+def _image_folder(path: Path, transform):
+    from torchvision.datasets import ImageFolder
+    if not path.is_dir():
+        raise StarbenchError(f"ImageNet folder {path} does not exist (expected <data.root>/train and <data.root>/val)")
+    try:
+        return ImageFolder(str(path), transform=transform)
+    except (FileNotFoundError, RuntimeError) as e:
+        raise StarbenchError(f"no images found in {path}: {e}") from None
+
+
+@dataclass
+class LoaderData:
+    name: str
+    train_set: Dataset
+    val_set: Dataset
+    num_classes: int
+    batch_size: int
+    eval_batch_size: int
+    seed: int
+    workers: int
+    drop_last: bool = True
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_set)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n, b = self.num_train, self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def _loader(self, ds, batch_size, shuffle, generator=None, drop_last=False):
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
+                          num_workers=self.workers, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=False)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        return iter(self._loader(self.train_set, self.batch_size, True, epoch_generator(self.seed, epoch),
+                                 self.drop_last))
+
+    def val_batches(self) -> Iterator[Batch]:
+        return iter(self._loader(self.val_set, self.eval_batch_size, False))
+
+
+def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int) -> LoaderData:
+    from timm.data import create_transform
+    root = Path(str(dcfg.root)).expanduser()
+    common = dict(input_size=dcfg.image_size, mean=tuple(dcfg.mean), std=tuple(dcfg.std),
+                  interpolation=dcfg.interpolation)
+    train_tf = create_transform(is_training=True, auto_augment=dcfg.auto_augment or None,
+                                color_jitter=dcfg.color_jitter, re_prob=dcfg.reprob, **common)
+    val_tf = create_transform(is_training=False, crop_pct=dcfg.crop_pct, **common)
+    train_set = _image_folder(root / "train", train_tf)
+    val_set = _image_folder(root / "val", val_tf)
+    if len(train_set.classes) != dcfg.num_classes:
+        raise StarbenchError(f"{root / 'train'} has {len(train_set.classes)} classes but data.num_classes="
+                             f"{dcfg.num_classes}")
+    return LoaderData(dcfg.name, train_set, val_set, dcfg.num_classes, tcfg.batch_size, tcfg.eval_batch_size,
+                      seed, dcfg.workers, drop_last=True)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from starnet import FUSION_OPS, Fusion, get_op, make_act, register_op
+
+
+def test_star_multiplies_and_sum_adds():
+    a, b = torch.tensor([2.0, -1.0]), torch.tensor([3.0, 4.0])
+    assert torch.equal(get_op("star")(a, b), torch.tensor([6.0, -4.0]))
+    assert torch.equal(get_op("sum")(a, b), torch.tensor([5.0, 3.0]))
+
+
+def test_unknown_op_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown op 'mul'; valid ops: star, sum"):
+        get_op("mul")
+
+
+def test_registering_an_op_makes_it_usable_by_name():
+    @register_op("max_test")
+    def max_fusion(a, b):
+        return torch.maximum(a, b)
+    try:
+        assert Fusion("max_test")(torch.tensor([1.0]), torch.tensor([2.0])).item() == 2.0
+        with pytest.raises(ValueError, match="already registered"):
+            register_op("max_test")(max_fusion)
+    finally:
+        FUSION_OPS.pop("max_test")
+
+
+def test_activation_registry():
+    assert isinstance(make_act("none"), torch.nn.Identity)
+    assert make_act("relu6")(torch.tensor([7.0])).item() == 6.0
+    with pytest.raises(ValueError, match="unknown activation"):
+        make_act("swishy")
