@@ -1,0 +1,70 @@
+"""StarNet training throughput: starbench's StarNet (as `run.py model=starnet` trains it) vs timm's
+`starnet_*` as its users run it by default (NCHW). Both run in this one process, interleaved, so a
+noisy neighbour slows both alike; the ratio is what to compare.
+
+    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from starnet import create_starnet  # noqa: E402
+
+
+def step_fn(model, channels_last, batch, size):
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=fmt)
+    y = torch.randint(0, 1000, (batch,))
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step():
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", default="s1")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
+    args = ap.parse_args()
+    import timm
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    sides = {
+        "starbench (channels_last)": step_fn(create_starnet(args.variant), True, args.batch, args.size),
+        "timm default (NCHW)": step_fn(timm.create_model(f"starnet_{args.variant}"), False, args.batch, args.size),
+        "timm channels_last": step_fn(timm.create_model(f"starnet_{args.variant}"), True, args.batch, args.size),
+    }
+    for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
+        step(); step()
+    times = {name: [] for name in sides}
+    for _ in range(args.repeats):
+        for name, step in sides.items():
+            t = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t)
+    base = statistics.median(times["timm default (NCHW)"])
+    print(f"StarNet-{args.variant} train step, batch {args.batch}, {args.size}px, {args.threads} threads, "
+          f"torch {torch.__version__}, timm {timm.__version__}; median of {args.repeats}")
+    print(f"{'':28s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:28s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x")
+
+
+if __name__ == "__main__":
+    main()
