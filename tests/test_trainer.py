@@ -1,0 +1,43 @@
+import pytest
+import torch
+from PIL import Image
+
+from experiments.entry import run_job
+from experiments.trainer import load_checkpoint
+
+
+def test_ema_mixup_cutmix_drop_path_run(tiny_cfg, tmp_path):
+    record = run_job(tiny_cfg("trainer.ema=true", "trainer.ema_decay=0.9", "trainer.mixup=0.8",
+                              "trainer.cutmix=1.0", "model.drop_path=0.1", "trainer.epochs=1"), tmp_path)
+    assert record["status"] == "completed"
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["ema"] is not None and load_checkpoint(tmp_path / "last.pt", ckpt["identity"])["epoch"] == 1
+
+
+def test_starnet_trains_channels_last(tiny_cfg, tmp_path):
+    record = run_job(tiny_cfg("model=starnet", "model.variant=s050", "width=8", "depth=[1,1,1,1]",
+                              "trainer.epochs=1"), tmp_path)
+    assert record["status"] == "completed" and record["model"] == "starnet" and record["depth"] == [1, 1, 1, 1]
+
+
+def test_imagenet_folder_pipeline(tiny_cfg, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for cls, color in (("a", 40), ("b", 220)):
+            (tmp_path / "in" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                pixels = (color + torch.randint(-20, 20, (40, 40, 3), generator=g)).clamp(0, 255).byte().numpy()
+                Image.fromarray(pixels).save(tmp_path / "in" / split / cls / f"{i}.jpg")
+    cfg = tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.num_classes=2", "data.image_size=32",
+                   "data.patch_size=8", "data.workers=0", "trainer.batch_size=4", "trainer.epochs=1")
+    record = run_job(cfg, tmp_path / "run")
+    assert record["status"] == "completed" and record["train_size"] == 16
+
+
+def test_wrong_class_count_in_imagenet_folder(tiny_cfg, tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "in" / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "in" / split / "a" / "0.jpg")
+    from experiments.errors import StarbenchError
+    with pytest.raises(StarbenchError, match="has 1 classes but data.num_classes=1000"):
+        run_job(tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.workers=0"), tmp_path / "run")
