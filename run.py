@@ -7,6 +7,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from experiments.entry import run_job
+from experiments.errors import Interrupted
 from experiments.tracking import one_line
 
 
@@ -19,7 +20,7 @@ def main(cfg: DictConfig):
         print(f"starbench: error: {one_line(e)}", file=sys.stderr)
         if hc.mode == RunMode.MULTIRUN:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
-        sys.exit(1)
+        sys.exit(143 if isinstance(e, Interrupted) else 1)  # 143: stopped by SIGTERM, resumable
     return record.get("best_top1")
 
 

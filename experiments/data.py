@@ -26,8 +26,10 @@ Batch = Tuple[torch.Tensor, torch.Tensor]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+def epoch_generator(seed: int, epoch: int, step: int = -1) -> torch.Generator:
+    """Randomness of one epoch (data order) or of one step in it (augmentation): a resumed run can
+    start mid-epoch and draw exactly what an uninterrupted run would."""
+    return torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + step + 1)
 
 
 @dataclass
@@ -54,14 +56,14 @@ class TensorData:
         n, b = self.num_train, self.batch_size
         return n // b if self.drop_last else math.ceil(n / b)
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
-        g = epoch_generator(self.seed, epoch)
-        order = torch.randperm(self.num_train, generator=g).to(self.x_train.device)
-        for i in range(self.steps_per_epoch):
+    def train_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Batches ``start, start+1, ...`` of ``epoch``."""
+        order = torch.randperm(self.num_train, generator=epoch_generator(self.seed, epoch)).to(self.x_train.device)
+        for i in range(start, self.steps_per_epoch):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.x_train[idx]
             if self.augment:
-                x = random_crop_flip(x, pad=max(1, x.shape[-1] // 14), generator=g)
+                x = random_crop_flip(x, pad=max(1, x.shape[-1] // 14), generator=epoch_generator(self.seed, epoch, i))
             yield x, self.y_train[idx]
 
     def val_batches(self) -> Iterator[Batch]:

@@ -10,7 +10,7 @@ from typing import Any, Dict
 from omegaconf import DictConfig, OmegaConf
 
 from .errors import StarbenchError
-from .tracking import config_hash, one_line, read_metrics, write_failure
+from .tracking import config_hash, read_metrics, write_failure
 
 log = logging.getLogger("starbench")
 
@@ -37,7 +37,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         info = {k: OmegaConf.select(cfg, k, default=None) for k in ("op", "width", "depth", "seed")}
         info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
                     data=OmegaConf.select(cfg, "data.name"))
-        write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), one_line(e))
+        write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
         if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
             (run_dir / "error.log").write_text(traceback.format_exc())
         raise

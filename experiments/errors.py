@@ -3,3 +3,7 @@
 
 class StarbenchError(Exception):
     """Bad input or environment (missing dataset, foreign checkpoint, ...): message says what to do."""
+
+
+class Interrupted(StarbenchError):
+    """The run was stopped (SIGTERM) after saving a checkpoint; the same command resumes it."""

@@ -46,17 +46,19 @@ class LoaderData:
         n, b = self.num_train, self.batch_size
         return n // b if self.drop_last else math.ceil(n / b)
 
-    def _loader(self, ds, batch_size, shuffle, generator=None, drop_last=False):
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
+    def _loader(self, ds, batch_size, sampler=None, generator=None, drop_last=False):
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator, drop_last=drop_last,
                           num_workers=self.workers, pin_memory=torch.cuda.is_available(),
                           persistent_workers=False)
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
-        return iter(self._loader(self.train_set, self.batch_size, True, epoch_generator(self.seed, epoch),
-                                 self.drop_last))
+    def train_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Batches ``start, ...`` of ``epoch``: the epoch's order is fixed by seed and epoch."""
+        g = epoch_generator(self.seed, epoch)
+        order = torch.randperm(self.num_train, generator=g)[start * self.batch_size:].tolist()
+        return iter(self._loader(self.train_set, self.batch_size, order, g, self.drop_last))
 
     def val_batches(self) -> Iterator[Batch]:
-        return iter(self._loader(self.val_set, self.eval_batch_size, False))
+        return iter(self._loader(self.val_set, self.eval_batch_size))
 
 
 def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int) -> LoaderData:

@@ -112,8 +112,8 @@ class Tracker:
             self.wandb.finish()
         return self.record
 
-    def fail(self, error: str) -> Dict[str, Any]:
-        self.record.update(status="failed", error=error)
+    def fail(self, error: str, status: str = "failed") -> Dict[str, Any]:
+        self.record.update(status=status, error=error)
         self._write()
         if self.wandb is not None:
             self.wandb.summary["error"] = error
@@ -125,7 +125,7 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is not None and self.record["status"] == "running":
-            self.fail(one_line(exc))
+            self.fail(one_line(exc), status_of(exc))
 
     def _write(self) -> None:
         atomic_write_text(self.run_dir / METRICS_FILE, json.dumps(self.record, indent=2, default=str))
@@ -154,10 +154,15 @@ def one_line(exc: BaseException) -> str:
         else f"{type(exc).__name__}: {text}"
 
 
-def write_failure(run_dir: Path, info: Dict[str, Any], error: str) -> None:
-    """Mark a run failed, keeping what it recorded so far (or the identity fields, if nothing yet)."""
+def status_of(exc: BaseException) -> str:
+    """``interrupted`` (resumable: SIGTERM, Ctrl-C) or ``failed``."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "Interrupted" else "failed"
+
+
+def write_failure(run_dir: Path, info: Dict[str, Any], exc: BaseException) -> None:
+    """Mark a run failed/interrupted, keeping what it recorded so far (or the identity fields)."""
     record = read_metrics(run_dir) or {**info, "run_dir": str(run_dir), "wandb_dir": None, "history": []}
-    record.update(status="failed", error=error)
+    record.update(status=status_of(exc), error=one_line(exc))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(run_dir) / METRICS_FILE, json.dumps(record, indent=2, default=str))
 

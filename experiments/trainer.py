@@ -3,7 +3,10 @@ EMA/mixup/cutmix (timm), AMP on CUDA, a checkpoint each epoch and exact resume f
 from __future__ import annotations
 
 import logging
+import math
 import random
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,7 +18,7 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from .errors import StarbenchError
+from .errors import Interrupted, StarbenchError
 from .tracking import Tracker
 
 log = logging.getLogger("starbench")
@@ -118,14 +121,18 @@ class Trainer:
         amp = tcfg.amp
         use_amp = device.type == "cuda" if amp == "auto" else bool(amp)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_amp else nullcontext()
-        self.epoch = 0
+        self.epoch = 0             # epochs completed
+        self.step_in_epoch = 0     # batches of the current epoch already trained (mid-epoch checkpoint)
+        self.epoch_loss_sum = 0.0  # sum of those batches' losses
+        self.stop_signal = None    # set by SIGTERM: checkpoint after the current step, then exit
         self.best_top1 = 0.0
         self.train_time = 0.0
         self.train_images = 0
 
     # -- checkpointing ------------------------------------------------------------------------------
     def save(self) -> None:
-        state = {"identity": self.identity, "epoch": self.epoch, "model": self.model.state_dict(),
+        state = {"identity": self.identity, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                 "epoch_loss_sum": self.epoch_loss_sum, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "ema": self.ema.state_dict() if self.ema else None, "rng": _rng_state(),
                  "best_top1": self.best_top1, "train_time": self.train_time, "train_images": self.train_images}
@@ -145,18 +152,19 @@ class Trainer:
             self.ema.load_state_dict(ckpt["ema"])
         _set_rng_state(ckpt["rng"])
         self.epoch, self.best_top1 = ckpt["epoch"], ckpt["best_top1"]
+        self.step_in_epoch, self.epoch_loss_sum = ckpt["step_in_epoch"], ckpt["epoch_loss_sum"]
         self.train_time, self.train_images = ckpt["train_time"], ckpt["train_images"]
-        log.info("resumed from %s at epoch %d", path, self.epoch)
+        log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
 
     # -- the loop -----------------------------------------------------------------------------------
     def train_epoch(self) -> float:
         self.model.train()
         steps = self.data.steps_per_epoch
-        loss_sum = torch.zeros((), device=self.device)
-        bar = tqdm(self.data.train_batches(self.epoch), total=steps, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
-                   leave=False, dynamic_ncols=True, disable=None)
+        first = self.step_in_epoch  # > 0 when resuming mid-epoch
+        bar = tqdm(self.data.train_batches(self.epoch, first), total=steps, initial=first, leave=False,
+                   desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, disable=None)
         start = time.perf_counter()
-        for i, (x, y) in enumerate(bar):
+        for i, (x, y) in enumerate(bar, start=first):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -164,6 +172,10 @@ class Trainer:
                 x, y = self.mixup(x, y)
             with self.autocast:
                 loss = self.criterion(self.model(x), y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise StarbenchError(f"training loss is {loss_value} at epoch {self.epoch + 1} step {i + 1}; "
+                                     "lower trainer.lr?")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.clip_grad:
@@ -173,20 +185,38 @@ class Trainer:
             self.scheduler.step_update(step)
             if self.ema is not None:
                 self.ema.update(self.model, step=step)
-            loss_sum += loss.detach()
+            self.epoch_loss_sum += loss_value
+            self.step_in_epoch = i + 1
+            self.train_images += len(x)
             if i % 20 == 0 and bar.disable is False:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+            if self.stop_signal is not None:
+                self.train_time += time.perf_counter() - start
+                self.save()
+                raise Interrupted(f"stopped by {self.stop_signal} at epoch {self.epoch + 1} step {i + 1}; "
+                                  f"checkpoint saved, rerun the same command to resume")
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         self.train_time += time.perf_counter() - start
-        self.train_images += steps * self.data.batch_size
-        mean_loss = loss_sum.item() / steps
-        if not np.isfinite(mean_loss):
-            raise StarbenchError(f"training loss is {mean_loss} in epoch {self.epoch + 1}; lower trainer.lr?")
+        mean_loss = self.epoch_loss_sum / steps
+        self.step_in_epoch, self.epoch_loss_sum = 0, 0.0
         return mean_loss
+
+    def _on_sigterm(self, signum, frame) -> None:
+        self.stop_signal = signal.Signals(signum).name
 
     def fit(self) -> Dict[str, Any]:
         self.maybe_resume()
+        # SLURM sends SIGTERM before a time limit or preemption: finish the step, checkpoint, exit.
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            return self._fit()
+        previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        try:
+            return self._fit()
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+    def _fit(self) -> Dict[str, Any]:
         metrics: Dict[str, float] = {}
         while self.epoch < self.cfg.epochs:
             t0 = time.perf_counter()

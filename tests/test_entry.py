@@ -59,7 +59,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path,
     monkeypatch.setattr(Trainer, "train_epoch", crash_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
-    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "failed"
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     resumed = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
     assert resumed["status"] == "completed"
