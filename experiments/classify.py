@@ -9,6 +9,8 @@ import torch
 from omegaconf import DictConfig
 
 from .data import build_data
+from .distributed import broadcast_object, device_for, init_distributed
+from .errors import StarbenchError
 from .models import build_model, count_flops, count_params, model_identity
 from .tracking import Tracker
 from .trainer import Trainer, seed_everything
@@ -25,6 +27,12 @@ def resolve_device(name: str) -> torch.device:
 def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     tcfg = cfg.trainer
     device = resolve_device(tcfg.device)
+    dist_info = init_distributed(device)
+    device = device_for(device, dist_info)
+    run_dir = Path(broadcast_object(str(run_dir), dist_info))  # all ranks share rank 0's run dir
+    if tcfg.batch_size % dist_info.world_size:
+        raise StarbenchError(f"trainer.batch_size={tcfg.batch_size} (the global batch) is not divisible by "
+                             f"the {dist_info.world_size} processes")
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     seed_everything(cfg.seed)
@@ -32,17 +40,19 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                 "num_classes": cfg.data.num_classes, "in_chans": cfg.data.in_chans,
                 "image_size": cfg.data.image_size}
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
-    data = build_data(cfg.data, tcfg, cfg.seed, device)
+    data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
     info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
             "params": count_params(model),
             "flops": count_flops(model, (cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size)),
-            "device": str(device)}
-    log.info("%s %s op=%s width=%s depth=%s: %.3fM params, %.1fM FLOPs; %d train images on %s",
+            "device": str(device), "world_size": dist_info.world_size, "peak_lr": Trainer.peak_lr(tcfg)}
+    log.info("%s%s %s op=%s width=%s depth=%s: %.3fM params, %.1fM FLOPs; %d train images on %s",
+             f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
              info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],
              info["params"] / 1e6, info["flops"] / 1e6, data.num_train, device)
-    with Tracker(cfg, run_dir, info) as tracker:
-        trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last)
+    with Tracker(cfg, run_dir, info, enabled=dist_info.is_main) as tracker:
+        trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last,
+                          dist_info)
         result = trainer.fit()
         log.info("done: top1 %.2f (best %.2f), %.0f train img/s, %.0f s training",
                  result["top1"], result["best_top1"], result["train_images_per_s"], result["train_time_s"])

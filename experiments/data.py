@@ -46,6 +46,8 @@ class TensorData:
     seed: int
     augment: bool = False
     drop_last: bool = False
+    rank: int = 0          # DDP: this process trains on slice [rank::world_size] of every batch
+    world_size: int = 1
 
     @property
     def num_train(self) -> int:
@@ -61,14 +63,15 @@ class TensorData:
         order = torch.randperm(self.num_train, generator=epoch_generator(self.seed, epoch)).to(self.x_train.device)
         for i in range(start, self.steps_per_epoch):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.x_train[idx]
-            if self.augment:
+            x, y = self.x_train[idx], self.y_train[idx]
+            if self.augment:  # drawn for the whole batch: any number of ranks sees the same augmentation
                 x = random_crop_flip(x, pad=max(1, x.shape[-1] // 14), generator=epoch_generator(self.seed, epoch, i))
-            yield x, self.y_train[idx]
+            yield x[self.rank::self.world_size], y[self.rank::self.world_size]
 
     def val_batches(self) -> Iterator[Batch]:
-        for i in range(0, len(self.y_val), self.eval_batch_size):
-            yield self.x_val[i:i + self.eval_batch_size], self.y_val[i:i + self.eval_batch_size]
+        x_val, y_val = self.x_val[self.rank::self.world_size], self.y_val[self.rank::self.world_size]
+        for i in range(0, len(y_val), self.eval_batch_size):
+            yield x_val[i:i + self.eval_batch_size], y_val[i:i + self.eval_batch_size]
 
 
 def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
@@ -202,10 +205,11 @@ LOADERS = {"fashion_mnist": load_fashion_mnist, "cifar10": load_cifar, "cifar100
            "synthetic": make_synthetic}
 
 
-def build_data(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.device):
+def build_data(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.device, rank: int = 0,
+               world_size: int = 1):
     if dcfg.name == "imagenet":
         from .imagenet import build_imagenet
-        return build_imagenet(dcfg, tcfg, seed)
+        return build_imagenet(dcfg, tcfg, seed, rank, world_size)
     if dcfg.name not in LOADERS:
         raise StarbenchError(f"unknown dataset '{dcfg.name}'; valid: {', '.join([*LOADERS, 'imagenet'])}")
     x_tr, y_tr, x_va, y_va = LOADERS[dcfg.name](dcfg)
@@ -216,4 +220,5 @@ def build_data(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.devi
         name=dcfg.name, x_train=_prepare(x_tr, dcfg).to(device), y_train=y_tr.long().to(device),
         x_val=_prepare(x_va, dcfg).to(device), y_val=y_va.long().to(device), num_classes=dcfg.num_classes,
         batch_size=tcfg.batch_size, eval_batch_size=tcfg.eval_batch_size, seed=seed,
-        augment=bool(dcfg.get("augment", False)), drop_last=bool(tcfg.mixup or tcfg.cutmix))
+        augment=bool(dcfg.get("augment", False)), drop_last=bool(tcfg.mixup or tcfg.cutmix) or world_size > 1,
+        rank=rank, world_size=world_size)

@@ -9,6 +9,7 @@ from typing import Any, Dict
 
 from omegaconf import DictConfig, OmegaConf
 
+from .distributed import env_rank
 from .errors import StarbenchError
 from .tracking import config_hash, read_metrics, write_failure
 
@@ -37,7 +38,8 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         info = {k: OmegaConf.select(cfg, k, default=None) for k in ("op", "width", "depth", "seed")}
         info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
                     data=OmegaConf.select(cfg, "data.name"))
-        write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
+        if env_rank() == 0:  # under torchrun, rank 0 alone writes the run's files
+            write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
         if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
             (run_dir / "error.log").write_text(traceback.format_exc())
         raise

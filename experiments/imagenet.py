@@ -36,6 +36,8 @@ class LoaderData:
     seed: int
     workers: int
     drop_last: bool = True
+    rank: int = 0          # DDP: this process loads slice [rank::world_size] of every batch
+    world_size: int = 1
 
     @property
     def num_train(self) -> int:
@@ -54,14 +56,17 @@ class LoaderData:
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Batches ``start, ...`` of ``epoch``: the epoch's order is fixed by seed and epoch."""
         g = epoch_generator(self.seed, epoch)
-        order = torch.randperm(self.num_train, generator=g)[start * self.batch_size:].tolist()
-        return iter(self._loader(self.train_set, self.batch_size, order, g, self.drop_last))
+        b, w = self.batch_size, self.world_size
+        order = torch.randperm(self.num_train, generator=g)[start * b:self.steps_per_epoch * b]
+        mine = order.view(-1, b)[:, self.rank::w].flatten().tolist()  # this rank's slice of each batch
+        return iter(self._loader(self.train_set, b // w, mine, g, self.drop_last))
 
     def val_batches(self) -> Iterator[Batch]:
-        return iter(self._loader(self.val_set, self.eval_batch_size))
+        mine = list(range(self.rank, len(self.val_set), self.world_size))
+        return iter(self._loader(self.val_set, self.eval_batch_size, mine))
 
 
-def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int) -> LoaderData:
+def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int, rank: int = 0, world_size: int = 1) -> LoaderData:
     from timm.data import create_transform
     root = Path(str(dcfg.root)).expanduser()
     common = dict(input_size=dcfg.image_size, mean=tuple(dcfg.mean), std=tuple(dcfg.std),
@@ -75,4 +80,4 @@ def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int) -> LoaderData:
         raise StarbenchError(f"{root / 'train'} has {len(train_set.classes)} classes but data.num_classes="
                              f"{dcfg.num_classes}")
     return LoaderData(dcfg.name, train_set, val_set, dcfg.num_classes, tcfg.batch_size, tcfg.eval_batch_size,
-                      seed, dcfg.workers, drop_last=True)
+                      seed, dcfg.workers, drop_last=True, rank=rank, world_size=world_size)

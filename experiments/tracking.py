@@ -58,7 +58,8 @@ def wandb_mode() -> str:
 class Tracker:
     """One run's record. ``info`` holds the identity fields (model, op, width, ...)."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, info: Dict[str, Any]):
+    def __init__(self, cfg: DictConfig, run_dir: Path, info: Dict[str, Any], enabled: bool = True):
+        self.enabled = enabled  # False on DDP ranks other than 0: one writer per run
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.record: Dict[str, Any] = {"status": "running", "error": None, **info,
@@ -68,7 +69,7 @@ class Tracker:
         if previous and previous.get("history") and previous.get("status") != "completed":
             self.record["history"] = previous["history"]  # resumed run: keep the epochs already done
         self.wandb = None
-        if cfg.logger.name == "wandb":
+        if cfg.logger.name == "wandb" and enabled:
             self.wandb = self._open_wandb(cfg, info)
         self._write()
 
@@ -128,6 +129,8 @@ class Tracker:
             self.fail(one_line(exc), status_of(exc))
 
     def _write(self) -> None:
+        if not self.enabled:
+            return
         atomic_write_text(self.run_dir / METRICS_FILE, json.dumps(self.record, indent=2, default=str))
 
 

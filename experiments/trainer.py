@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
+from .distributed import DistInfo, all_reduce_sum
 from .errors import Interrupted, StarbenchError
 from .tracking import Tracker
 
@@ -69,7 +70,8 @@ def load_checkpoint(path: Path, identity: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_last: bool) -> Dict[str, float]:
+def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_last: bool,
+             dist_info: DistInfo = DistInfo()) -> Dict[str, float]:
     model.eval()
     correct1 = correct5 = total = 0
     loss_sum = torch.zeros((), device=device)
@@ -85,13 +87,14 @@ def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_la
         correct1 += hit[:, 0].sum().item()
         correct5 += hit.any(dim=1).sum().item()
         total += len(y)
-    return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total,
-            "val_loss": loss_sum.item() / total}
+    correct1, correct5, total, loss = all_reduce_sum([correct1, correct5, total, loss_sum.item()], device, dist_info)
+    return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "val_loss": loss / total}
 
 
 class Trainer:
     def __init__(self, tcfg: DictConfig, model: nn.Module, data, device: torch.device, run_dir: Path,
-                 tracker: Tracker, identity: Dict[str, Any], seed: int, channels_last: bool):
+                 tracker: Tracker, identity: Dict[str, Any], seed: int, channels_last: bool,
+                 dist_info: DistInfo = DistInfo()):
         from timm.data import Mixup
         from timm.loss import SoftTargetCrossEntropy
         from timm.optim import create_optimizer_v2
@@ -100,9 +103,16 @@ class Trainer:
 
         self.cfg, self.data, self.device = tcfg, data, device
         self.run_dir, self.tracker, self.identity, self.seed = Path(run_dir), tracker, identity, seed
-        self.channels_last = channels_last
+        self.channels_last, self.dist = channels_last, dist_info
+        if dist_info.enabled and tcfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        self.optimizer = create_optimizer_v2(self.model, opt=tcfg.optimizer, lr=tcfg.lr,
+        self.forward_model = self.model  # what the training step calls: the DDP wrapper when distributed
+        if dist_info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+            self.forward_model = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = create_optimizer_v2(self.model, opt=tcfg.optimizer, lr=self.peak_lr(tcfg),
                                              weight_decay=tcfg.weight_decay, betas=tuple(tcfg.betas))
         steps = data.steps_per_epoch
         if steps < 1:
@@ -129,8 +139,16 @@ class Trainer:
         self.train_time = 0.0
         self.train_images = 0
 
+    @staticmethod
+    def peak_lr(tcfg: DictConfig) -> float:
+        """``lr`` as given, or scaled linearly with the global batch when ``lr_base_batch`` is set
+        (the paper: lr 4e-3 for a global batch of 2048)."""
+        return tcfg.lr * tcfg.batch_size / tcfg.lr_base_batch if tcfg.lr_base_batch else tcfg.lr
+
     # -- checkpointing ------------------------------------------------------------------------------
     def save(self) -> None:
+        if not self.dist.is_main:  # one writer; every rank holds the same weights
+            return
         state = {"identity": self.identity, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                  "epoch_loss_sum": self.epoch_loss_sum, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
@@ -171,8 +189,13 @@ class Trainer:
             if self.mixup is not None:
                 x, y = self.mixup(x, y)
             with self.autocast:
-                loss = self.criterion(self.model(x), y)
+                loss = self.criterion(self.forward_model(x), y)
             loss_value = loss.item()
+            if self.dist.enabled:  # agree across ranks on NaN and SIGTERM, so no rank waits forever
+                bad, stop = all_reduce_sum([not math.isfinite(loss_value), self.stop_signal is not None],
+                                           self.device, self.dist)
+                loss_value = float("nan") if bad else loss_value
+                self.stop_signal = self.stop_signal or ("SIGTERM" if stop else None)
             if not math.isfinite(loss_value):
                 raise StarbenchError(f"training loss is {loss_value} at epoch {self.epoch + 1} step {i + 1}; "
                                      "lower trainer.lr?")
@@ -187,7 +210,7 @@ class Trainer:
                 self.ema.update(self.model, step=step)
             self.epoch_loss_sum += loss_value
             self.step_in_epoch = i + 1
-            self.train_images += len(x)
+            self.train_images += len(x) * self.dist.world_size
             if i % 20 == 0 and bar.disable is False:
                 bar.set_postfix(loss=f"{loss_value:.3f}")
             if self.stop_signal is not None:
@@ -198,7 +221,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         self.train_time += time.perf_counter() - start
-        mean_loss = self.epoch_loss_sum / steps
+        mean_loss = all_reduce_sum([self.epoch_loss_sum], self.device, self.dist)[0] / (steps * self.dist.world_size)
         self.step_in_epoch, self.epoch_loss_sum = 0, 0.0
         return mean_loss
 
@@ -223,21 +246,21 @@ class Trainer:
             images_before, time_before = self.train_images, self.train_time
             train_loss = self.train_epoch()
             eval_model = self.ema.module if self.ema is not None else self.model
-            metrics = evaluate(eval_model, self.data, self.device, self.autocast, self.channels_last)
+            metrics = evaluate(eval_model, self.data, self.device, self.autocast, self.channels_last, self.dist)
             self.epoch += 1
             self.best_top1 = max(self.best_top1, metrics["top1"])
             ips = (self.train_images - images_before) / max(self.train_time - time_before, 1e-9)
             row = {"epoch": self.epoch, "train_loss": train_loss, **metrics,
                    "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": ips,
                    "epoch_time_s": time.perf_counter() - t0}
-            log.info("epoch %d/%d  loss %.4f  val top1 %.2f  top5 %.2f  lr %.2e  %.0f img/s",
+            (log.info if self.dist.is_main else log.debug)("epoch %d/%d  loss %.4f  val top1 %.2f  top5 %.2f  lr %.2e  %.0f img/s",
                      self.epoch, self.cfg.epochs, train_loss, metrics["top1"], metrics["top5"], row["lr"], ips)
             if self.cfg.checkpoint:
                 self.save()
             self.tracker.log_epoch(row)
         if not metrics:  # resumed a run whose training had finished: evaluate the saved weights
             eval_model = self.ema.module if self.ema is not None else self.model
-            metrics = evaluate(eval_model, self.data, self.device, self.autocast, self.channels_last)
+            metrics = evaluate(eval_model, self.data, self.device, self.autocast, self.channels_last, self.dist)
         return {"top1": metrics["top1"], "top5": metrics["top5"], "best_top1": self.best_top1,
                 "epoch": self.epoch, "train_time_s": self.train_time,
                 "train_images_per_s": self.train_images / max(self.train_time, 1e-9)}

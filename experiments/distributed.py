@@ -1,0 +1,67 @@
+"""Data-parallel training with torch DDP: `torchrun --nproc_per_node=N run.py ...`.
+
+torchrun (or SLURM through submitit) sets RANK / WORLD_SIZE / LOCAL_RANK; without them everything
+here is a no-op and a run is a plain single process. ``trainer.batch_size`` is the *global* batch:
+each rank trains on its slice of every batch, so N ranks see the same batches as one process.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env_rank() -> int:
+    return int(os.environ.get("RANK", 0))
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(env_rank(), world, int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(info.local_rank)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return info
+
+
+def all_reduce_sum(values, device: torch.device, info: DistInfo):
+    """Sum a list of numbers over ranks (returns the list unchanged in a single process)."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's value on every rank (e.g. the run dir, so all ranks share one)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def device_for(device: torch.device, info: DistInfo) -> torch.device:
+    """One GPU per local rank."""
+    return torch.device("cuda", info.local_rank) if device.type == "cuda" and info.enabled else device
