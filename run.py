@@ -11,6 +11,22 @@ from experiments.errors import Interrupted
 from experiments.tracking import one_line
 
 
+# Launcher plugins are optional extras: say which one is missing instead of Hydra's config error.
+LAUNCHER_EXTRAS = {"slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+                   "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+                   "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel")}
+
+
+def check_launcher(argv) -> None:
+    import importlib.util
+    for arg in argv:
+        name = arg.split("=", 1)[1] if arg.startswith("hydra/launcher=") else None
+        if name in LAUNCHER_EXTRAS and importlib.util.find_spec(LAUNCHER_EXTRAS[name][0]) is None:
+            sys.exit(f"starbench: error: hydra/launcher={name} needs the '{LAUNCHER_EXTRAS[name][1]}' extra: "
+                     f"pip install -e \".[{LAUNCHER_EXTRAS[name][1]}]\"")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
@@ -25,4 +41,5 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    check_launcher(sys.argv[1:])
     main()

@@ -1,6 +1,6 @@
 """Data-parallel training with torch DDP: `torchrun --nproc_per_node=N run.py ...`.
 
-torchrun (or SLURM through submitit) sets RANK / WORLD_SIZE / LOCAL_RANK; without them everything
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK (under submitit we derive them from its job environment); without them everything
 here is a no-op and a run is a plain single process. ``trainer.batch_size`` is the *global* batch:
 each rank trains on its slice of every batch, so N ranks see the same batches as one process.
 """
@@ -32,7 +32,18 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", 0))
 
 
+def _export_submitit_env() -> None:
+    """Under hydra/launcher=slurm (or submitit_local) with several tasks, each task is a rank: turn
+    submitit's job environment into the RANK/WORLD_SIZE/MASTER_* variables torch expects."""
+    if "WORLD_SIZE" in os.environ or not os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    import submitit
+    if submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def init_distributed(device: torch.device) -> DistInfo:
+    _export_submitit_env()
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world <= 1:
         return DistInfo()
