@@ -2,7 +2,9 @@
 with workers and timm's transforms (RandAugment, color jitter, random erasing as in Tables 10/12)."""
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -14,13 +16,58 @@ from torch.utils.data import DataLoader, Dataset
 from .data import Batch, epoch_generator
 from .errors import StarbenchError
 
+log = logging.getLogger("starbench")
+
+
+def _posterize_zero_bits_as_black() -> None:
+    """timm's RandAugment 'PosterizeIncreasing' (in the paper's rand-m9-mstd0.5-inc1) can ask for 0 bits;
+    Pillow < 13 returned a black image for that, Pillow 13 raises ValueError mid-epoch. Keep the old
+    result so the paper's recipe runs unchanged."""
+    from PIL import Image
+    from timm.data import auto_augment
+
+    original = auto_augment.posterize
+    if getattr(original, "zero_bits_safe", False):
+        return
+
+    def posterize(img, bits_to_keep, **kwargs):
+        if bits_to_keep <= 0:
+            return Image.new(img.mode, img.size)
+        return original(img, bits_to_keep, **kwargs)
+
+    posterize.zero_bits_safe = True
+    auto_augment.posterize = posterize
+    for name, op in list(auto_augment.NAME_TO_OP.items()):
+        if op is original:
+            auto_augment.NAME_TO_OP[name] = posterize
+
 
 def _image_folder(path: Path, transform):
     from torchvision.datasets import ImageFolder
+
+    class SkippingImageFolder(ImageFolder):
+        """An unreadable image is skipped (the next one stands in, so batches keep their size), logged
+        and counted in ``corrupt`` (shared with the DataLoader's worker processes)."""
+
+        corrupt = multiprocessing.Value("i", 0)
+
+        def __getitem__(self, index):
+            for offset in range(len(self)):
+                path, target = self.samples[(index + offset) % len(self)]
+                try:
+                    image = self.loader(path)
+                except (OSError, ValueError, SyntaxError) as e:  # what PIL raises for broken files
+                    with self.corrupt.get_lock():
+                        self.corrupt.value += 1
+                    log.warning("skipping unreadable image %s (%s)", path, e)
+                    continue
+                return self.transform(image), target
+            raise StarbenchError(f"no readable image in {self.root}")
+
     if not path.is_dir():
         raise StarbenchError(f"ImageNet folder {path} does not exist (expected <data.root>/train and <data.root>/val)")
     try:
-        return ImageFolder(str(path), transform=transform)
+        return SkippingImageFolder(str(path), transform=transform)
     except (FileNotFoundError, RuntimeError) as e:
         raise StarbenchError(f"no images found in {path}: {e}") from None
 
@@ -42,6 +89,11 @@ class LoaderData:
     @property
     def num_train(self) -> int:
         return len(self.train_set)
+
+    @property
+    def corrupt_images(self) -> int:
+        """Unreadable images skipped so far (each time one was met)."""
+        return self.train_set.corrupt.value + self.val_set.corrupt.value
 
     @property
     def steps_per_epoch(self) -> int:
@@ -68,6 +120,7 @@ class LoaderData:
 
 def build_imagenet(dcfg: DictConfig, tcfg: DictConfig, seed: int, rank: int = 0, world_size: int = 1) -> LoaderData:
     from timm.data import create_transform
+    _posterize_zero_bits_as_black()
     root = Path(str(dcfg.root)).expanduser()
     common = dict(input_size=dcfg.image_size, mean=tuple(dcfg.mean), std=tuple(dcfg.std),
                   interpolation=dcfg.interpolation)

@@ -261,6 +261,9 @@ class Trainer:
         if not metrics:  # resumed a run whose training had finished: evaluate the saved weights
             eval_model = self.ema.module if self.ema is not None else self.model
             metrics = evaluate(eval_model, self.data, self.device, self.autocast, self.channels_last, self.dist)
-        return {"top1": metrics["top1"], "top5": metrics["top5"], "best_top1": self.best_top1,
-                "epoch": self.epoch, "train_time_s": self.train_time,
-                "train_images_per_s": self.train_images / max(self.train_time, 1e-9)}
+        result = {"top1": metrics["top1"], "top5": metrics["top5"], "best_top1": self.best_top1,
+                  "epoch": self.epoch, "train_time_s": self.train_time,
+                  "train_images_per_s": self.train_images / max(self.train_time, 1e-9)}
+        if hasattr(self.data, "corrupt_images"):
+            result["corrupt_images"] = self.data.corrupt_images
+        return result

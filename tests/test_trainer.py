@@ -20,7 +20,8 @@ def test_starnet_trains_channels_last(tiny_cfg, tmp_path):
     assert record["status"] == "completed" and record["model"] == "starnet" and record["depth"] == [1, 1, 1, 1]
 
 
-def test_imagenet_folder_pipeline(tiny_cfg, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_imagenet_folder_pipeline(tiny_cfg, tmp_path, workers):
     g = torch.Generator().manual_seed(0)
     for split, n in (("train", 8), ("val", 4)):
         for cls, color in (("a", 40), ("b", 220)):
@@ -28,10 +29,12 @@ def test_imagenet_folder_pipeline(tiny_cfg, tmp_path):
             for i in range(n):
                 pixels = (color + torch.randint(-20, 20, (40, 40, 3), generator=g)).clamp(0, 255).byte().numpy()
                 Image.fromarray(pixels).save(tmp_path / "in" / split / cls / f"{i}.jpg")
+    (tmp_path / "in" / "train" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
     cfg = tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.num_classes=2", "data.image_size=32",
-                   "data.patch_size=8", "data.workers=0", "trainer.batch_size=4", "trainer.epochs=1")
+                   "data.patch_size=8", f"data.workers={workers}", "trainer.batch_size=4", "trainer.epochs=1")
     record = run_job(cfg, tmp_path / "run")
-    assert record["status"] == "completed" and record["train_size"] == 16
+    assert record["status"] == "completed" and record["train_size"] == 17
+    assert record["corrupt_images"] >= 1  # skipped and counted, not a crash
 
 
 def test_wrong_class_count_in_imagenet_folder(tiny_cfg, tmp_path):
