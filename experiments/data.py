@@ -32,8 +32,23 @@ def epoch_generator(seed: int, epoch: int, step: int = -1) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + step + 1)
 
 
+class Batched:
+    """What the trainer needs of any dataset besides its batches: its size and steps per epoch."""
+    batch_size: int
+    drop_last: bool
+
+    @property
+    def num_train(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n, b = self.num_train, self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+
 @dataclass
-class TensorData:
+class TensorData(Batched):
     """A dataset held in memory: images (N, C, H, W) normalised float32, labels int64."""
     name: str
     x_train: torch.Tensor
@@ -52,11 +67,6 @@ class TensorData:
     @property
     def num_train(self) -> int:
         return len(self.y_train)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        n, b = self.num_train, self.batch_size
-        return n // b if self.drop_last else math.ceil(n / b)
 
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Batches ``start, start+1, ...`` of ``epoch``."""

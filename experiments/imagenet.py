@@ -3,7 +3,6 @@ with workers and timm's transforms (RandAugment, color jitter, random erasing as
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
-from .data import Batch, epoch_generator
+from .data import Batch, Batched, epoch_generator
 from .errors import StarbenchError
 
 log = logging.getLogger("starbench")
@@ -73,7 +72,7 @@ def _image_folder(path: Path, transform):
 
 
 @dataclass
-class LoaderData:
+class LoaderData(Batched):
     name: str
     train_set: Dataset
     val_set: Dataset
@@ -95,10 +94,6 @@ class LoaderData:
         """Unreadable images skipped so far (each time one was met)."""
         return self.train_set.corrupt.value + self.val_set.corrupt.value
 
-    @property
-    def steps_per_epoch(self) -> int:
-        n, b = self.num_train, self.batch_size
-        return n // b if self.drop_last else math.ceil(n / b)
 
     def _loader(self, ds, batch_size, sampler=None, generator=None, drop_last=False):
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator, drop_last=drop_last,
