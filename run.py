@@ -11,11 +11,10 @@ from experiments.errors import Interrupted
 from experiments.tracking import one_line
 
 
-# Launcher plugins are optional extras: say which one is missing instead of Hydra's config error.
+# The SLURM launcher plugin is an optional extra: say which one is missing instead of Hydra's config error.
 LAUNCHER_EXTRAS = {"slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
                    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-                   "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel")}
+                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
 
 
 def check_launcher(argv) -> None:

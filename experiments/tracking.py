@@ -75,11 +75,13 @@ class Tracker:
 
     def _open_wandb(self, cfg: DictConfig, info: Dict[str, Any]):
         import wandb
+        from .callbacks import current_sweep_group
         lg = cfg.logger
         mode = lg.mode or wandb_mode()
         name = "-".join(str(p) for p in (info["model"], info["op"], f"w{info['width']}",
                                          f"d{info['depth']}", f"s{info['seed']}"))
-        group = lg.group or f"{info['model']}-{info['data']}"
+        # All jobs of a multirun share one group, named from the sweep dir (the same in every process).
+        group = lg.group or current_sweep_group() or f"{info['model']}-{info['data']}"
         tags = [str(info["model"]), str(info["op"]), str(info["data"]), *lg.tags]
         # A stable id (from the run dir) lets a resumed run continue the same W&B run.
         run_id = lg.run_id or _stable_id(self.run_dir)
@@ -135,7 +137,8 @@ class Tracker:
 
 
 # Knobs that change where or how fast a job runs, not what it computes.
-NON_RESULT_KEYS = ("logger", "trainer.threads", "trainer.device", "data.root", "data.workers")
+NON_RESULT_KEYS = ("logger", "trainer.threads", "trainer.device", "task.threads", "task.device", "data.root",
+                   "data.workers", "data.cache_dir")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -151,15 +154,16 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one readable line."""
+    """An exception as one readable line: bad input speaks for itself, a bug names its type."""
+    from .errors import StarbenchError
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, (ValueError, LookupError)) or type(exc).__name__ == "StarbenchError" \
-        else f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, (StarbenchError, ValueError, LookupError)) else f"{type(exc).__name__}: {text}"
 
 
 def status_of(exc: BaseException) -> str:
     """``interrupted`` (resumable: SIGTERM, Ctrl-C) or ``failed``."""
-    return "interrupted" if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "Interrupted" else "failed"
+    from .errors import Interrupted
+    return "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
 
 
 def write_failure(run_dir: Path, info: Dict[str, Any], exc: BaseException) -> None:

@@ -1,0 +1,138 @@
+"""``task=detect``: train and evaluate a StarNet-YOLOv8 detector with ultralytics as the engine."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .env import set_threads, thread_callbacks
+from .callbacks import tracker_callbacks
+from .datasets import check_dataset, resolve_data
+from .model import detector_config, stage_channels, write_config
+from ..errors import StarbenchError
+
+log = logging.getLogger("starbench")
+
+# Task settings passed to ultralytics' train() under the same name.
+TRAIN_KEYS = ("epochs", "imgsz", "batch", "optimizer", "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs",
+              "warmup_bias_lr", "cos_lr", "close_mosaic", "patience", "amp", "deterministic", "cache", "plots",
+              "workers")
+
+
+def resolve_device(device: str) -> str:
+    if device in (None, "auto"):
+        return "0" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def load_yolo(weights, threads: Optional[int] = None):
+    """``ultralytics.YOLO`` with our thread fix attached (ultralytics resets threads to cpu_count - 1)."""
+    from ultralytics import YOLO
+    model = YOLO(str(weights), task="detect")
+    for event, fn in thread_callbacks(threads).items():
+        model.add_callback(event, fn)
+    return model
+
+
+def evaluate(weights, data_yaml, imgsz: int, batch: int, device: str = "cpu", threads: Optional[int] = None,
+             save_dir: Optional[Path] = None) -> Dict[str, float]:
+    """mAP (%) of a checkpoint on the data's val split. Fixed batch: ``rect`` val batches pad per batch, so
+    the batch size changes the numbers slightly; the same call in any process gives the same mAP."""
+    set_threads(threads)
+    model = load_yolo(weights, threads)
+    kw = {"project": str(Path(save_dir).parent), "name": Path(save_dir).name, "exist_ok": True} if save_dir else {}
+    res = model.val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False,
+                    split="val", **kw)
+    # Percent, like classification's top1 (ultralytics reports fractions).
+    return {"map50": 100 * float(res.box.map50), "map50_95": 100 * float(res.box.map),
+            "precision": 100 * float(res.box.mp), "recall": 100 * float(res.box.mr)}
+
+
+def _check_model(cfg: DictConfig) -> None:
+    from starnet import FUSION_OPS
+    if cfg.model.name != "starnet":
+        raise StarbenchError(f"task=detect needs a backbone with stage outputs: model=starnet, not model={cfg.model.name}")
+    stage_channels(cfg.model.variant, cfg.width)  # unknown variant -> StarbenchError
+    ops = OmegaConf.to_container(cfg.op) if OmegaConf.is_config(cfg.op) else cfg.op
+    for op in [ops] if isinstance(ops, str) else ops:
+        if op not in FUSION_OPS:
+            raise StarbenchError(f"unknown op '{op}'; valid: {', '.join(sorted(FUSION_OPS))}")
+
+
+def _plain(v):
+    return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+
+def train_args(cfg: DictConfig, data_yaml: Path, run_dir: Path, device: str) -> Dict[str, Any]:
+    t = cfg.task
+    args = {k: _plain(t[k]) for k in TRAIN_KEYS if k in t}
+    args.update(data=str(data_yaml), seed=int(cfg.seed), device=device, project=str(run_dir), name="yolo",
+                exist_ok=True, pretrained=False, val=True, verbose=True)
+    extra = t.get("args")
+    if extra:  # free-form extras
+        args.update(OmegaConf.to_container(extra, resolve=True) if OmegaConf.is_config(extra) else dict(extra))
+    if str(args.get("optimizer")).lower() == "auto":
+        log.warning("task.optimizer=auto lets ultralytics choose optimizer and lr0 per run: not a pinned comparison")
+    return args
+
+
+def _same_unfinished_run(cfg: DictConfig, run_dir: Path) -> bool:
+    """An interrupted run of this very config (ultralytics resumes it from last.pt)."""
+    from experiments import tracking
+    previous = tracking.read_metrics(run_dir)
+    if not previous or previous.get("status") == "completed" or not previous.get("history"):
+        return False
+    config_hash = getattr(tracking, "config_hash", None)
+    return config_hash is None or previous.get("config_hash") == config_hash(cfg)
+
+
+def run(cfg: DictConfig, run_dir) -> Dict[str, Any]:
+    from experiments.models import count_flops, count_params, model_identity
+    from experiments.tracking import Tracker
+    from ultralytics.utils.torch_utils import get_flops
+
+    run_dir = Path(run_dir).resolve()
+    t = cfg.task
+    _check_model(cfg)
+    threads = set_threads(t.threads)
+    device = resolve_device(t.device)
+    data_yaml, data_name = resolve_data(cfg.data)
+    data = check_dataset(data_yaml, bool(cfg.data.get("allow_background", False)))
+    ident = model_identity(cfg)
+    model_cfg = detector_config(cfg.model.variant, ident["op"], cfg.model.act, nc=data["nc"], scale=t.scale,
+                                width=cfg.width, depths=ident["depth"] if cfg.depth is not None else None,
+                                in_chans=int(data.get("channels", 3)), drop_path=float(cfg.model.drop_path),
+                                init=cfg.model.init)
+    model_yaml = write_config(run_dir / f"starnet_{cfg.model.variant}_yolov8{t.scale}.yaml", model_cfg)
+    info = {"task": "detect", **ident, "seed": cfg.seed, "data": data_name, "epochs": t.epochs,
+            "imgsz": t.imgsz, "yolo_scale": t.scale, "data_yaml": str(data_yaml), "model_yaml": str(model_yaml),
+            "data_stats": data["stats"], "threads": threads, "device": device, "top1": None, "best_top1": None}
+    last = run_dir / "yolo" / "weights" / "last.pt"
+    resume = last.is_file() and _same_unfinished_run(cfg, run_dir)
+    tracker = Tracker(cfg, run_dir, info)
+    try:
+        model = load_yolo(last if resume else model_yaml, threads)
+        tracker.update(params=count_params(model.model), gflops=round(get_flops(model.model, t.imgsz), 3),
+                       flops=count_flops(model.model, (int(data.get("channels", 3)), t.imgsz, t.imgsz)))
+        for event, fn in tracker_callbacks(tracker).items():
+            model.add_callback(event, fn)
+        start = time.time()
+        if resume:
+            log.info("resuming detector training from %s", last)
+            model.train(resume=True)
+        else:
+            model.train(**train_args(cfg, data_yaml, run_dir, device))
+        train_time = time.time() - start
+        best = run_dir / "yolo" / "weights" / "best.pt"
+        if not best.is_file():
+            raise StarbenchError(f"training ended without a checkpoint in {best.parent}")
+        final = evaluate(best, data_yaml, t.imgsz, t.val_batch, device, threads, save_dir=run_dir / "val")
+        return tracker.finish({**final, "best_checkpoint": str(best), "train_time_s": round(train_time, 1),
+                               "val_args": {"imgsz": t.imgsz, "batch": t.val_batch, "split": "val"}})
+    except Exception as e:
+        tracker.fail(" ".join(str(e).split()) or type(e).__name__)
+        raise

@@ -1,0 +1,36 @@
+"""Summarise a sweep dir by hand (a SLURM sweep, an interrupted one, or a new metric):
+
+    python scripts/aggregate.py outputs/sweeps/fig1_width/2026-01-02_03-04-05 [--metric best_top1] [--no-wandb]
+
+Writes summary.csv, summary.md and star_vs_sum.png into the sweep dir; when the jobs logged to
+W&B, also updates the sweep's W&B summary run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from experiments.aggregate import aggregate  # noqa: E402
+from experiments.errors import StarbenchError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--metric", default=None, help="record field to compare (top1, best_top1, top5, map50_95; default: map50_95 for detection sweeps, else top1)")
+    parser.add_argument("--no-wandb", action="store_true", help="do not log the summary run to W&B")
+    args = parser.parse_args(argv)
+    try:
+        paths = aggregate(args.sweep_dir, args.metric, wandb=None if args.no_wandb else "auto")
+    except StarbenchError as e:
+        print(f"aggregate: error: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(map(str, paths)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
