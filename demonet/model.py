@@ -70,6 +70,18 @@ class DemoNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
+    @torch.no_grad()
+    def reparameterize(self) -> "DemoNet":
+        """In place, for inference: each block's layer scale folds into its ``g`` Linear.
+        Returns ``self``, in eval mode."""
+        self.eval()
+        for block in self.blocks:
+            if block.gamma is not None:
+                block.g.weight.mul_(block.gamma.view(-1, 1))
+                block.g.bias.mul_(block.gamma)
+                block.gamma = None
+        return self
+
 
 class PointBlock(nn.Module):
     def __init__(self, dim: int, op: str, act: str):

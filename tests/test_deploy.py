@@ -1,0 +1,68 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from demonet import DemoNet
+from starnet import VARIANTS, create_starnet, reparameterize
+from starnet.deploy import DeployStarBlock
+
+
+def trained_like(model):
+    """Non-trivial BatchNorm statistics and affines, as after training (fresh ones fold to identity)."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+    return model.eval()
+
+
+def rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_starnet_reparameterized_equals_training_form(variant, op):
+    model = trained_like(create_starnet(variant, op=op, num_classes=100))
+    deploy = reparameterize(copy.deepcopy(model))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in deploy.modules())
+    assert sum(isinstance(m, DeployStarBlock) for m in deploy.modules()) == sum(VARIANTS[variant].depths)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        assert rel_err(deploy(x), ref) < 1e-4
+        assert rel_err(deploy.to(memory_format=torch.channels_last)(x), ref) < 1e-4
+        # stage outputs (the detection backbone) are unchanged too
+        for a, b in zip(deploy.forward_stages(x), model.forward_stages(x)):
+            assert rel_err(a, b) < 1e-4
+
+
+def test_starnet_without_head_keeps_its_norm():
+    model = trained_like(create_starnet("s050", num_classes=0))
+    deploy = reparameterize(copy.deepcopy(model))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert rel_err(deploy(x), model(x)) < 1e-4
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_demonet_reparameterized_equals_training_form(op):
+    model = DemoNet(width=32, depth=3, op=op, num_classes=10, in_chans=1, patch_size=4)
+    for block in model.blocks:
+        block.gamma.data.uniform_(0.2, 1.0)  # as after training (the init 1e-6 would hide a wrong fold)
+    model.eval()
+    deploy = reparameterize(copy.deepcopy(model))
+    assert all(block.gamma is None for block in deploy.blocks)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert rel_err(deploy(x), model(x)) < 1e-4
+
+
+def test_reparameterize_rejects_other_models():
+    with pytest.raises(TypeError, match="StarNet or DemoNet"):
+        reparameterize(nn.Linear(2, 2))
