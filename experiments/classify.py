@@ -24,6 +24,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def run_identity(cfg: DictConfig) -> Dict[str, Any]:
+    """What a checkpoint must match to be resumed (or exported) with this config."""
+    return {"task": "classify", **model_identity(cfg), "data": cfg.data.name, "num_classes": cfg.data.num_classes,
+            "in_chans": cfg.data.in_chans, "image_size": cfg.data.image_size}
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     tcfg = cfg.trainer
     device = resolve_device(tcfg.device)
@@ -36,9 +42,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     seed_everything(cfg.seed)
-    identity = {"task": "classify", **model_identity(cfg), "data": cfg.data.name,
-                "num_classes": cfg.data.num_classes, "in_chans": cfg.data.in_chans,
-                "image_size": cfg.data.image_size}
+    identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
     data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)

@@ -62,8 +62,8 @@ def load_checkpoint(path: Path, identity: Dict[str, Any]) -> Dict[str, Any]:
         raise StarbenchError(f"checkpoint {path} is not a starbench checkpoint")
     saved = ckpt.get("identity")
     if saved != identity:
-        diff = {k: (saved.get(k) if saved else None, v) for k, v in identity.items()
-                if not saved or saved.get(k) != v}
+        saved = saved if isinstance(saved, dict) else {}
+        diff = {k: (saved.get(k), identity.get(k)) for k in {**saved, **identity} if saved.get(k) != identity.get(k)}
         raise StarbenchError(f"checkpoint {path} belongs to another model (saved vs now: {diff}); "
                              "use another run dir or delete it")
     return ckpt
