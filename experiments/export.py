@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from starnet import reparameterize
+from starnet import StarNet, reparameterize
 
 from .errors import StarbenchError
 from .models import build_model
@@ -49,7 +49,9 @@ def export_onnx(model: nn.Module, path, input_shape: Tuple[int, int, int], repar
     ``path`` as ONNX with input ``images`` (N, C, H, W) and output ``logits``."""
     model = copy.deepcopy(model).eval()
     if reparam:
-        reparameterize(model)
+        # ONNX Runtime fuses each branch conv with its activation, which a merged f1|f2 conv would
+        # prevent (measured here: S1 11.7 ms unmerged vs 15.6 ms merged at batch 1).
+        reparameterize(model, **({"merge_branches": False} if isinstance(model, StarNet) else {}))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(1, *input_shape)

@@ -43,23 +43,34 @@ def _fold(module: nn.Module) -> nn.Module:
 
 
 class DeployStarBlock(nn.Module):
-    """StarBlock after reparameterization: dwconv -> f (f1|f2 merged) -> op(act(x1), x2) -> g -> dwconv2."""
+    """StarBlock after reparameterization: dwconv -> f (f1|f2 merged) -> op(act(x1), x2) -> g -> dwconv2.
 
-    def __init__(self, block: nn.Module):
+    ``merge_branches=False`` keeps f1 and f2 apart: ONNX Runtime fuses each conv with the activation
+    that follows it, which it cannot do across the split of a merged conv (measured: merged is slower
+    there, faster in PyTorch eager)."""
+
+    def __init__(self, block: nn.Module, merge_branches: bool = True):
         super().__init__()
         self.dwconv = _fold(block.dwconv)
         f1, f2 = block.f1.conv, block.f2.conv
         self.hidden = f1.out_channels
-        self.f = nn.Conv2d(f1.in_channels, 2 * self.hidden, 1).to(f1.weight.device, f1.weight.dtype)
-        with torch.no_grad():
-            self.f.weight.copy_(torch.cat([f1.weight, f2.weight]))
-            self.f.bias.copy_(torch.cat([f1.bias, f2.bias]))
+        if merge_branches:
+            self.f = nn.Conv2d(f1.in_channels, 2 * self.hidden, 1).to(f1.weight.device, f1.weight.dtype)
+            with torch.no_grad():
+                self.f.weight.copy_(torch.cat([f1.weight, f2.weight]))
+                self.f.bias.copy_(torch.cat([f1.bias, f2.bias]))
+        else:
+            self.f1, self.f2 = f1, f2
         self.act, self.fuse = block.act, block.fuse
         self.g = _fold(block.g)
         self.dwconv2 = _fold(block.dwconv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.f(self.dwconv(x)).split(self.hidden, dim=1)
+        x = self.dwconv(x)
+        if hasattr(self, "f"):
+            x1, x2 = self.f(x).split(self.hidden, dim=1)
+        else:
+            x1, x2 = self.f1(x), self.f2(x)
         return x + self.dwconv2(self.g(self.fuse(self.act(x1), x2)))
 
 
@@ -73,23 +84,24 @@ def _fold_norm_into_head(norm: nn.BatchNorm2d, head: nn.Linear) -> nn.Linear:
     return fused
 
 
-def reparameterize_starnet(model: nn.Module) -> nn.Module:
+def reparameterize_starnet(model: nn.Module, merge_branches: bool = True) -> nn.Module:
     """``StarNet.reparameterize``."""
     from .model import StarBlock
     model.eval()
     model.stem[0] = _fold(model.stem[0])
     for stage in model.stages:
         for i, layer in enumerate(stage):
-            stage[i] = DeployStarBlock(layer) if isinstance(layer, StarBlock) else _fold(layer)
+            stage[i] = DeployStarBlock(layer, merge_branches) if isinstance(layer, StarBlock) else _fold(layer)
     if isinstance(model.head, nn.Linear):
         model.head = _fold_norm_into_head(model.norm, model.head)
         model.norm = nn.Identity()
     return model
 
 
-def reparameterize(model: nn.Module) -> nn.Module:
+def reparameterize(model: nn.Module, **options) -> nn.Module:
     """Rewrite a StarNet or DemoNet in place into its deploy form (see the module doc); returns it.
-    Inference only: the model is put in eval mode (where drop path is an identity)."""
+    Inference only: the model is put in eval mode (where drop path is an identity). ``options``:
+    StarNet's ``merge_branches`` (default True)."""
     if not hasattr(model, "reparameterize"):
         raise TypeError(f"reparameterize() takes a StarNet or DemoNet, not {type(model).__name__}")
-    return model.reparameterize()
+    return model.reparameterize(**options)

@@ -136,11 +136,11 @@ class StarNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def reparameterize(self) -> "StarNet":
-        """In place, for inference: BatchNorms folded into convs and the head, f1|f2 merged
-        (``starnet/deploy.py``). Returns ``self``, in eval mode."""
+    def reparameterize(self, merge_branches: bool = True) -> "StarNet":
+        """In place, for inference: BatchNorms folded into convs and the head, f1|f2 merged unless
+        ``merge_branches=False`` (``starnet/deploy.py``). Returns ``self``, in eval mode."""
         from .deploy import reparameterize_starnet
-        return reparameterize_starnet(self)
+        return reparameterize_starnet(self, merge_branches)
 
 
 def create_starnet(variant: str = "s1", op: Union[str, Sequence[str]] = "star", act: str = "relu6",

@@ -25,11 +25,12 @@ def rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
+@pytest.mark.parametrize("merge", [True, False])
 @pytest.mark.parametrize("op", ["star", "sum"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_starnet_reparameterized_equals_training_form(variant, op):
+def test_starnet_reparameterized_equals_training_form(variant, op, merge):
     model = trained_like(create_starnet(variant, op=op, num_classes=100))
-    deploy = reparameterize(copy.deepcopy(model))
+    deploy = reparameterize(copy.deepcopy(model), merge_branches=merge)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in deploy.modules())
     assert sum(isinstance(m, DeployStarBlock) for m in deploy.modules()) == sum(VARIANTS[variant].depths)
     x = torch.randn(2, 3, 64, 64)

@@ -1,0 +1,133 @@
+"""Batch-1 inference latency of StarNet/DemoNet (star and sum) and timm's StarNet, in one table with the
+paper's Table 6 columns (params, FLOPs, latency): PyTorch eager (NCHW and channels_last), PyTorch
+reparameterized (optionally torch.compile'd), and ONNX Runtime (`scripts/export_onnx.py`'s deploy form).
+
+All models and modes run interleaved in this one process (round robin, `--rounds` rounds of `--iters`
+calls each), so a noisy neighbour slows every side alike; the last column is the best mode's speed-up
+over timm's model in its fastest eager layout.
+
+    python scripts/benchmark_latency.py --compile                # S1 star, S1 sum, timm starnet_s1
+    python scripts/benchmark_latency.py --variants s050,s1,s4 --demonet --threads 2 --json out.json
+    python scripts/benchmark_latency.py --device cuda            # GPU: eager and reparameterized only
+"""
+import argparse
+import copy
+import json
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demonet import DemoNet  # noqa: E402
+from experiments.export import export_onnx, ort_session  # noqa: E402
+from experiments.models import count_flops, count_params  # noqa: E402
+from starnet import create_starnet, reparameterize  # noqa: E402
+
+MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "reparam CL compiled", "ONNX Runtime")
+
+
+def candidates(args):
+    """(name, model, input shape, ours?)"""
+    shape = (3, args.size, args.size)
+    out = []
+    for variant in args.variants.split(","):
+        for op in ("star", "sum"):
+            out.append((f"StarNet-{variant.upper()} {op}", create_starnet(variant, op=op), shape, True))
+        if args.timm:
+            import timm
+            out.append((f"timm starnet_{variant}", timm.create_model(f"starnet_{variant}"), shape, False))
+    if args.demonet:
+        for op in ("star", "sum"):
+            out.append((f"DemoNet-w192-d12 {op}", DemoNet(192, 12, op=op, patch_size=16), shape, True))
+    return out
+
+
+def modes_for(model, shape, ours, device, tmp, threads, compile_):
+    """mode name -> zero-argument callable that runs one batch-1 inference."""
+    model = model.eval().to(device)
+    x = torch.randn(1, *shape, device=device)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    cl = lambda m: copy.deepcopy(m).to(memory_format=torch.channels_last)  # noqa: E731
+    fns = {"eager NCHW": (lambda m=model: m(x)), "eager CL": (lambda m=cl(model): m(x_cl))}
+    if ours:
+        rp = reparameterize(copy.deepcopy(model))
+        fns.update({"reparam NCHW": (lambda m=rp: m(x)), "reparam CL": (lambda m=cl(rp): m(x_cl))})
+        if compile_:
+            fns["reparam CL compiled"] = lambda m=torch.compile(cl(rp)): m(x_cl)
+    if device.type == "cpu":  # ours: export_onnx's deploy form; timm's: its model as it is
+        xn = x.numpy()
+        path = export_onnx(model, Path(tmp) / f"{id(model)}.onnx", shape, reparam=ours)
+        fns["ONNX Runtime"] = lambda s=ort_session(path, threads): s.run(None, {"images": xn})
+    return fns
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", default="s1")
+    ap.add_argument("--demonet", action="store_true", help="add DemoNet width 192 depth 12 (paper sec. 3.4)")
+    ap.add_argument("--no-timm", dest="timm", action="store_false")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--compile", action="store_true", help="add torch.compile of the reparameterized model "
+                    "(about 30 s of compiling per model)")
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    rows, sides = [], []
+    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        for name, model, shape, ours in candidates(args):
+            row = {"model": name, "params_m": count_params(model) / 1e6,
+                   "flops_m": count_flops(model, shape) / 1e6, "ms": {}}
+            rows.append(row)
+            for mode, fn in modes_for(model, shape, ours, device, tmp, args.threads, args.compile).items():
+                for _ in range(args.warmup):
+                    fn()
+                sides.append((row, mode, fn, []))
+        for _ in range(args.rounds):
+            for row, mode, fn, times in sides:
+                sync()
+                start = time.perf_counter()
+                for _ in range(args.iters):
+                    fn()
+                sync()
+                times.append((time.perf_counter() - start) / args.iters * 1e3)
+        for row, mode, fn, times in sides:
+            row["ms"][mode] = statistics.median(times)
+
+    timm_best = {r["model"].split("_")[-1]: min(r["ms"][m] for m in ("eager NCHW", "eager CL"))
+                 for r in rows if r["model"].startswith("timm")}
+    modes = [m for m in MODES if any(m in r["ms"] for r in rows)]
+    print(f"batch 1, {args.size} px, {device.type}, {args.threads} threads, torch {torch.__version__}; "
+          f"median ms of {args.rounds} rounds x {args.iters} calls")
+    print("| model | params (M) | FLOPs (M) | " + " | ".join(f"{m} (ms)" for m in modes) + " | best vs timm |")
+    print("|---|---:|---:|" + "---:|" * len(modes) + "---:|")
+    for r in rows:
+        variant = r["model"].split()[0].split("-")[-1].lower() if not r["model"].startswith("timm") else \
+            r["model"].split("_")[-1]
+        ref = timm_best.get(variant)
+        best = min(r["ms"].values())
+        r["best_vs_timm"] = ref / best if ref else None
+        cells = " | ".join(f"{r['ms'][m]:.2f}" if m in r["ms"] else "–" for m in modes)
+        print(f"| {r['model']} | {r['params_m']:.2f} | {r['flops_m']:.0f} | {cells} | "
+              f"{f'{ref / best:.2f}x' if ref else '–'} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"threads": args.threads, "device": device.type, "size": args.size,
+                                               "torch": torch.__version__, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
