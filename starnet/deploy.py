@@ -66,11 +66,11 @@ class DeployStarBlock(nn.Module):
         self.dwconv2 = _fold(block.dwconv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dwconv(x)
+        y = self.dwconv(x)
         if hasattr(self, "f"):
-            x1, x2 = self.f(x).split(self.hidden, dim=1)
+            x1, x2 = self.f(y).split(self.hidden, dim=1)
         else:
-            x1, x2 = self.f1(x), self.f2(x)
+            x1, x2 = self.f1(y), self.f2(y)
         return x + self.dwconv2(self.g(self.fuse(self.act(x1), x2)))
 
 
