@@ -112,6 +112,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             self.forward_model = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if tcfg.compile:  # fused elementwise kernels; checkpoints keep the plain model's keys
+            self.forward_model = torch.compile(self.forward_model)
         self.optimizer = create_optimizer_v2(self.model, opt=tcfg.optimizer, lr=self.peak_lr(tcfg),
                                              weight_decay=tcfg.weight_decay, betas=tuple(tcfg.betas))
         steps = data.steps_per_epoch

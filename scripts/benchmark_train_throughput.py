@@ -2,7 +2,7 @@
 `starnet_*` as its users run it by default (NCHW). Both run in this one process, interleaved, so a
 noisy neighbour slows both alike; the ratio is what to compare.
 
-    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2
+    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2 [--compile]
 """
 import argparse
 import statistics
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starnet import create_starnet  # noqa: E402
 
 
-def step_fn(model, channels_last, batch, size):
+def step_fn(model, channels_last, batch, size, compile_=False):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -25,8 +25,10 @@ def step_fn(model, channels_last, batch, size):
     y = torch.randint(0, 1000, (batch,))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
 
+    forward = torch.compile(model) if compile_ else model  # as trainer.compile=true does
+
     def step():
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -40,6 +42,8 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
+    ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
+                    "(torch.compile; about a minute of compiling first)")
     args = ap.parse_args()
     import timm
     torch.set_num_threads(args.threads)
@@ -49,6 +53,8 @@ def main():
         "timm default (NCHW)": step_fn(timm.create_model(f"starnet_{args.variant}"), False, args.batch, args.size),
         "timm channels_last": step_fn(timm.create_model(f"starnet_{args.variant}"), True, args.batch, args.size),
     }
+    if args.compile:
+        sides["starbench compiled (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, True)
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
         step(); step()
     times = {name: [] for name in sides}
@@ -58,12 +64,13 @@ def main():
             step()
             times[name].append(time.perf_counter() - t)
     base = statistics.median(times["timm default (NCHW)"])
+    base_cl = statistics.median(times["timm channels_last"])
     print(f"StarNet-{args.variant} train step, batch {args.batch}, {args.size}px, {args.threads} threads, "
           f"torch {torch.__version__}, timm {timm.__version__}; median of {args.repeats}")
-    print(f"{'':28s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s}")
+    print(f"{'':28s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s} {'vs timm CL':>11s}")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:28s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x")
+        print(f"{name:28s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
+import copy
+
 import pytest
 import torch
+from torch import nn
 from PIL import Image
 
 from experiments.entry import run_job
@@ -44,3 +47,25 @@ def test_wrong_class_count_in_imagenet_folder(tiny_cfg, tmp_path):
     from experiments.errors import StarbenchError
     with pytest.raises(StarbenchError, match="has 1 classes but data.num_classes=1000"):
         run_job(tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.workers=0"), tmp_path / "run")
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_compiled_training_step_matches_eager(op):
+    """trainer.compile=true fuses the elementwise work; the math must stay the same (float tolerance)."""
+    from starnet import create_starnet
+    torch.manual_seed(0)
+    eager = create_starnet("s050", op=op, num_classes=10).train().to(memory_format=torch.channels_last)
+    compiled_model = copy.deepcopy(eager)
+    compiled = torch.compile(compiled_model)
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (4,))
+    losses = []
+    for model, fn in ((eager, eager), (compiled_model, compiled)):
+        loss = nn.functional.cross_entropy(fn(x), y, label_smoothing=0.1)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for a, b in zip(eager.parameters(), compiled_model.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6)
+    for a, b in zip(eager.buffers(), compiled_model.buffers()):  # BatchNorm running statistics
+        torch.testing.assert_close(b, a.to(b.dtype), rtol=1e-4, atol=1e-6)
