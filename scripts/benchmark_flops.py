@@ -1,0 +1,95 @@
+"""Achieved FLOP/s of small-model training (DemoNet on Fashion-MNIST-shaped batches) as a fraction of this
+machine's fp32 matmul peak, and where the rest of the time goes (torch profiler, top ops).
+
+    python scripts/benchmark_flops.py --width 64 --depth 12 --batch 128 --threads 2 [--compile]
+
+FLOPs of a training step are counted by torch's FlopCounterMode over forward + backward (2 per
+multiply-add; the optimizer is not counted), except convolution backward: torch 2.14's counter ignores
+`groups` there and counts a depthwise conv's backward as a dense one (60x too much for DemoNet), so it
+is taken as 2x the forward convolutions (grad input + grad weight). The peak is the best of a few
+large fp32 matmuls.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demonet import DemoNet  # noqa: E402
+
+
+def matmul_peak(n=2048, repeats=10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=12)
+    ap.add_argument("--patch-size", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--op", default="star")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = DemoNet(args.width, args.depth, op=args.op, num_classes=10, in_chans=1, patch_size=args.patch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    forward = torch.compile(model) if args.compile else model
+    x, y = torch.randn(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(forward(x), y, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    counts = counter.get_flop_counts()["Global"]
+    counts = {str(k): v for k, v in counts.items()}
+    conv = counts.get("aten.convolution", 0)
+    flops = sum(v for k, v in counts.items() if k != "aten.convolution_backward") + 2 * conv
+    for _ in range(3):
+        step()
+    peak, step_times = [], []
+    for _ in range(args.rounds):  # interleave peak and model so a noisy neighbour hits both
+        peak.append(matmul_peak())
+        step_times.append(min(_timed(step) for _ in range(args.steps)))
+    peak_flops, step_s = statistics.median(peak), statistics.median(step_times)
+    achieved = flops / step_s
+    print(f"DemoNet w{args.width} d{args.depth} {args.op}, batch {args.batch}, patch {args.patch_size}, "
+          f"{args.threads} threads, compile={args.compile}, torch {torch.__version__}")
+    print(f"step: {flops / 1e9:.2f} GFLOP (fwd+bwd) in {step_s * 1e3:.1f} ms (best of {args.steps}, median of "
+          f"{args.rounds} rounds) = {achieved / 1e9:.1f} GFLOP/s; {args.batch / step_s:.0f} img/s")
+    print(f"fp32 matmul peak (2048^3): {peak_flops / 1e9:.1f} GFLOP/s -> {100 * achieved / peak_flops:.1f}% of peak")
+
+    from torch.profiler import profile
+    with profile() as prof:
+        for _ in range(args.steps):
+            step()
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    print("\nwhere a step's time goes (self CPU time, top ops):")
+    for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]:
+        print(f"  {100 * e.self_cpu_time_total / total:5.1f}%  {e.key}  ({e.count // args.steps} calls/step)")
+
+
+if __name__ == "__main__":
+    main()
