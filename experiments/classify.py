@@ -41,6 +41,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                              f"the {dist_info.world_size} processes")
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
+    if device.type == "cpu" and tcfg.flush_denormal:  # denormal floats make CPU kernels several times slower
+        torch.set_flush_denormal(True)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads

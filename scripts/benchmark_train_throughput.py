@@ -42,11 +42,15 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
+    ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
                     "(torch.compile; about a minute of compiling first)")
     args = ap.parse_args()
     import timm
     torch.set_num_threads(args.threads)
+    # As the trainer does (trainer.flush_denormal). Process-wide, so every side gets it: the ratios
+    # compare models, layouts and compilation, not denormal handling.
+    torch.set_flush_denormal(not args.keep_denormals)
     torch.manual_seed(0)
     sides = {
         "starbench (channels_last)": step_fn(create_starnet(args.variant), True, args.batch, args.size),
@@ -58,8 +62,8 @@ def main():
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
         step(); step()
     times = {name: [] for name in sides}
-    for _ in range(args.repeats):
-        for name, step in sides.items():
+    for r in range(args.repeats):  # alternate the order: the side after another pays for its memory churn
+        for name, step in (list(sides.items()) if r % 2 == 0 else list(sides.items())[::-1]):
             t = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - t)

@@ -1,0 +1,92 @@
+"""Training images/s on a GPU for StarNet-S1 and DemoNet-w192-d12 (224 px, ImageNet shapes) under the
+settings the trainer offers: fp32, bf16 autocast (`trainer.amp`), + channels_last, + torch.compile
+(`trainer.compile`). Prepared for a lent GPU machine; one run takes a few minutes.
+
+    python scripts/benchmark_gpu.py --json gpu.json                 # CUDA device 0
+    python scripts/benchmark_gpu.py --device cpu --batch 8 --steps 2 --no-compile   # smoke test anywhere
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demonet import DemoNet  # noqa: E402
+from starnet import create_starnet  # noqa: E402
+
+MODELS = {"StarNet-S1": lambda: create_starnet("s1"),
+          "DemoNet-w192-d12": lambda: DemoNet(192, 12, patch_size=16)}
+
+
+def measure(make, device, batch, size, amp, channels_last, compile_, steps, warmup):
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = make().to(device, memory_format=fmt).train()
+    forward = torch.compile(model) if compile_ else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(forward(x), y, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else None
+    return batch / statistics.median(times), peak
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = "cpu"
+    settings = [("fp32", False, False, False), ("bf16", True, False, False), ("bf16 + CL", True, True, False)]
+    if args.compile:
+        settings.append(("bf16 + CL + compile", True, True, True))
+    rows = []
+    print(f"{name}, torch {torch.__version__}, batch {args.batch}, {args.size} px, median of {args.steps} steps")
+    print("| model | setting | img/s | peak GiB |\n|---|---|---:|---:|")
+    for model_name, make in MODELS.items():
+        for label, amp, cl, comp in settings:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            ips, peak = measure(make, device, args.batch, args.size, amp, cl, comp, args.steps, args.warmup)
+            rows.append({"model": model_name, "setting": label, "images_per_s": ips, "peak_gib": peak})
+            print(f"| {model_name} | {label} | {ips:.0f} | {'–' if peak is None else f'{peak:.1f}'} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "batch": args.batch,
+                                               "size": args.size, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
