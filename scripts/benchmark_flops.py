@@ -5,7 +5,7 @@ machine's fp32 matmul peak, and where the rest of the time goes (torch profiler,
 
 FLOPs of a training step are counted by torch's FlopCounterMode over forward + backward (2 per
 multiply-add; the optimizer is not counted), except convolution backward: torch 2.14's counter ignores
-`groups` there and counts a depthwise conv's backward as a dense one (60x too much for DemoNet), so it
+`groups` there and counts a depthwise conv's backward as a dense one (30x too much for DemoNet), so it
 is taken as 2x the forward convolutions (grad input + grad weight). The peak is the best of a few
 large fp32 matmuls.
 """
