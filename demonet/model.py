@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from starnet.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, drop_path_rates
 from starnet.ops import Fusion, check_positive_int, make_act
 
@@ -24,7 +25,7 @@ class DemoBlock(nn.Module):
                  layer_scale: float = 1e-6):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.dwconv = DepthwiseConv2d(dim, 7)
         self.f = nn.Linear(dim, 6 * dim)
         self.act = make_act(act)
         self.fuse = Fusion(op)

@@ -8,6 +8,8 @@ from typing import Any, Dict
 import torch
 from omegaconf import DictConfig
 
+from starnet.dwconv import use_fast_backward
+
 from .data import build_data
 from .distributed import broadcast_object, device_for, init_distributed
 from .errors import StarbenchError
@@ -41,6 +43,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                              f"the {dist_info.world_size} processes")
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
+    use_fast_backward(bool(tcfg.fast_dwconv) and device.type == "cpu")
     if device.type == "cpu" and tcfg.flush_denormal:  # denormal floats make CPU kernels several times slower
         torch.set_flush_denormal(True)
     seed_everything(cfg.seed)

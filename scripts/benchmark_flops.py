@@ -1,7 +1,7 @@
 """Achieved FLOP/s of small-model training (DemoNet on Fashion-MNIST-shaped batches) as a fraction of this
 machine's fp32 matmul peak, and where the rest of the time goes (torch profiler, top ops).
 
-    python scripts/benchmark_flops.py --width 64 --depth 12 --batch 128 --threads 2 [--compile]
+    python scripts/benchmark_flops.py --width 64 --depth 12 --batch 128 --threads 2 [--compile] [--fast-dwconv]
 
 FLOPs of a training step are counted by torch's FlopCounterMode over forward + backward (2 per
 multiply-add; the optimizer is not counted), except convolution backward: torch 2.14's counter ignores
@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
+from starnet.dwconv import use_fast_backward  # noqa: E402
 
 
 def matmul_peak(n=2048, repeats=10) -> float:
@@ -44,11 +45,13 @@ def main():
     ap.add_argument("--op", default="star")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--fast-dwconv", action="store_true", help="trainer.fast_dwconv=true: C++ depthwise weight gradient")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    use_fast_backward(args.fast_dwconv)
     model = DemoNet(args.width, args.depth, op=args.op, num_classes=10, in_chans=1, patch_size=args.patch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if args.compile else model
@@ -76,7 +79,7 @@ def main():
     peak_flops, step_s = statistics.median(peak), statistics.median(step_times)
     achieved = flops / step_s
     print(f"DemoNet w{args.width} d{args.depth} {args.op}, batch {args.batch}, patch {args.patch_size}, "
-          f"{args.threads} threads, compile={args.compile}, torch {torch.__version__}")
+          f"{args.threads} threads, compile={args.compile}, fast_dwconv={args.fast_dwconv}, torch {torch.__version__}")
     print(f"step: {flops / 1e9:.2f} GFLOP (fwd+bwd) in {step_s * 1e3:.1f} ms (best of {args.steps}, median of "
           f"{args.rounds} rounds) = {achieved / 1e9:.1f} GFLOP/s; {args.batch / step_s:.0f} img/s")
     print(f"fp32 matmul peak (2048^3): {peak_flops / 1e9:.1f} GFLOP/s -> {100 * achieved / peak_flops:.1f}% of peak")

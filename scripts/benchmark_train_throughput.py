@@ -2,7 +2,7 @@
 `starnet_*` as its users run it by default (NCHW). Both run in this one process, interleaved, so a
 noisy neighbour slows both alike; the ratio is what to compare.
 
-    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2 [--compile]
+    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2 [--compile] [--fast-dwconv]
 """
 import argparse
 import statistics
@@ -14,9 +14,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starnet import create_starnet  # noqa: E402
+from starnet.dwconv import use_fast_backward  # noqa: E402
 
 
-def step_fn(model, channels_last, batch, size, compile_=False):
+def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -28,10 +29,12 @@ def step_fn(model, channels_last, batch, size, compile_=False):
     forward = torch.compile(model) if compile_ else model  # as trainer.compile=true does
 
     def step():
+        use_fast_backward(fast_dwconv)  # process-wide switch: on for this side's step only
         loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        use_fast_backward(False)
     return step
 
 
@@ -42,6 +45,8 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
+    ap.add_argument("--fast-dwconv", action="store_true", help="add starbench with trainer.fast_dwconv=true "
+                    "(C++ depthwise weight gradient; compiled on first use)")
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
                     "(torch.compile; about a minute of compiling first)")
@@ -57,6 +62,9 @@ def main():
         "timm default (NCHW)": step_fn(timm.create_model(f"starnet_{args.variant}"), False, args.batch, args.size),
         "timm channels_last": step_fn(timm.create_model(f"starnet_{args.variant}"), True, args.batch, args.size),
     }
+    if args.fast_dwconv:
+        sides["starbench fast_dwconv (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size,
+                                                      fast_dwconv=True)
     if args.compile:
         sides["starbench compiled (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, True)
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)

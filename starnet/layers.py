@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .dwconv import depthwise
+
 
 class DropPath(nn.Module):
     """Stochastic depth: drop the whole residual branch per sample (same maths as timm's DropPath)."""
@@ -34,7 +36,8 @@ class ConvBN(nn.Sequential):
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1,
                  padding: int = 0, groups: int = 1, with_bn: bool = True):
         super().__init__()
-        self.add_module("conv", nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups))
+        conv = depthwise(in_chs, out_chs, kernel_size, stride, padding, groups)  # same params as a Conv2d
+        self.add_module("conv", conv or nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups))
         if with_bn:
             self.add_module("bn", nn.BatchNorm2d(out_chs))
 
