@@ -79,12 +79,13 @@ def _allow_safe_load() -> None:
     """Let ``ULTRALYTICS_SAFE_LOAD=1`` (torch ``weights_only`` loading) accept our checkpoints: the
     pickled detector names these classes and the fusion functions, nothing else of ours."""
     from starnet import FUSION_OPS
+    from starnet.dwconv import DepthwiseConv2d
     from starnet.layers import DropPath
     from starnet.model import StarBlock, StarNet
     from starnet.ops import Fusion
     add = getattr(torch.serialization, "add_safe_globals", None)
     if add is not None:
-        add([StarNetBackbone, StarNet, StarBlock, ConvBN, DropPath, Fusion, *FUSION_OPS.values()])
+        add([StarNetBackbone, StarNet, StarBlock, ConvBN, DepthwiseConv2d, DropPath, Fusion, *FUSION_OPS.values()])
 
 
 _allow_safe_load()
