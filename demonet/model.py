@@ -15,7 +15,7 @@ from torch import nn
 
 from starnet.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, drop_path_rates
-from starnet.ops import Fusion, check_positive_int, make_act
+from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
 
 
 class DemoBlock(nn.Module):
@@ -27,7 +27,7 @@ class DemoBlock(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.dwconv = DepthwiseConv2d(dim, 7)
         self.f = nn.Linear(dim, 6 * dim)
-        self.act = make_act(act)
+        self.act_name, self.act = act, make_act(act)
         self.fuse = Fusion(op)
         self.g = nn.Linear(3 * dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale > 0 else None
@@ -39,7 +39,7 @@ class DemoBlock(nn.Module):
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         x1, x2 = self.f(x).chunk(2, dim=-1)
-        x = self.g(self.fuse(self.act(x1), x2))
+        x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2))
         if self.gamma is not None:
             x = self.gamma * x
         return shortcut + self.drop_path(x)

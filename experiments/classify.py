@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 
 from starnet.dwconv import use_fast_backward
+from starnet.ops import use_compiled_branches
 
 from .data import build_data
 from .distributed import broadcast_object, device_for, init_distributed
@@ -44,6 +45,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     use_fast_backward(bool(tcfg.fast_dwconv) and device.type == "cpu")
+    use_compiled_branches(bool(tcfg.compile_branches))
     if device.type == "cpu" and tcfg.flush_denormal:  # denormal floats make CPU kernels several times slower
         torch.set_flush_denormal(True)
     seed_everything(cfg.seed)

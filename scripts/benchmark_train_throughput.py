@@ -15,9 +15,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starnet import create_starnet  # noqa: E402
 from starnet.dwconv import use_fast_backward  # noqa: E402
+from starnet.ops import use_compiled_branches  # noqa: E402
 
 
-def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False):
+def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -29,12 +30,14 @@ def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False
     forward = torch.compile(model) if compile_ else model  # as trainer.compile=true does
 
     def step():
-        use_fast_backward(fast_dwconv)  # process-wide switch: on for this side's step only
+        use_fast_backward(fast_dwconv)  # process-wide switches: on for this side's step only
+        use_compiled_branches(compile_branches)
         loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         use_fast_backward(False)
+        use_compiled_branches(False)
     return step
 
 
@@ -46,7 +49,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
     ap.add_argument("--fast-dwconv", action="store_true", help="add starbench with trainer.fast_dwconv=true "
-                    "(C++ depthwise weight gradient; compiled on first use)")
+                    "(C++ depthwise weight gradient; compiled on first use), alone and with compile_branches")
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
                     "(torch.compile; about a minute of compiling first)")
@@ -65,6 +68,8 @@ def main():
     if args.fast_dwconv:
         sides["starbench fast_dwconv (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size,
                                                       fast_dwconv=True)
+        sides["starbench fast_dwconv + compile_branches"] = step_fn(
+            create_starnet(args.variant), True, args.batch, args.size, fast_dwconv=True, compile_branches=True)
     if args.compile:
         sides["starbench compiled (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, True)
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)

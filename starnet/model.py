@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .layers import ConvBN, DropPath, drop_path_rates
-from .ops import Fusion, check_positive_int, make_act
+from .ops import Fusion, act_then_op, check_positive_int, make_act
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ class StarBlock(nn.Module):
         self.f2 = ConvBN(dim, hidden, 1, with_bn=False)
         self.g = ConvBN(hidden, dim, 1, with_bn=True)
         self.dwconv2 = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=False)
-        self.act = make_act(act)
+        self.act_name, self.act = act, make_act(act)
         self.fuse = Fusion(op)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.dwconv(x)
-        x = self.fuse(self.act(self.f1(x)), self.f2(x))
+        x = act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x))
         x = self.dwconv2(self.g(x))
         return shortcut + self.drop_path(x)
 

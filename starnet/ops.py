@@ -77,6 +77,28 @@ def make_act(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+_compile_branches = False
+_COMPILED: Dict[tuple, FusionFn] = {}
+
+
+def use_compiled_branches(enabled: bool = True) -> None:
+    """Run every block's ``op(act(x1), x2)`` as one compiled kernel (forward and backward) while
+    training, instead of separate activation and op kernels with a tensor in between."""
+    global _compile_branches
+    _compile_branches = bool(enabled)
+
+
+def act_then_op(act_name: str, act: nn.Module, fusion: Fusion, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``op(act(a), b)``: the blocks' branch merge, in one place for DemoNet and StarNet."""
+    if _compile_branches and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        fn = _COMPILED.get((act_name, fusion.op))
+        if fn is None:  # one compiled function per (activation, op), shared by every block
+            act_fn, op_fn = make_act(act_name), get_op(fusion.op)
+            fn = _COMPILED[(act_name, fusion.op)] = torch.compile(lambda x, y: op_fn(act_fn(x), y), dynamic=False)
+        return fn(a, b)
+    return fusion(act(a), b)
+
+
 def check_positive_int(name: str, value) -> int:
     """Width/depth style arguments: a clear error instead of an empty or negative model."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -61,8 +61,12 @@ def test_native_path_without_the_switch():
     assert not conv._fast(torch.randn(1, 8, 5, 5).contiguous(memory_format=torch.channels_last))
 
 
-def test_run_with_fast_dwconv(tiny_cfg, tmp_path):
+def test_run_with_fast_dwconv_and_compiled_branches(tiny_cfg, tmp_path):
     from experiments.entry import run_job
-    record = run_job(tiny_cfg("trainer.fast_dwconv=true"), tmp_path / "run")
-    use_fast_backward(False)
+    from starnet.ops import use_compiled_branches
+    try:
+        record = run_job(tiny_cfg("trainer.fast_dwconv=true", "trainer.compile_branches=true"), tmp_path / "run")
+    finally:
+        use_fast_backward(False)
+        use_compiled_branches(False)
     assert record["status"] == "completed"
