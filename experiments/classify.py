@@ -46,8 +46,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         torch.set_num_threads(tcfg.threads)
     use_fast_backward(bool(tcfg.fast_dwconv) and device.type == "cpu")
     use_compiled_branches(bool(tcfg.compile_branches))
-    if device.type == "cpu" and tcfg.flush_denormal:  # denormal floats make CPU kernels several times slower
-        torch.set_flush_denormal(True)
+    # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
+    torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
