@@ -32,18 +32,18 @@ MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "reparam CL com
 
 
 def candidates(args):
-    """(name, model, input shape, ours?)"""
+    """(name, model, input shape, ours?, StarNet variant or None)"""
     shape = (3, args.size, args.size)
     out = []
     for variant in args.variants.split(","):
         for op in ("star", "sum"):
-            out.append((f"StarNet-{variant.upper()} {op}", create_starnet(variant, op=op), shape, True))
+            out.append((f"StarNet-{variant.upper()} {op}", create_starnet(variant, op=op), shape, True, variant))
         if args.timm:
             import timm
-            out.append((f"timm starnet_{variant}", timm.create_model(f"starnet_{variant}"), shape, False))
+            out.append((f"timm starnet_{variant}", timm.create_model(f"starnet_{variant}"), shape, False, variant))
     if args.demonet:
         for op in ("star", "sum"):
-            out.append((f"DemoNet-w192-d12 {op}", DemoNet(192, 12, op=op, patch_size=16), shape, True))
+            out.append((f"DemoNet-w192-d12 {op}", DemoNet(192, 12, op=op, patch_size=16), shape, True, None))
     return out
 
 
@@ -89,8 +89,8 @@ def main():
 
     rows, sides = [], []
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        for name, model, shape, ours in candidates(args):
-            row = {"model": name, "params_m": count_params(model) / 1e6,
+        for name, model, shape, ours, variant in candidates(args):
+            row = {"model": name, "variant": variant, "ours": ours, "params_m": count_params(model) / 1e6,
                    "flops_m": count_flops(model, shape) / 1e6, "ms": {}}
             rows.append(row)
             for mode, fn in modes_for(model, shape, ours, device, tmp, args.threads, args.compile).items():
@@ -108,17 +108,14 @@ def main():
         for row, mode, fn, times in sides:
             row["ms"][mode] = statistics.median(times)
 
-    timm_best = {r["model"].split("_")[-1]: min(r["ms"][m] for m in ("eager NCHW", "eager CL"))
-                 for r in rows if r["model"].startswith("timm")}
+    timm_best = {r["variant"]: min(r["ms"][m] for m in ("eager NCHW", "eager CL")) for r in rows if not r["ours"]}
     modes = [m for m in MODES if any(m in r["ms"] for r in rows)]
     print(f"batch 1, {args.size} px, {device.type}, {args.threads} threads, torch {torch.__version__}; "
           f"median ms of {args.rounds} rounds x {args.iters} calls")
     print("| model | params (M) | FLOPs (M) | " + " | ".join(f"{m} (ms)" for m in modes) + " | best vs timm |")
     print("|---|---:|---:|" + "---:|" * len(modes) + "---:|")
     for r in rows:
-        variant = r["model"].split()[0].split("-")[-1].lower() if not r["model"].startswith("timm") else \
-            r["model"].split("_")[-1]
-        ref = timm_best.get(variant)
+        ref = timm_best.get(r["variant"])
         best = min(r["ms"].values())
         r["best_vs_timm"] = ref / best if ref else None
         cells = " | ".join(f"{r['ms'][m]:.2f}" if m in r["ms"] else "–" for m in modes)

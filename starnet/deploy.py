@@ -23,15 +23,20 @@ from torch import nn
 from .layers import ConvBN
 
 
+def _bn_affine(bn: nn.BatchNorm2d):
+    """Eval-mode BatchNorm as ``x * scale + shift`` per channel."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
 @torch.no_grad()
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """One Conv2d computing ``bn(conv(x))`` with ``bn``'s running statistics."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    scale, shift = _bn_affine(bn)
     fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                       conv.dilation, conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    fused.bias.copy_(shift if conv.bias is None else conv.bias * scale + shift)
     return fused
 
 
@@ -76,8 +81,8 @@ class DeployStarBlock(nn.Module):
 
 @torch.no_grad()
 def _fold_norm_into_head(norm: nn.BatchNorm2d, head: nn.Linear) -> nn.Linear:
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    shift = norm.bias - norm.running_mean * scale
+    """The head after the final BatchNorm: a per-channel affine map commutes with the mean pool."""
+    scale, shift = _bn_affine(norm)
     fused = nn.Linear(head.in_features, head.out_features).to(head.weight.device, head.weight.dtype)
     fused.weight.copy_(head.weight * scale)
     fused.bias.copy_(head.bias + head.weight @ shift)
