@@ -55,11 +55,14 @@ def test_sigterm_saves_mid_epoch_and_resume_is_exact(tmp_path, reference):
     proc = start(tmp_path)
     wait_for_epoch(tmp_path, 1, proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 143
-    assert "stopped by SIGTERM" in proc.stderr.read()
+    code = proc.wait(timeout=120)
+    stderr = proc.stderr.read()
+    assert code == 143, stderr[-3000:]
+    assert "stopped by SIGTERM" in stderr, stderr[-3000:]
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["epoch"] == 1 and ckpt["step_in_epoch"] > 0  # saved mid-epoch, not at the last boundary
+    # saved mid-epoch, not at the last boundary
+    assert ckpt["epoch"] == 1 and ckpt["step_in_epoch"] > 0, (ckpt["epoch"], ckpt["step_in_epoch"])
     subprocess.run([sys.executable, "run.py", *LONG, f"hydra.run.dir={tmp_path}"], cwd=ROOT, check=True,
                    capture_output=True)
     resumed = json.loads((tmp_path / "metrics.json").read_text())
