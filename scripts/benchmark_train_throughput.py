@@ -3,6 +3,9 @@
 noisy neighbour slows both alike; the ratio is what to compare.
 
     python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2 [--compile] [--fast-dwconv]
+
+--fast-dwconv adds the opt-in CPU switches one by one: trainer.fast_dwconv, + trainer.compile_branches,
++ trainer.fused_mlp (the last two overlap: fused blocks need no compiled branch merge).
 """
 import argparse
 import statistics
@@ -15,10 +18,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starnet import create_starnet  # noqa: E402
 from starnet.dwconv import use_fast_backward  # noqa: E402
+from starnet.fused_mlp import use_fused_mlp  # noqa: E402
 from starnet.ops import use_compiled_branches  # noqa: E402
 
 
-def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False):
+def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False,
+            fused_mlp=False):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -32,12 +37,14 @@ def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False
     def step():
         use_fast_backward(fast_dwconv)  # process-wide switches: on for this side's step only
         use_compiled_branches(compile_branches)
+        use_fused_mlp(fused_mlp)
         loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         use_fast_backward(False)
         use_compiled_branches(False)
+        use_fused_mlp(False)
     return step
 
 
@@ -49,7 +56,8 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
     ap.add_argument("--fast-dwconv", action="store_true", help="add starbench with trainer.fast_dwconv=true "
-                    "(C++ depthwise weight gradient; compiled on first use), alone and with compile_branches")
+                    "(C++ depthwise weight gradient; compiled on first use), alone, with compile_branches, and "
+                    "with both and fused_mlp")
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
                     "(torch.compile; about a minute of compiling first)")
@@ -70,6 +78,9 @@ def main():
                                                       fast_dwconv=True)
         sides["starbench fast_dwconv + compile_branches"] = step_fn(
             create_starnet(args.variant), True, args.batch, args.size, fast_dwconv=True, compile_branches=True)
+        sides["starbench all three (+ fused_mlp)"] = step_fn(
+            create_starnet(args.variant), True, args.batch, args.size, fast_dwconv=True, compile_branches=True,
+            fused_mlp=True)
     if args.compile:
         sides["starbench compiled (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, True)
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
@@ -84,10 +95,10 @@ def main():
     base_cl = statistics.median(times["timm channels_last"])
     print(f"StarNet-{args.variant} train step, batch {args.batch}, {args.size}px, {args.threads} threads, "
           f"torch {torch.__version__}, timm {timm.__version__}; median of {args.repeats}")
-    print(f"{'':28s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s} {'vs timm CL':>11s}")
+    print(f"{'':42s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s} {'vs timm CL':>11s}")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:28s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x")
+        print(f"{name:42s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x")
 
 
 if __name__ == "__main__":

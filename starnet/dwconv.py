@@ -5,18 +5,19 @@ PyTorch's CPU depthwise-conv backward spends 10-15x the forward's time on the *w
 ``grad_w[c, ky, kx] = sum_{b,y,x} x[b, y+ky-p, x+kx-p, c] * grad_out[b, y, x, c]`` with the partial sums
 in registers, over channels_last memory. The input gradient and the forward stay PyTorch's own.
 
-Opt-in (``use_fast_backward(True)``; ``trainer.fast_dwconv=true``): the kernel is compiled with the
-system C++ compiler on first use (~30 s, then cached by torch in ~/.cache/torch_extensions). Where it
-cannot be built, or the input is not a float32 channels_last CPU tensor, the native path runs.
+Opt-in (``use_fast_backward(True)``; ``trainer.fast_dwconv=true``): the kernel is compiled on first
+use (``_cpp.py``). Where it cannot be built, or the input is not a float32 channels_last CPU tensor,
+the native path runs.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._cpp import build
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -75,8 +76,6 @@ torch::Tensor dw_weight_grad(torch::Tensor x, torch::Tensor grad, int64_t k) {
 """
 
 _enabled = False
-_extension = None
-_build_failed = False
 
 
 def use_fast_backward(enabled: bool = True) -> None:
@@ -86,18 +85,8 @@ def use_fast_backward(enabled: bool = True) -> None:
 
 
 def extension():
-    """The compiled kernel, or None where it cannot be built (a warning says why, once)."""
-    global _extension, _build_failed
-    if _extension is None and not _build_failed:
-        try:
-            from torch.utils.cpp_extension import load_inline
-            _extension = load_inline("starbench_dwconv", cpp_sources=_SOURCE, functions=["dw_weight_grad"],
-                                     extra_cflags=["-O3", "-march=native"], verbose=False)
-        except Exception as e:  # no compiler, no headers: the native backward still works
-            _build_failed = True
-            warnings.warn(f"fast depthwise backward unavailable ({type(e).__name__}: {str(e)[:200]}); "
-                          "using PyTorch's", RuntimeWarning)
-    return _extension
+    """The compiled kernel, or None where it cannot be built."""
+    return build("starbench_dwconv", _SOURCE, ["dw_weight_grad"])
 
 
 class _DepthwiseConvFn(torch.autograd.Function):

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .layers import ConvBN, DropPath, drop_path_rates
+from .fused_mlp import fused_mlp
 from .ops import Fusion, act_then_op, check_positive_int, make_act
 
 
@@ -58,8 +59,10 @@ class StarBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.dwconv(x)
-        x = act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x))
-        x = self.dwconv2(self.g(x))
+        y = fused_mlp(x, self.f1.conv, self.f2.conv, self.g.conv, self.act_name, self.fuse.op)  # None: not fused
+        if y is None:
+            y = self.g.conv(act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x)))
+        x = self.dwconv2(self.g.bn(y))
         return shortcut + self.drop_path(x)
 
 

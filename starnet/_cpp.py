@@ -1,0 +1,26 @@
+"""Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``) with torch's ``load_inline``.
+
+Compiled with the system C++ compiler on first use (~30 s each, then cached by torch in
+~/.cache/torch_extensions). Where a kernel cannot be built, callers get ``None`` and a warning, and
+use PyTorch's own ops instead.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Dict, Sequence
+
+_built: Dict[str, object] = {}
+
+
+def build(name: str, source: str, functions: Sequence[str]):
+    """The compiled extension ``name``, or None where it cannot be built (a warning says why, once)."""
+    if name not in _built:
+        try:
+            from torch.utils.cpp_extension import load_inline
+            _built[name] = load_inline(name, cpp_sources=source, functions=list(functions),
+                                       extra_cflags=["-O3", "-march=native"], verbose=False)
+        except Exception as e:  # no compiler, no headers: the native ops still work
+            _built[name] = None
+            warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "
+                          "using PyTorch's ops", RuntimeWarning)
+    return _built[name]

@@ -1,0 +1,108 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from starnet import create_starnet
+from starnet.fused_mlp import MAX_CHANNELS, extension, fused_mlp, tile_rows, use_fused_mlp
+from starnet.model import StarBlock
+
+
+@pytest.fixture
+def fused():
+    if extension() is None:
+        pytest.fail("the fused MLP kernel did not build (a C++ compiler is required where tests run)")
+    use_fused_mlp(True)
+    yield
+    use_fused_mlp(False)
+
+
+def unfused(block, x):
+    return block.g.conv(block.fuse(block.act(block.f1(x)), block.f2(x)))
+
+
+def grads(*tensors):
+    out = [t.grad.clone() for t in tensors]
+    for t in tensors:
+        t.grad = None
+    return out
+
+
+@pytest.mark.parametrize("act", ["relu6", "relu", "none"])
+@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("tile", [None, 128])  # 128: several tiles and a partial last one (3*9*9 = 243 rows)
+def test_fused_equals_unfused(fused, act, op, tile):
+    torch.manual_seed(0)
+    block = StarBlock(24, 4, op=op, act=act)
+    x = (3 * torch.randn(3, 24, 9, 9)).contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(3, 24, 9, 9)
+    params = (x, block.f1.conv.weight, block.f1.conv.bias, block.f2.conv.weight, block.f2.conv.bias,
+              block.g.conv.weight, block.g.conv.bias)
+    out = fused_mlp(x, block.f1.conv, block.f2.conv, block.g.conv, act, op, tile)
+    assert out is not None and out.is_contiguous(memory_format=torch.channels_last)
+    out.backward(grad)
+    mine = grads(*params)
+    ref = unfused(block, x)
+    ref.backward(grad)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(mine, grads(*params)):  # sums over 243 pixels in another order: float rounding scales with them
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_training_step_gradients_match(fused, op):
+    torch.manual_seed(0)
+    model = create_starnet("s050", op=op, num_classes=10).train().to(memory_format=torch.channels_last)
+    other = copy.deepcopy(model)
+    x = torch.randn(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (4,))
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    use_fused_mlp(False)
+    ref = nn.functional.cross_entropy(other(x), y)
+    ref.backward()
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(model.parameters(), other.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_falls_back_where_it_does_not_apply(fused):
+    block = StarBlock(24, 4)
+    x = torch.randn(2, 24, 5, 5).contiguous(memory_format=torch.channels_last)
+    args = (block.f1.conv, block.f2.conv, block.g.conv)
+    assert fused_mlp(x, *args, "relu6", "star") is not None
+    assert fused_mlp(x.contiguous(), *args, "relu6", "star") is None        # NCHW
+    assert fused_mlp(x, *args, "gelu", "star") is None                      # activation the kernel lacks
+    assert fused_mlp(x, *args, "relu6", "max") is None                      # a user-registered op
+    with torch.no_grad():
+        assert fused_mlp(x, *args, "relu6", "star") is None                 # inference: PyTorch's path
+    wide = StarBlock(MAX_CHANNELS, 4)
+    x = torch.randn(2, MAX_CHANNELS, 5, 5).contiguous(memory_format=torch.channels_last)
+    assert fused_mlp(x, wide.f1.conv, wide.f2.conv, wide.g.conv, "relu6", "star") is None
+    use_fused_mlp(False)
+    assert fused_mlp(x, *args, "relu6", "star") is None
+
+
+def test_tile_rows_keep_the_intermediate_near_2_mb():
+    assert [tile_rows(h) for h in (96, 192, 384, 768)] == [2048, 1024, 512, 256]
+    assert tile_rows(10 ** 6) == 128 and tile_rows(1) == 4096
+
+
+def test_run_with_fused_mlp_uses_the_kernel_and_matches(tiny_cfg, tmp_path, monkeypatch):
+    from experiments.entry import run_job
+    from starnet import fused_mlp as module
+    calls = []
+    real = module._FusedMLPFn.apply
+    monkeypatch.setattr(module._FusedMLPFn, "apply", lambda *a: calls.append(1) or real(*a))
+    starnet = ("model=starnet", "model.variant=s050", "width=8", "depth=[1,1,1,1]", "trainer.epochs=1")
+    try:
+        fused_run = run_job(tiny_cfg(*starnet, "trainer.fused_mlp=true"), tmp_path / "fused")
+    finally:
+        use_fused_mlp(False)
+    assert calls, "trainer.fused_mlp=true did not reach the blocks"
+    n = len(calls)
+    plain = run_job(tiny_cfg(*starnet), tmp_path / "plain")
+    assert len(calls) == n  # off by default
+    assert fused_run["status"] == plain["status"] == "completed"
+    assert fused_run["history"][0]["train_loss"] == pytest.approx(plain["history"][0]["train_loss"], rel=1e-4)
