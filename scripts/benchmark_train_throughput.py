@@ -95,11 +95,14 @@ def main():
     base_cl = statistics.median(times["timm channels_last"])
     print(f"StarNet-{args.variant} train step, batch {args.batch}, {args.size}px, {args.threads} threads, "
           f"torch {torch.__version__}, timm {timm.__version__}; median of {args.repeats}")
-    print(f"{'':42s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s} {'vs timm CL':>11s}")
+    print(f"{'':42s} {'s/step':>8s} {'img/s':>8s} {'vs timm default':>16s} {'vs timm CL':>11s} "
+          f"{'per round vs CL: median [q1, q3]':>34s}")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:42s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x")
-
+        # Each round's own ratio: a slow spell of the machine hits both sides of a round alike.
+        q1, q2, q3 = statistics.quantiles([c / t for c, t in zip(times["timm channels_last"], ts)], n=4)
+        print(f"{name:42s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x "
+              f"{q2:19.2f}x [{q1:.2f}, {q3:.2f}]")
 
 if __name__ == "__main__":
     main()

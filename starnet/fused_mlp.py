@@ -84,14 +84,14 @@ std::vector<torch::Tensor> mlp_backward(torch::Tensor dout, torch::Tensor x, tor
   const int64_t M = x.size(0), C = x.size(1), H2 = w12.size(0), Hd = H2 / 2, Co = wg.size(0);
   auto dx = at::empty({M, C}, x.options());
   const int64_t nthreads = at::get_num_threads();
-  auto dw12_p = at::zeros({nthreads, H2, C}, x.options());
+  auto dw12t_p = at::zeros({nthreads, C, H2}, x.options());  // dW12^T: x^T dh is the faster GEMM
   auto db12_p = at::zeros({nthreads, H2}, x.options());
   auto dwg_p = at::zeros({nthreads, Co, Hd}, x.options());
   auto w12t = w12.t();
   const int64_t ntiles = (M + tile - 1) / tile;
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
     const int64_t tid = at::get_thread_num();
-    auto dw12 = dw12_p[tid], dwg = dwg_p[tid];
+    auto dw12t = dw12t_p[tid], dwg = dwg_p[tid];
     float* db12 = db12_p[tid].data_ptr<float>();
     auto h = at::empty({tile, H2}, x.options());
     auto z = at::empty({tile, Hd}, x.options());
@@ -120,12 +120,12 @@ std::vector<torch::Tensor> mlp_backward(torch::Tensor dout, torch::Tensor x, tor
         #pragma omp simd
         for (int64_t j = 0; j < H2; ++j) db12[j] += d1[j];
       }
-      dw12.addmm_(dht.t(), xt);                                 // dW12 += dh^T x
+      dw12t.addmm_(xt.t(), dht);                                // dW12^T += x^T dh
       auto dxt = dx.narrow(0, r0, T);
       at::mm_out(dxt, dht, w12);                                // dx = dh w12
     }
   });
-  return {dx, dw12_p.sum(0), db12_p.sum(0), dwg_p.sum(0), dout.sum(0)};
+  return {dx, dw12t_p.sum(0).t().contiguous(), db12_p.sum(0), dwg_p.sum(0), dout.sum(0)};
 }
 """
 
