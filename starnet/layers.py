@@ -41,6 +41,11 @@ class ConvBN(nn.Sequential):
         if with_bn:
             self.add_module("bn", nn.BatchNorm2d(out_chs))
 
+    def norm(self, y: torch.Tensor) -> torch.Tensor:
+        """The BatchNorm alone, for callers that ran ``conv`` themselves; identity once the BN has
+        been folded into the conv (detector ``fuse()``) or when built without one."""
+        return self.bn(y) if "bn" in self._modules else y
+
 
 def drop_path_rates(drop_path: float, n: int) -> list:
     """Linearly increasing stochastic-depth rates, 0 for the first block (paper/timm schedule)."""

@@ -62,7 +62,7 @@ class StarBlock(nn.Module):
         y = fused_mlp(x, self.f1.conv, self.f2.conv, self.g.conv, self.act_name, self.fuse.op)  # None: not fused
         if y is None:
             y = self.g.conv(act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x)))
-        x = self.dwconv2(self.g.bn(y))
+        x = self.dwconv2(self.g.norm(y))
         return shortcut + self.drop_path(x)
 
 
