@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 
 from starnet.dwconv import use_fast_backward
+from starnet.fast_bn import use_fast_batchnorm
 from starnet.fused_mlp import use_fused_mlp
 from starnet.ops import use_compiled_branches
 
@@ -48,6 +49,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     use_fast_backward(bool(tcfg.fast_dwconv) and device.type == "cpu")
     use_compiled_branches(bool(tcfg.compile_branches))
     use_fused_mlp(bool(tcfg.fused_mlp) and device.type == "cpu")
+    use_fast_batchnorm(bool(tcfg.fast_batchnorm) and device.type == "cpu")
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
     seed_everything(cfg.seed)

@@ -1,11 +1,17 @@
-"""StarNet training throughput: starbench's StarNet (as `run.py model=starnet` trains it) vs timm's
-`starnet_*` as its users run it by default (NCHW). Both run in this one process, interleaved, so a
-noisy neighbour slows both alike; the ratio is what to compare.
+"""StarNet training throughput: starbench's StarNet (as `run.py model=starnet` trains it, with and
+without its opt-in CPU switches) vs timm's `starnet_*` in NCHW (its default) and channels_last. All sides
+run in this one process, interleaved, so a noisy neighbour slows them alike; the ratios are what to compare.
 
-    python scripts/benchmark_train_throughput.py --variant s1 --batch 32 --size 224 --threads 2 [--compile] [--fast-dwconv]
+    python scripts/benchmark_train_throughput.py --variant s1 --threads 2 --repeats 20 --sides all_switches
 
---fast-dwconv adds the opt-in CPU switches one by one: trainer.fast_dwconv, + trainer.compile_branches,
-+ trainer.fused_mlp (the last two overlap: fused blocks need no compiled branch merge).
+Sides (--sides, comma-separated; the two timm sides always run, as the reference):
+  starbench       channels_last, default switches
+  fast_dwconv     + trainer.fast_dwconv (C++ depthwise weight gradient)
+  branches        + trainer.fast_dwconv + trainer.compile_branches
+  fused_mlp       + trainer.fast_dwconv + trainer.compile_branches + trainer.fused_mlp
+  all_switches    + the three above + trainer.fast_batchnorm
+  compiled        trainer.compile=true (whole-model torch.compile; about a minute of compiling first)
+Fewer sides give steadier numbers: each extra model adds memory churn between the timed steps.
 """
 import argparse
 import statistics
@@ -18,12 +24,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starnet import create_starnet  # noqa: E402
 from starnet.dwconv import use_fast_backward  # noqa: E402
+from starnet.fast_bn import use_fast_batchnorm  # noqa: E402
 from starnet.fused_mlp import use_fused_mlp  # noqa: E402
 from starnet.ops import use_compiled_branches  # noqa: E402
 
 
 def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False,
-            fused_mlp=False):
+            fused_mlp=False, fast_batchnorm=False):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -38,6 +45,7 @@ def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False
         use_fast_backward(fast_dwconv)  # process-wide switches: on for this side's step only
         use_compiled_branches(compile_branches)
         use_fused_mlp(fused_mlp)
+        use_fast_batchnorm(fast_batchnorm)
         loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -45,7 +53,18 @@ def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False
         use_fast_backward(False)
         use_compiled_branches(False)
         use_fused_mlp(False)
+        use_fast_batchnorm(False)
     return step
+
+
+SIDES = {  # starbench sides: step_fn switches
+    "starbench": {},
+    "fast_dwconv": {"fast_dwconv": True},
+    "branches": {"fast_dwconv": True, "compile_branches": True},
+    "fused_mlp": {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True},
+    "all_switches": {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True},
+    "compiled": {"compile_": True},
+}
 
 
 def main():
@@ -55,34 +74,24 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
-    ap.add_argument("--fast-dwconv", action="store_true", help="add starbench with trainer.fast_dwconv=true "
-                    "(C++ depthwise weight gradient; compiled on first use), alone, with compile_branches, and "
-                    "with both and fused_mlp")
+    ap.add_argument("--sides", default="starbench", help="comma-separated, from: " + ", ".join(SIDES))
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
-    ap.add_argument("--compile", action="store_true", help="add starbench with trainer.compile=true "
-                    "(torch.compile; about a minute of compiling first)")
     args = ap.parse_args()
+    names = [n.strip() for n in args.sides.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SIDES]
+    if unknown:
+        ap.error(f"unknown side(s) {', '.join(unknown)}; valid: {', '.join(SIDES)}")
     import timm
     torch.set_num_threads(args.threads)
     # As the trainer does (trainer.flush_denormal). Process-wide, so every side gets it: the ratios
-    # compare models, layouts and compilation, not denormal handling.
+    # compare models, layouts and kernels, not denormal handling.
     torch.set_flush_denormal(not args.keep_denormals)
     torch.manual_seed(0)
-    sides = {
-        "starbench (channels_last)": step_fn(create_starnet(args.variant), True, args.batch, args.size),
-        "timm default (NCHW)": step_fn(timm.create_model(f"starnet_{args.variant}"), False, args.batch, args.size),
-        "timm channels_last": step_fn(timm.create_model(f"starnet_{args.variant}"), True, args.batch, args.size),
-    }
-    if args.fast_dwconv:
-        sides["starbench fast_dwconv (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size,
-                                                      fast_dwconv=True)
-        sides["starbench fast_dwconv + compile_branches"] = step_fn(
-            create_starnet(args.variant), True, args.batch, args.size, fast_dwconv=True, compile_branches=True)
-        sides["starbench all three (+ fused_mlp)"] = step_fn(
-            create_starnet(args.variant), True, args.batch, args.size, fast_dwconv=True, compile_branches=True,
-            fused_mlp=True)
-    if args.compile:
-        sides["starbench compiled (CL)"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, True)
+    timm_model = lambda: timm.create_model(f"starnet_{args.variant}")  # noqa: E731
+    sides = {"timm default (NCHW)": step_fn(timm_model(), False, args.batch, args.size),
+             "timm channels_last": step_fn(timm_model(), True, args.batch, args.size)}
+    for name in names:
+        sides["starbench" if name == "starbench" else f"starbench + {name}"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, **SIDES[name])
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
         step(); step()
     times = {name: [] for name in sides}

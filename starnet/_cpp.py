@@ -3,6 +3,12 @@
 Compiled with the system C++ compiler on first use (~30 s each, then cached by torch in
 ~/.cache/torch_extensions). Where a kernel cannot be built, callers get ``None`` and a warning, and
 use PyTorch's own ops instead.
+
+``-fopenmp`` matters: without it ATen's ``at::parallel_for`` compiles to a serial loop inside an
+extension. The extension then needs ``libgomp.so.1``, which resolves to the copy torch has already
+loaded, so ``torch.set_num_threads`` governs the kernels' threads too. OpenMP worker threads start
+with autograd's grad mode on (it is thread-local): kernels that call ATen ops in a parallel region
+set ``at::NoGradGuard`` there.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ def build(name: str, source: str, functions: Sequence[str]):
         try:
             from torch.utils.cpp_extension import load_inline
             _built[name] = load_inline(name, cpp_sources=source, functions=list(functions),
-                                       extra_cflags=["-O3", "-march=native"], verbose=False)
+                                       extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                                       extra_ldflags=["-fopenmp"], verbose=False)
         except Exception as e:  # no compiler, no headers: the native ops still work
             _built[name] = None
             warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "

@@ -64,6 +64,7 @@ torch::Tensor mlp_forward(torch::Tensor x, torch::Tensor w12, torch::Tensor b12,
   auto w12t = w12.t(), wgt = wg.t();
   const int64_t ntiles = (M + tile - 1) / tile;
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
     auto h = at::empty({tile, H2}, x.options());
     auto z = at::empty({tile, Hd}, x.options());
     for (int64_t t = begin; t < end; ++t) {
@@ -90,6 +91,7 @@ std::vector<torch::Tensor> mlp_backward(torch::Tensor dout, torch::Tensor x, tor
   auto w12t = w12.t();
   const int64_t ntiles = (M + tile - 1) / tile;
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
     const int64_t tid = at::get_thread_num();
     auto dw12t = dw12t_p[tid], dwg = dwg_p[tid];
     float* db12 = db12_p[tid].data_ptr<float>();

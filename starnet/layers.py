@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .dwconv import depthwise
+from .fast_bn import BatchNorm2d
 
 
 class DropPath(nn.Module):
@@ -39,7 +40,7 @@ class ConvBN(nn.Sequential):
         conv = depthwise(in_chs, out_chs, kernel_size, stride, padding, groups)  # same params as a Conv2d
         self.add_module("conv", conv or nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups))
         if with_bn:
-            self.add_module("bn", nn.BatchNorm2d(out_chs))
+            self.add_module("bn", BatchNorm2d(out_chs))
 
     def norm(self, y: torch.Tensor) -> torch.Tensor:
         """The BatchNorm alone, for callers that ran ``conv`` themselves; identity once the BN has

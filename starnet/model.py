@@ -12,6 +12,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from .fast_bn import BatchNorm2d, fast_batch_norm
 from .layers import ConvBN, DropPath, drop_path_rates
 from .fused_mlp import fused_mlp
 from .ops import Fusion, act_then_op, check_positive_int, make_act
@@ -66,6 +67,23 @@ class StarBlock(nn.Module):
         return shortcut + self.drop_path(x)
 
 
+class Stem(nn.Sequential):
+    """3x3 stride-2 ConvBN, then the activation (timm's tree: ``stem.0.conv``, ``stem.0.bn``, ``stem.1``).
+    With ``trainer.fast_batchnorm`` the BatchNorm and a ReLU/ReLU6 after it run as one kernel."""
+
+    def __init__(self, in_chans: int, dim: int, act: str):
+        super().__init__(ConvBN(in_chans, dim, 3, 2, 1), make_act(act))
+        self.act_name = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv_bn = self[0]
+        if isinstance(conv_bn, ConvBN) and "bn" in conv_bn._modules:  # not yet folded for deployment
+            x = conv_bn.conv(x)
+            y = fast_batch_norm(conv_bn.bn, x, self.act_name)  # None: not fused
+            return self[1](conv_bn.bn(x)) if y is None else y
+        return super().forward(x)
+
+
 class StarNet(nn.Module):
     stem_dim = 32
 
@@ -88,7 +106,7 @@ class StarNet(nn.Module):
         self.num_classes = num_classes
         self.ops = ops
 
-        self.stem = nn.Sequential(ConvBN(in_chans, self.stem_dim, 3, 2, 1), make_act(act))
+        self.stem = Stem(in_chans, self.stem_dim, act)
         dpr = drop_path_rates(drop_path, sum(depths))
         stages, prev, cur = [], self.stem_dim, 0
         self.stage_channels: List[int] = []
@@ -102,7 +120,7 @@ class StarNet(nn.Module):
         # Output stride of each stage: stem /2, then each downsampler /2.
         self.stage_strides: List[int] = [2 ** (i + 2) for i in range(len(depths))]
         self.num_features = prev
-        self.norm = nn.BatchNorm2d(prev)
+        self.norm = BatchNorm2d(prev)
         self.head = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights(init)
 

@@ -20,6 +20,7 @@ def fast():
 
 @pytest.mark.parametrize("channels,size,kernel", [(24, 14, 7), (20, 9, 7), (13, 4, 7), (16, 8, 3)])
 def test_fast_weight_gradient_equals_pytorch(fast, channels, size, kernel):
+    torch.manual_seed(0)
     conv = DepthwiseConv2d(channels, kernel)
     x = torch.randn(3, channels, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
     grad = torch.randn(3, channels, size, size)
@@ -33,7 +34,8 @@ def test_fast_weight_gradient_equals_pytorch(fast, channels, size, kernel):
     ref.backward(grad)
     assert torch.equal(out, ref)  # the forward is PyTorch's own
     for mine, theirs in zip(fast_grads, (x.grad, conv.weight.grad, conv.bias.grad)):
-        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+        # sums over B*H*W products in another order: the rounding error scales with the largest sum
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max().item())
 
 
 @pytest.mark.parametrize("op", ["star", "sum"])

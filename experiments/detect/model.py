@@ -81,11 +81,12 @@ def _allow_safe_load() -> None:
     from starnet import FUSION_OPS
     from starnet.dwconv import DepthwiseConv2d
     from starnet.layers import DropPath
-    from starnet.model import StarBlock, StarNet
+    from starnet.fast_bn import BatchNorm2d
+    from starnet.model import StarBlock, StarNet, Stem
     from starnet.ops import Fusion
     add = getattr(torch.serialization, "add_safe_globals", None)
     if add is not None:
-        add([StarNetBackbone, StarNet, StarBlock, ConvBN, DepthwiseConv2d, DropPath, Fusion, *FUSION_OPS.values()])
+        add([StarNetBackbone, StarNet, Stem, StarBlock, ConvBN, BatchNorm2d, DepthwiseConv2d, DropPath, Fusion, *FUSION_OPS.values()])
 
 
 _allow_safe_load()

@@ -1,0 +1,107 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from starnet import create_starnet
+from starnet.fast_bn import BatchNorm2d, extension, fast_batch_norm, use_fast_batchnorm
+
+ACT_FNS = {None: lambda t: t, "relu": nn.functional.relu, "relu6": nn.functional.relu6}
+
+
+@pytest.fixture
+def fast():
+    if extension() is None:
+        pytest.fail("the BatchNorm kernel did not build (a C++ compiler is required where tests run)")
+    use_fast_batchnorm(True)
+    yield
+    use_fast_batchnorm(False)
+
+
+def channels_last(*shape, scale=1.0, shift=0.0):
+    return (scale * torch.randn(*shape) + shift).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("act", [None, "relu", "relu6"])
+@pytest.mark.parametrize("shape", [(3, 24, 9, 7), (2, 5, 3, 3), (2, 13, 70, 70)])  # last: > 64 chunks of rows
+def test_equals_pytorch_over_steps(fast, act, shape):
+    torch.manual_seed(0)
+    bn = BatchNorm2d(shape[1], momentum=0.3)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2), bn.bias.uniform_(-1, 1)
+    ref = copy.deepcopy(bn)
+    for _ in range(2):  # the second step starts from updated running statistics
+        x = channels_last(*shape, scale=3, shift=2).requires_grad_()  # mean far from 0: tests the variance sum
+        x_ref = x.detach().clone().requires_grad_()
+        grad = torch.randn(shape)
+        y = fast_batch_norm(bn, x, act)
+        assert y is not None and y.is_contiguous(memory_format=torch.channels_last)
+        y.backward(grad)
+        use_fast_batchnorm(False)
+        y_ref = ACT_FNS[act](ref(x_ref))
+        y_ref.backward(grad)
+        use_fast_batchnorm(True)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5 * x_ref.grad.abs().max().item())
+        for name in ("weight", "bias"):
+            a, b = getattr(bn, name).grad, getattr(ref, name).grad
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(getattr(bn, name), getattr(ref, name), rtol=1e-5, atol=1e-6)
+
+
+def test_falls_back_where_it_does_not_apply(fast):
+    bn = BatchNorm2d(8)
+    x = channels_last(2, 8, 4, 4)
+    assert fast_batch_norm(bn, x) is not None
+    assert fast_batch_norm(bn, x.contiguous()) is None                  # NCHW
+    assert fast_batch_norm(bn, x.double()) is None                      # not float32
+    assert fast_batch_norm(bn, x, "gelu") is None                       # activation the kernel lacks
+    assert fast_batch_norm(bn.eval(), x) is None                        # inference: running statistics
+    assert fast_batch_norm(BatchNorm2d(8, momentum=None).train(), x) is None  # cumulative average
+    use_fast_batchnorm(False)
+    assert fast_batch_norm(bn.train(), x) is None
+
+
+def test_state_dict_is_pytorchs():
+    assert BatchNorm2d(8).state_dict().keys() == nn.BatchNorm2d(8).state_dict().keys()
+    assert isinstance(BatchNorm2d(8), nn.BatchNorm2d)  # SyncBatchNorm conversion, ultralytics' fuse() see it
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_training_step_gradients_match(fast, op):
+    torch.manual_seed(0)
+    model = create_starnet("s050", op=op, num_classes=10).train().to(memory_format=torch.channels_last)
+    other = copy.deepcopy(model)
+    x = channels_last(4, 3, 64, 64)
+    y = torch.randint(0, 10, (4,))
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    use_fast_batchnorm(False)
+    ref = nn.functional.cross_entropy(other(x), y)
+    ref.backward()
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(model.parameters(), other.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-5 * b.abs().max().item() + 1e-7)
+    for a, b in zip(model.buffers(), other.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_run_with_fast_batchnorm_uses_the_kernel_and_matches(tiny_cfg, tmp_path, monkeypatch):
+    from experiments.entry import run_job
+    from starnet import fast_bn as module
+    calls = []
+    real = module._BatchNormFn.apply
+    monkeypatch.setattr(module._BatchNormFn, "apply", lambda *a: calls.append(a[-1]) or real(*a))
+    starnet = ("model=starnet", "model.variant=s050", "width=8", "depth=[1,1,1,1]", "trainer.epochs=1")
+    try:
+        fast_run = run_job(tiny_cfg(*starnet, "trainer.fast_batchnorm=true"), tmp_path / "fast")
+    finally:
+        use_fast_batchnorm(False)
+    assert 2 in calls and 0 in calls, "trainer.fast_batchnorm=true did not reach the stem and the blocks"
+    n = len(calls)
+    plain = run_job(tiny_cfg(*starnet), tmp_path / "plain")
+    assert len(calls) == n  # off by default
+    assert fast_run["status"] == plain["status"] == "completed"
+    assert fast_run["history"][0]["train_loss"] == pytest.approx(plain["history"][0]["train_loss"], rel=1e-4)
