@@ -1,4 +1,5 @@
-"""Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``) with torch's ``load_inline``.
+"""Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``) with torch's
+``load_inline``.
 
 Compiled with the system C++ compiler on first use (~30 s each, then cached by torch in
 ~/.cache/torch_extensions). Where a kernel cannot be built, callers get ``None`` and a warning, and
@@ -21,13 +22,19 @@ _built: Dict[str, object] = {}
 def build(name: str, source: str, functions: Sequence[str]):
     """The compiled extension ``name``, or None where it cannot be built (a warning says why, once)."""
     if name not in _built:
+        from torch.utils.cpp_extension import load_inline
+        flags = ["-O3", "-march=native"]
         try:
-            from torch.utils.cpp_extension import load_inline
             _built[name] = load_inline(name, cpp_sources=source, functions=list(functions),
-                                       extra_cflags=["-O3", "-march=native", "-fopenmp"],
-                                       extra_ldflags=["-fopenmp"], verbose=False)
-        except Exception as e:  # no compiler, no headers: the native ops still work
-            _built[name] = None
-            warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "
-                          "using PyTorch's ops", RuntimeWarning)
+                                       extra_cflags=flags + ["-fopenmp"], extra_ldflags=["-fopenmp"])
+        except Exception as e:  # e.g. a compiler without OpenMP (Apple clang): one thread, still correct
+            try:
+                _built[name] = load_inline(name + "_serial", cpp_sources=source, functions=list(functions),
+                                           extra_cflags=flags)
+                warnings.warn(f"{name} C++ kernel built without OpenMP ({type(e).__name__}); it runs on one "
+                              "thread", RuntimeWarning)
+            except Exception as e:  # no compiler, no headers: the native ops still work
+                _built[name] = None
+                warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "
+                              "using PyTorch's ops", RuntimeWarning)
     return _built[name]
