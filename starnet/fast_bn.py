@@ -113,7 +113,10 @@ std::vector<torch::Tensor> bn_backward(torch::Tensor gy, torch::Tensor x, torch:
     if (act) {
       const float* yr = yp + r * C;
       #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) { const float d = g[c] * act_d(yr[c], act); a[c] += d; b[c] += d * (xr[c] - mp[c]); }
+      for (int64_t c = 0; c < C; ++c) {
+        const float d = g[c] * act_d(yr[c], act);
+        a[c] += d; b[c] += d * (xr[c] - mp[c]);
+      }
     } else {
       #pragma omp simd
       for (int64_t c = 0; c < C; ++c) { a[c] += g[c]; b[c] += g[c] * (xr[c] - mp[c]); }
@@ -184,7 +187,8 @@ class _BatchNormFn(torch.autograd.Function):
 def fast_batch_norm(bn: torch.nn.BatchNorm2d, x: torch.Tensor, act: Optional[str] = None) -> Optional[torch.Tensor]:
     """``act(bn(x))`` for a training-mode ``bn`` (running statistics updated as PyTorch does) through the
     kernel, or None where it does not apply (then the caller runs PyTorch's)."""
-    if not (_enabled and bn.training and bn.track_running_stats and bn.affine and bn.momentum is not None
+    if not (_enabled and bn.training and not isinstance(bn, torch.nn.SyncBatchNorm)  # DDP: cross-rank statistics
+            and bn.track_running_stats and bn.affine and bn.momentum is not None
             and act in ACTS and x.ndim == 4 and x.device.type == "cpu" and x.dtype == torch.float32
             and x.is_contiguous(memory_format=torch.channels_last) and x.numel() > x.shape[1]
             and not torch.compiler.is_compiling() and extension() is not None):

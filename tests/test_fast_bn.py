@@ -60,13 +60,14 @@ def test_falls_back_where_it_does_not_apply(fast):
     assert fast_batch_norm(bn, x, "gelu") is None                       # activation the kernel lacks
     assert fast_batch_norm(bn.eval(), x) is None                        # inference: running statistics
     assert fast_batch_norm(BatchNorm2d(8, momentum=None).train(), x) is None  # cumulative average
+    assert fast_batch_norm(nn.SyncBatchNorm(8), x) is None               # DDP: statistics across ranks
     use_fast_batchnorm(False)
     assert fast_batch_norm(bn.train(), x) is None
 
 
 def test_state_dict_is_pytorchs():
     assert BatchNorm2d(8).state_dict().keys() == nn.BatchNorm2d(8).state_dict().keys()
-    assert isinstance(BatchNorm2d(8), nn.BatchNorm2d)  # SyncBatchNorm conversion, ultralytics' fuse() see it
+    assert isinstance(BatchNorm2d(8), nn.BatchNorm2d)  # what SyncBatchNorm conversion and ultralytics look for
 
 
 @pytest.mark.parametrize("op", ["star", "sum"])
