@@ -91,7 +91,8 @@ def main():
     sides = {"timm default (NCHW)": step_fn(timm_model(), False, args.batch, args.size),
              "timm channels_last": step_fn(timm_model(), True, args.batch, args.size)}
     for name in names:
-        sides["starbench" if name == "starbench" else f"starbench + {name}"] = step_fn(create_starnet(args.variant), True, args.batch, args.size, **SIDES[name])
+        label = "starbench" if name == "starbench" else f"starbench + {name}"
+        sides[label] = step_fn(create_starnet(args.variant), True, args.batch, args.size, **SIDES[name])
     for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
         step(); step()
     times = {name: [] for name in sides}

@@ -43,6 +43,27 @@ def test_starnet_reparameterized_equals_training_form(variant, op, merge):
             assert rel_err(a, b) < 1e-4
 
 
+@pytest.mark.parametrize("merge", [True, False])
+def test_sum_folds_its_linear_branch_and_star_does_not(merge):
+    """sum: g(act(f1 y) + f2 y) = g(act(f1 y)) + (Wg W2) y + Wg b2, a C -> C conv instead of C -> 4C -> C."""
+    def second_branch_outputs(op):
+        block = next(m for m in reparameterize(create_starnet("s050", op=op), merge_branches=merge).modules()
+                     if isinstance(m, DeployStarBlock))
+        return (block.f.out_channels - block.hidden) if merge else block.f2.out_channels, block.hidden
+    out, hidden = second_branch_outputs("sum")
+    assert out == hidden // 3  # s050: mlp_ratio 3, so the fold leaves C = hidden / 3 channels
+    out, hidden = second_branch_outputs("star")
+    assert out == hidden
+    # per block, f2 (hidden x C weights + hidden biases) became lin (C x C + C)
+    spec = VARIANTS["s1"]
+    saved = sum(depth * (spec.mlp_ratio * c - c) * (c + 1)
+                for depth, c in zip(spec.depths, (spec.base_dim * 2 ** i for i in range(4))))
+    params = {op: sum(p.numel() for p in
+                      reparameterize(create_starnet("s1", op=op), merge_branches=merge).parameters())
+              for op in ("star", "sum")}
+    assert params["star"] - params["sum"] == saved  # 20% of S1's parameters
+
+
 def test_starnet_without_head_keeps_its_norm():
     model = trained_like(create_starnet("s050", num_classes=0))
     deploy = reparameterize(copy.deepcopy(model))
