@@ -80,6 +80,8 @@ def test_demonet_reparameterized_equals_training_form(op):
     model.eval()
     deploy = reparameterize(copy.deepcopy(model))
     assert all(block.gamma is None for block in deploy.blocks)
+    # sum: the linear second branch folds into g W2 (f: 32 -> 96 + 32 instead of 32 -> 192)
+    assert all(block.f.out_features == (128 if op == "sum" else 192) for block in deploy.blocks)
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert rel_err(deploy(x), model(x)) < 1e-4
