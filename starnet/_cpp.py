@@ -18,6 +18,23 @@ from typing import Dict, Sequence
 
 _built: Dict[str, object] = {}
 
+# The activations the kernels know, by the code they take; the C++ below is prepended to their sources.
+ACT_CODES = {"none": 0, "relu": 1, "relu6": 2}
+ACTIVATIONS_CPP = r"""
+#include <cstdint>
+static inline float act_f(float v, int64_t act) {
+  if (act == 0) return v;
+  v = v > 0.f ? v : 0.f;
+  return act == 2 ? (v < 6.f ? v : 6.f) : v;
+}
+// The derivative, from the input or (same result for these) the output; 0 at the kinks, as PyTorch.
+static inline float act_d(float v, int64_t act) {
+  if (act == 0) return 1.f;
+  if (act == 1) return v > 0.f ? 1.f : 0.f;
+  return (v > 0.f && v < 6.f) ? 1.f : 0.f;
+}
+"""
+
 
 def build(name: str, source: str, functions: Sequence[str]):
     """The compiled extension ``name``, or None where it cannot be built (a warning says why, once)."""

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ._cpp import build
+from ._cpp import ACT_CODES, ACTIVATIONS_CPP, build
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -31,18 +31,6 @@ _SOURCE = r"""
 
 static constexpr int64_t CHUNKS = 64;  // fixed partial-sum chunks: reproducible for any thread count
 static constexpr int64_t BLOCK = 64;   // rows summed in float before they go into the double partials
-
-// act: 0 identity, 1 relu, 2 relu6
-static inline float act_f(float v, int64_t act) {
-  if (act == 0) return v;
-  v = v > 0.f ? v : 0.f;
-  return act == 2 ? (v < 6.f ? v : 6.f) : v;
-}
-static inline float act_d(float y, int64_t act) {  // derivative from the output y
-  if (act == 0) return 1.f;
-  if (act == 1) return y > 0.f ? 1.f : 0.f;
-  return (y > 0.f && y < 6.f) ? 1.f : 0.f;
-}
 
 // Per-chunk sums over rows of f(r, c) and g(r, c), then added in chunk order.
 template <typename F>
@@ -153,7 +141,7 @@ std::vector<torch::Tensor> bn_backward(torch::Tensor gy, torch::Tensor x, torch:
 }
 """
 
-ACTS = {None: 0, "none": 0, "relu": 1, "relu6": 2}
+ACTS = {None: 0, **ACT_CODES}
 
 _enabled = False
 
@@ -165,7 +153,7 @@ def use_fast_batchnorm(enabled: bool = True) -> None:
 
 
 def extension():
-    return build("starbench_fast_bn", _SOURCE, ["bn_forward", "bn_backward"])
+    return build("starbench_fast_bn", ACTIVATIONS_CPP + _SOURCE, ["bn_forward", "bn_backward"])
 
 
 class _BatchNormFn(torch.autograd.Function):

@@ -86,7 +86,8 @@ def _allow_safe_load() -> None:
     from starnet.ops import Fusion
     add = getattr(torch.serialization, "add_safe_globals", None)
     if add is not None:
-        add([StarNetBackbone, StarNet, Stem, StarBlock, ConvBN, BatchNorm2d, DepthwiseConv2d, DropPath, Fusion, *FUSION_OPS.values()])
+        add([StarNetBackbone, StarNet, Stem, StarBlock, ConvBN, BatchNorm2d, DepthwiseConv2d, DropPath, Fusion,
+             *FUSION_OPS.values()])
 
 
 _allow_safe_load()
