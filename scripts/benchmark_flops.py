@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
 from starnet.dwconv import use_fast_backward  # noqa: E402
+from starnet.ops import use_compiled_branches  # noqa: E402
 
 
 def matmul_peak(n=2048, repeats=10) -> float:
@@ -46,12 +47,15 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--fast-dwconv", action="store_true", help="trainer.fast_dwconv=true: C++ depthwise weight gradient")
+    ap.add_argument("--compile-branches", action="store_true",
+                    help="trainer.compile_branches=true: each block's op(act(x1), x2) as one compiled kernel")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     use_fast_backward(args.fast_dwconv)
+    use_compiled_branches(args.compile_branches)
     model = DemoNet(args.width, args.depth, op=args.op, num_classes=10, in_chans=1, patch_size=args.patch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if args.compile else model
@@ -79,7 +83,8 @@ def main():
     peak_flops, step_s = statistics.median(peak), statistics.median(step_times)
     achieved = flops / step_s
     print(f"DemoNet w{args.width} d{args.depth} {args.op}, batch {args.batch}, patch {args.patch_size}, "
-          f"{args.threads} threads, compile={args.compile}, fast_dwconv={args.fast_dwconv}, torch {torch.__version__}")
+          f"{args.threads} threads, compile={args.compile}, fast_dwconv={args.fast_dwconv}, "
+          f"compile_branches={args.compile_branches}, torch {torch.__version__}")
     print(f"step: {flops / 1e9:.2f} GFLOP (fwd+bwd) in {step_s * 1e3:.1f} ms (best of {args.steps}, median of "
           f"{args.rounds} rounds) = {achieved / 1e9:.1f} GFLOP/s; {args.batch / step_s:.0f} img/s")
     print(f"fp32 matmul peak (2048^3): {peak_flops / 1e9:.1f} GFLOP/s -> {100 * achieved / peak_flops:.1f}% of peak")
