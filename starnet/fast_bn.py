@@ -3,7 +3,7 @@
 PyTorch's channels_last BatchNorm forward and backward, and the activation after it, each make their
 own passes over the activation tensor; StarNet's stem alone (32x112x112 per image) spends more in them
 than in its convolution (docs/performance.md). Here, over the (pixels x channels) rows:
-forward = one pass for the per-channel sums, one pass writing ``act(x * scale + shift)``;
+forward = one pass for the per-channel sums, one pass writing ``act((x - mean) * scale + bias)``;
 backward = one pass for the two per-channel gradient sums, one pass writing ``dx``, with the
 activation's derivative taken from the saved output (ReLU6: ``0 < y < 6``, PyTorch's convention at
 the kinks). Partial sums go per fixed chunk of rows (in double) and are added in chunk order, so
@@ -66,22 +66,22 @@ std::vector<torch::Tensor> bn_forward(torch::Tensor x, torch::Tensor weight, tor
     for (int64_t c = 0; c < C; ++c) { a[c] += xr[c]; b[c] += xr[c] * xr[c]; }
   });
   auto mean = at::empty({C}, x.options()), var = at::empty({C}, x.options());
-  std::vector<float> scale(C), shift(C);
+  std::vector<float> scale(C);
   const float* w = weight.data_ptr<float>(); const float* bb = bias.data_ptr<float>();
   for (int64_t c = 0; c < C; ++c) {
     const double m = s[c] / M, v = std::max(q[c] / M - m * m, 0.0);
     mean.data_ptr<float>()[c] = (float)m; var.data_ptr<float>()[c] = (float)v;
     const double inv = 1.0 / std::sqrt(v + eps);
-    scale[c] = (float)(w[c] * inv); shift[c] = (float)(bb[c] - m * w[c] * inv);
+    scale[c] = (float)(w[c] * inv);
   }
   auto y = at::empty({M, C}, x.options());
   float* yp = y.data_ptr<float>();
-  const float* sc = scale.data(); const float* sh = shift.data();
+  const float* sc = scale.data(); const float* mp = mean.data_ptr<float>();
   at::parallel_for(0, M, 256, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = xp + r * C; float* yr = yp + r * C;
       #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yr[c] = act_f(xr[c] * sc[c] + sh[c], act);
+      for (int64_t c = 0; c < C; ++c) yr[c] = act_f((xr[c] - mp[c]) * sc[c] + bb[c], act);  // centred first: no cancellation
     }
   });
   return {y, mean, var};
@@ -110,7 +110,7 @@ std::vector<torch::Tensor> bn_backward(torch::Tensor gy, torch::Tensor x, torch:
       for (int64_t c = 0; c < C; ++c) { a[c] += g[c]; b[c] += g[c] * (xr[c] - mp[c]); }
     }
   });
-  // dx = w*inv*(dy - mean(dy) - xhat*mean(dy*xhat)) = k_dy*dy + k_x*x + k_0 per channel
+  // dx = w*inv*(dy - mean(dy) - xhat*mean(dy*xhat)) = k_dy*dy + k_x*(x - mean) + k_0 per channel
   auto dweight = at::empty({C}, x.options()), dbias = at::empty({C}, x.options());
   std::vector<float> kdy(C), kx(C), k0(C);
   const float* w = weight.data_ptr<float>(); const float* vp = var.data_ptr<float>();
@@ -119,7 +119,7 @@ std::vector<torch::Tensor> bn_backward(torch::Tensor gy, torch::Tensor x, torch:
     dbias.data_ptr<float>()[c] = (float)sdy[c];
     dweight.data_ptr<float>()[c] = (float)(sdyx[c] * inv);
     const double a = w[c] * inv, b = -w[c] * inv * inv * inv * sdyx[c] / M;
-    kdy[c] = (float)a; kx[c] = (float)b; k0[c] = (float)(-a * sdy[c] / M - b * mp[c]);
+    kdy[c] = (float)a; kx[c] = (float)b; k0[c] = (float)(-a * sdy[c] / M);
   }
   auto dx = at::empty({M, C}, x.options());
   float* dp = dx.data_ptr<float>();
@@ -130,10 +130,10 @@ std::vector<torch::Tensor> bn_backward(torch::Tensor gy, torch::Tensor x, torch:
       if (act) {
         const float* yr = yp + r * C;
         #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) d[c] = ka[c] * g[c] * act_d(yr[c], act) + kb[c] * xr[c] + kc[c];
+        for (int64_t c = 0; c < C; ++c) d[c] = ka[c] * g[c] * act_d(yr[c], act) + kb[c] * (xr[c] - mp[c]) + kc[c];
       } else {
         #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) d[c] = ka[c] * g[c] + kb[c] * xr[c] + kc[c];
+        for (int64_t c = 0; c < C; ++c) d[c] = ka[c] * g[c] + kb[c] * (xr[c] - mp[c]) + kc[c];
       }
     }
   });

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from starnet import create_starnet
+from starnet import VARIANTS, create_starnet
 from starnet.fast_bn import BatchNorm2d, extension, fast_batch_norm, use_fast_batchnorm
 
 ACT_FNS = {None: lambda t: t, "relu": nn.functional.relu, "relu6": nn.functional.relu6}
@@ -71,9 +71,13 @@ def test_state_dict_is_pytorchs():
 
 
 @pytest.mark.parametrize("op", ["star", "sum"])
-def test_training_step_gradients_match(fast, op):
+# Every variant without activations: a kink-free network, so float-rounding differences stay rounding
+# (with ReLU6, a pre-activation within rounding of 0 or 6 may switch sides and move one gradient entry
+# by its full size); and S050 with its ReLU6.
+@pytest.mark.parametrize("variant,act", [(v, "none") for v in VARIANTS] + [("s050", "relu6")])
+def test_training_step_gradients_match(fast, variant, act, op):
     torch.manual_seed(0)
-    model = create_starnet("s050", op=op, num_classes=10).train().to(memory_format=torch.channels_last)
+    model = create_starnet(variant, op=op, act=act, num_classes=10).train().to(memory_format=torch.channels_last)
     other = copy.deepcopy(model)
     x = channels_last(4, 3, 64, 64)
     y = torch.randint(0, 10, (4,))
@@ -84,7 +88,9 @@ def test_training_step_gradients_match(fast, op):
     ref.backward()
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(model.parameters(), other.parameters()):
-        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-5 * b.abs().max().item() + 1e-7)
+        # rounding differences of every BatchNorm accumulate over up to 23 blocks: scale with the largest
+        # entry; the floor is for biases right before a BatchNorm, whose true gradient is 0 (rounding noise)
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-4 * b.grad.abs().max().item() + 1e-6)
     for a, b in zip(model.buffers(), other.buffers()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
