@@ -182,7 +182,7 @@ def fast_batch_norm(bn: torch.nn.BatchNorm2d, x: torch.Tensor, act: Optional[str
             and not torch.compiler.is_compiling() and extension() is not None):
         return None
     n, c, h, w = x.shape
-    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view: channels_last is pixels x channels
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c).contiguous()  # a view (no copy) for channels_last
     y, mean, var = _BatchNormFn.apply(rows, bn.weight, bn.bias, bn.eps, ACTS[act])
     with torch.no_grad():  # as F.batch_norm: unbiased variance into the running estimate
         m = rows.shape[0]
