@@ -80,8 +80,9 @@ class DemoNet(nn.Module):
     def reparameterize(self) -> "DemoNet":
         """In place, for inference: each block's layer scale folds into its ``g`` Linear; in sum blocks
         the second branch, linear up to the output (``g(act(x1) + x2)`` with ``x2 = W2 x + b2``), folds
-        into ``g W2``: f becomes d -> 4d instead of d -> 6d (7d^2 instead of 9d^2 per token, as StarNet's
-        deploy form). Returns ``self``, in eval mode."""
+        into ``g W2`` (``starnet.deploy.fold_linear_branch``): f becomes d -> 4d instead of d -> 6d (7d^2
+        instead of 9d^2 per token, as StarNet's deploy form). Returns ``self``, in eval mode."""
+        from starnet.deploy import fold_linear_branch
         self.eval()
         for block in self.blocks:
             if block.gamma is not None:
@@ -93,8 +94,9 @@ class DemoNet(nn.Module):
                 w1, w2 = block.f.weight.split(hidden)
                 b1, b2 = block.f.bias.split(hidden)
                 f = nn.Linear(block.f.in_features, hidden + block.g.out_features).to(w1.device, w1.dtype)
-                f.weight.copy_(torch.cat([w1, block.g.weight @ w2]))
-                f.bias.copy_(torch.cat([b1, block.g.weight @ b2]))
+                weight, bias = fold_linear_branch(block.g.weight, w2, b2)
+                f.weight.copy_(torch.cat([w1, weight]))
+                f.bias.copy_(torch.cat([b1, bias]))
                 block.f, block.linear_branch = f, True
         return self
 

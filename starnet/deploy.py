@@ -49,6 +49,13 @@ def _fold(module: nn.Module) -> nn.Module:
     return module
 
 
+def fold_linear_branch(g_weight: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor):
+    """Sum blocks: ``g(act(x1) + x2)`` with ``x2 = W2 y + b2`` equals ``g(act(x1)) + (Wg W2) y + Wg b2``.
+    Returns the weight ``Wg W2`` (out x in) and bias ``Wg b2`` of that second-branch map, for StarNet
+    (1x1 convs, flattened) and DemoNet (Linears) alike; g keeps its own bias."""
+    return g_weight @ w2, g_weight @ b2
+
+
 class DeployStarBlock(nn.Module):
     """StarBlock after reparameterization: dwconv -> f (f1|f2 merged) -> op(act(x1), x2) -> g -> dwconv2.
 
@@ -71,11 +78,11 @@ class DeployStarBlock(nn.Module):
         self.dwconv2 = _fold(block.dwconv2)
         self.linear_branch = block.fuse.op == "sum"
         if self.linear_branch:
-            wg = self.g.weight.flatten(1)  # (C, 4C)
             second = nn.Conv2d(f2.in_channels, self.g.out_channels, 1).to(f2.weight.device, f2.weight.dtype)
             with torch.no_grad():
-                second.weight.copy_((wg @ f2.weight.flatten(1)).view_as(second.weight))
-                second.bias.copy_(wg @ f2.bias)
+                weight, bias = fold_linear_branch(self.g.weight.flatten(1), f2.weight.flatten(1), f2.bias)
+                second.weight.copy_(weight.view_as(second.weight))
+                second.bias.copy_(bias)
         else:
             second = f2
         if merge_branches:
