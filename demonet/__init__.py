@@ -1,4 +1,4 @@
 """DemoNet (isotropic, paper sec. 3.4) and its 2-D toy. Depends on torch (and starnet's op registry)."""
-from .model import DemoBlock, DemoNet, PointDemoNet
+from .model import DemoBlock, DemoNet, DeployDemoBlock, PointDemoNet
 
-__all__ = ["DemoNet", "DemoBlock", "PointDemoNet"]
+__all__ = ["DemoNet", "DemoBlock", "DeployDemoBlock", "PointDemoNet"]

@@ -32,19 +32,14 @@ class DemoBlock(nn.Module):
         self.g = nn.Linear(3 * dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale > 0 else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.linear_branch = False  # set by DemoNet.reparameterize for sum blocks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.norm(x)
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        if self.linear_branch:  # deploy form of a sum block: f = [f1; g W2], so x2 is g's share already
-            x1, x2 = self.f(x).split([self.g.in_features, self.g.out_features], dim=-1)
-            x = self.g(self.act(x1)) + x2
-        else:
-            x1, x2 = self.f(x).chunk(2, dim=-1)
-            x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2))
+        x1, x2 = self.f(x).chunk(2, dim=-1)
+        x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2))
         if self.gamma is not None:
             x = self.gamma * x
         return shortcut + self.drop_path(x)
@@ -76,29 +71,48 @@ class DemoNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
-    @torch.no_grad()
     def reparameterize(self) -> "DemoNet":
-        """In place, for inference: each block's layer scale folds into its ``g`` Linear; in sum blocks
-        the second branch, linear up to the output (``g(act(x1) + x2)`` with ``x2 = W2 x + b2``), folds
-        into ``g W2`` (``starnet.deploy.fold_linear_branch``): f becomes d -> 4d instead of d -> 6d (7d^2
-        instead of 9d^2 per token, as StarNet's deploy form). Returns ``self``, in eval mode."""
-        from starnet.deploy import fold_linear_branch
+        """In place, for inference: every block becomes a ``DeployDemoBlock``. Returns ``self``, in eval mode."""
         self.eval()
-        for block in self.blocks:
-            if block.gamma is not None:
-                block.g.weight.mul_(block.gamma.view(-1, 1))
-                block.g.bias.mul_(block.gamma)
-                block.gamma = None
-            if block.fuse.op == "sum" and not block.linear_branch:
-                hidden = block.g.in_features
-                w1, w2 = block.f.weight.split(hidden)
-                b1, b2 = block.f.bias.split(hidden)
-                f = nn.Linear(block.f.in_features, hidden + block.g.out_features).to(w1.device, w1.dtype)
-                weight, bias = fold_linear_branch(block.g.weight, w2, b2)
-                f.weight.copy_(torch.cat([w1, weight]))
-                f.bias.copy_(torch.cat([b1, bias]))
-                block.f, block.linear_branch = f, True
+        self.blocks = nn.Sequential(*[DeployDemoBlock(block) for block in self.blocks])
         return self
+
+
+class DeployDemoBlock(nn.Module):
+    """DemoBlock after reparameterization (inference only): the layer scale folds into ``g``; in sum
+    blocks the second branch, linear up to the output (``g(act(x1) + x2)`` with ``x2 = W2 x + b2``),
+    folds into ``g W2`` (``starnet.deploy.fold_linear_branch``), so f is d -> 4d instead of d -> 6d
+    (7d^2 instead of 9d^2 per token, as StarNet's deploy form)."""
+
+    @torch.no_grad()
+    def __init__(self, block: DemoBlock):
+        super().__init__()
+        from starnet.deploy import fold_linear_branch
+        self.norm, self.dwconv, self.act, self.fuse = block.norm, block.dwconv, block.act, block.fuse
+        g, f = block.g, block.f
+        self.g = nn.Linear(g.in_features, g.out_features).to(g.weight.device, g.weight.dtype)
+        scale = block.gamma if block.gamma is not None else torch.ones_like(g.bias)
+        self.g.weight.copy_(g.weight * scale.view(-1, 1))
+        self.g.bias.copy_(g.bias * scale)
+        self.linear_branch = block.fuse.op == "sum"
+        if self.linear_branch:
+            hidden = g.in_features
+            (w1, w2), (b1, b2) = f.weight.split(hidden), f.bias.split(hidden)
+            weight, bias = fold_linear_branch(self.g.weight, w2, b2)
+            self.f = nn.Linear(f.in_features, hidden + g.out_features).to(w1.device, w1.dtype)
+            self.f.weight.copy_(torch.cat([w1, weight]))
+            self.f.bias.copy_(torch.cat([b1, bias]))
+        else:
+            self.f = f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(x)
+        y = self.dwconv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        if self.linear_branch:  # f = [f1; g W2]: x2 is already g's share of the second branch
+            x1, x2 = self.f(y).split([self.g.in_features, self.g.out_features], dim=-1)
+            return x + self.g(self.act(x1)) + x2
+        x1, x2 = self.f(y).chunk(2, dim=-1)
+        return x + self.g(self.fuse(self.act(x1), x2))
 
 
 class PointBlock(nn.Module):

@@ -22,7 +22,7 @@ from typing import Dict, List
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import experiments.detect as det  # noqa: E402  (before ultralytics: offline settings)
+import experiments.detect  # noqa: E402,F401  (before ultralytics: offline settings)
 import torch  # noqa: E402
 from experiments.detect.env import set_threads  # noqa: E402
 from experiments.detect.model import backbone_of, detector_config  # noqa: E402

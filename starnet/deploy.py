@@ -11,8 +11,9 @@ StarNet
   ``DeployStarBlock``): 20% fewer parameters and block-MLP FLOPs of 9C^2 instead of 12C^2 per pixel;
 - the final BatchNorm folds into the classifier (a per-channel affine map commutes with the mean pool).
 
-DemoNet
-- each block's layer scale ``gamma`` folds into its ``g`` Linear.
+DemoNet (``demonet.DeployDemoBlock``)
+- each block's layer scale ``gamma`` folds into its ``g`` Linear;
+- with the sum op, the second half of f and its share of g fold into d more outputs of f, as above.
 
 Outputs equal the training form's up to float rounding (tested to 1e-4 relative for every
 variant and op). The result is plain torch modules, so it exports to ONNX and traces like any model.

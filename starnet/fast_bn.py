@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from ._cpp import ACT_CODES, ACTIVATIONS_CPP, build
 

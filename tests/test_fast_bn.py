@@ -4,19 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from starnet import VARIANTS, create_starnet
+from starnet import VARIANTS
 from starnet.fast_bn import BatchNorm2d, extension, fast_batch_norm, use_fast_batchnorm
+from conftest import kernel_switched_on, starnet_step_pair
 
 ACT_FNS = {None: lambda t: t, "relu": nn.functional.relu, "relu6": nn.functional.relu6}
 
 
 @pytest.fixture
 def fast():
-    if extension() is None:
-        pytest.fail("the BatchNorm kernel did not build (a C++ compiler is required where tests run)")
-    use_fast_batchnorm(True)
-    yield
-    use_fast_batchnorm(False)
+    yield from kernel_switched_on(extension, use_fast_batchnorm, "BatchNorm")
 
 
 def channels_last(*shape, scale=1.0, shift=0.0):
@@ -76,16 +73,7 @@ def test_state_dict_is_pytorchs():
 # by its full size); and S050 with its ReLU6.
 @pytest.mark.parametrize("variant,act", [(v, "none") for v in VARIANTS] + [("s050", "relu6")])
 def test_training_step_gradients_match(fast, variant, act, op):
-    torch.manual_seed(0)
-    model = create_starnet(variant, op=op, act=act, num_classes=10).train().to(memory_format=torch.channels_last)
-    other = copy.deepcopy(model)
-    x = channels_last(4, 3, 64, 64)
-    y = torch.randint(0, 10, (4,))
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    use_fast_batchnorm(False)
-    ref = nn.functional.cross_entropy(other(x), y)
-    ref.backward()
+    loss, ref, model, other = starnet_step_pair(variant, op, act, lambda: use_fast_batchnorm(False))
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(model.parameters(), other.parameters()):
         # rounding differences of every BatchNorm accumulate over up to 23 blocks: scale with the largest

@@ -1,21 +1,15 @@
-import copy
-
 import pytest
 import torch
-from torch import nn
 
-from starnet import VARIANTS, create_starnet
+from starnet import VARIANTS
 from starnet.fused_mlp import MAX_CHANNELS, extension, fused_mlp, tile_rows, use_fused_mlp
 from starnet.model import StarBlock
+from conftest import kernel_switched_on, starnet_step_pair
 
 
 @pytest.fixture
 def fused():
-    if extension() is None:
-        pytest.fail("the fused MLP kernel did not build (a C++ compiler is required where tests run)")
-    use_fused_mlp(True)
-    yield
-    use_fused_mlp(False)
+    yield from kernel_switched_on(extension, use_fused_mlp, "fused MLP")
 
 
 def unfused(block, x):
@@ -56,16 +50,7 @@ def test_fused_equals_unfused(fused, act, op, tile):
 # by its full size); and S050 with its ReLU6.
 @pytest.mark.parametrize("variant,act", [(v, "none") for v in VARIANTS] + [("s050", "relu6")])
 def test_training_step_gradients_match(fused, variant, act, op):
-    torch.manual_seed(0)
-    model = create_starnet(variant, op=op, act=act, num_classes=10).train().to(memory_format=torch.channels_last)
-    other = copy.deepcopy(model)
-    x = torch.randn(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (4,))
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    use_fused_mlp(False)
-    ref = nn.functional.cross_entropy(other(x), y)
-    ref.backward()
+    loss, ref, model, other = starnet_step_pair(variant, op, act, lambda: use_fused_mlp(False))
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(model.parameters(), other.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
