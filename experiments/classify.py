@@ -52,6 +52,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     use_fast_batchnorm(bool(tcfg.fast_batchnorm) and device.type == "cpu")
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
+    torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads

@@ -1,6 +1,8 @@
 """Training images/s on a GPU for StarNet-S1 and DemoNet-w192-d12 (224 px, ImageNet shapes) under the
 settings the trainer offers: fp32, bf16 autocast (`trainer.amp`), + channels_last, + torch.compile
-(`trainer.compile`). Prepared for a lent GPU machine; one run takes a few minutes.
+(`trainer.compile`). Prepared for a lent GPU machine; one run takes a few minutes. Each row is printed and
+written to `--json` as soon as it is measured, and a setting that fails (out of memory, a compile error)
+is recorded with its error instead of ending the run.
 
     python scripts/benchmark_gpu.py --json gpu.json                 # CUDA device 0
     python scripts/benchmark_gpu.py --device cpu --batch 8 --steps 2 --no-compile   # smoke test anywhere
@@ -41,8 +43,11 @@ def measure(make, device, batch, size, amp, channels_last, compile_, steps, warm
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
+    start = time.perf_counter()
+    for _ in range(warmup):  # includes torch.compile's compilation
         step()
+    sync()
+    warmup_s = time.perf_counter() - start
     times = []
     for _ in range(steps):
         sync()
@@ -51,7 +56,7 @@ def measure(make, device, batch, size, amp, channels_last, compile_, steps, warm
         sync()
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else None
-    return batch / statistics.median(times), peak
+    return batch / statistics.median(times), peak, warmup_s
 
 
 def main():
@@ -74,19 +79,27 @@ def main():
     if args.compile:
         settings.append(("bf16 + CL + compile", True, True, True))
     rows = []
+    header = {"device": name, "torch": torch.__version__, "batch": args.batch, "size": args.size}
     print(f"{name}, torch {torch.__version__}, batch {args.batch}, {args.size} px, median of {args.steps} steps")
-    print("| model | setting | img/s | peak GiB |\n|---|---|---:|---:|")
+    print("| model | setting | img/s | peak GiB | warm-up s |\n|---|---|---:|---:|---:|")
     for model_name, make in MODELS.items():
         for label, amp, cl, comp in settings:
+            row = {"model": model_name, "setting": label}
             if device.type == "cuda":
+                torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
-            ips, peak = measure(make, device, args.batch, args.size, amp, cl, comp, args.steps, args.warmup)
-            rows.append({"model": model_name, "setting": label, "images_per_s": ips, "peak_gib": peak})
-            print(f"| {model_name} | {label} | {ips:.0f} | {'–' if peak is None else f'{peak:.1f}'} |", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "batch": args.batch,
-                                               "size": args.size, "rows": rows}, indent=1))
-
+            try:
+                ips, peak, warmup_s = measure(make, device, args.batch, args.size, amp, cl, comp, args.steps,
+                                              args.warmup)
+                row.update(images_per_s=ips, peak_gib=peak, warmup_s=warmup_s)
+                print(f"| {model_name} | {label} | {ips:.0f} | {'–' if peak is None else f'{peak:.1f}'} | "
+                      f"{warmup_s:.1f} |", flush=True)
+            except Exception as exc:  # noqa: BLE001  (record and go on: one failed setting is a result too)
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                print(f"| {model_name} | {label} | failed: {row['error']} | | |", flush=True)
+            rows.append(row)
+            if args.json:
+                Path(args.json).write_text(json.dumps({**header, "rows": rows}, indent=1))
 
 if __name__ == "__main__":
     main()
