@@ -31,11 +31,16 @@ def main(cfg: DictConfig):
     hc = HydraConfig.get()
     try:
         record = run_job(cfg, hc.runtime.output_dir)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop
+        print("starbench: stopped by Ctrl-C; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:  # one line for the user; the run dir has the details
         print(f"starbench: error: {one_line(e)}", file=sys.stderr)
+        if isinstance(e, Interrupted):  # stopped by a signal, resumable: a sweep stops too
+            sys.exit(e.exit_code)
         if hc.mode == RunMode.MULTIRUN:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
-        sys.exit(143 if isinstance(e, Interrupted) else 1)  # 143: stopped by SIGTERM, resumable
+        sys.exit(1)
     return record.get("best_top1")
 
 

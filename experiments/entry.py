@@ -23,10 +23,14 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes."""
     run_dir = Path(run_dir)
     previous = read_metrics(run_dir)
-    if previous and previous.get("status") == "completed":
-        if previous.get("config_hash") != config_hash(cfg):  # raised before the try: keep that record
-            raise StarbenchError(f"{run_dir} holds a completed run of another configuration; "
-                                 "choose another hydra.run.dir")
+    status = previous.get("status") if previous else None
+    # A completed run is not redone, an interrupted one resumes: both only with the same configuration
+    # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
+    if status in ("completed", "interrupted", "running") and previous.get("config_hash") != config_hash(cfg):
+        raise StarbenchError(f"{run_dir} holds {'a completed' if status == 'completed' else 'an unfinished'} run "
+                             "of another configuration; rerun with its overrides, or choose another "
+                             "hydra.run.dir (hydra.sweep.dir for a sweep)")
+    if status == "completed":
         log.info("already completed in %s; not rerunning", run_dir)
         return previous
     try:

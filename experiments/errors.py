@@ -6,4 +6,9 @@ class StarbenchError(Exception):
 
 
 class Interrupted(StarbenchError):
-    """The run was stopped (SIGTERM) after saving a checkpoint; the same command resumes it."""
+    """The run was stopped (SIGTERM, Ctrl-C) after saving a checkpoint; the same command resumes it.
+    ``exit_code`` follows the shell's convention: 128 + the signal number."""
+
+    def __init__(self, message: str, exit_code: int = 143):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -136,7 +136,7 @@ class Trainer:
         self.epoch = 0             # epochs completed
         self.step_in_epoch = 0     # batches of the current epoch already trained (mid-epoch checkpoint)
         self.epoch_loss_sum = 0.0  # sum of those batches' losses
-        self.stop_signal = None    # set by SIGTERM: checkpoint after the current step, then exit
+        self.stop_signal = None    # set by SIGTERM or Ctrl-C: checkpoint after the current step, then exit
         self.best_top1 = 0.0
         self.train_time = 0.0
         self.train_images = 0
@@ -197,7 +197,7 @@ class Trainer:
                 bad, stop = all_reduce_sum([not math.isfinite(loss_value), self.stop_signal is not None],
                                            self.device, self.dist)
                 loss_value = float("nan") if bad else loss_value
-                self.stop_signal = self.stop_signal or ("SIGTERM" if stop else None)
+                self.stop_signal = self.stop_signal or (signal.SIGTERM if stop else None)
             if not math.isfinite(loss_value):
                 raise StarbenchError(f"training loss is {loss_value} at epoch {self.epoch + 1} step {i + 1}; "
                                      "lower trainer.lr?")
@@ -217,9 +217,13 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_value:.3f}")
             if self.stop_signal is not None:
                 self.train_time += time.perf_counter() - start
-                self.save()
-                raise Interrupted(f"stopped by {self.stop_signal} at epoch {self.epoch + 1} step {i + 1}; "
-                                  f"checkpoint saved, rerun the same command to resume")
+                if self.cfg.checkpoint:
+                    self.save()
+                    then = "checkpoint saved, rerun the same command to resume"
+                else:
+                    then = "no checkpoint (trainer.checkpoint=false): a rerun starts afresh"
+                raise Interrupted(f"stopped by {self.stop_signal.name} at epoch {self.epoch + 1} step {i + 1}; "
+                                  f"{then}", 128 + int(self.stop_signal))
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         self.train_time += time.perf_counter() - start
@@ -227,19 +231,23 @@ class Trainer:
         self.step_in_epoch, self.epoch_loss_sum = 0, 0.0
         return mean_loss
 
-    def _on_sigterm(self, signum, frame) -> None:
-        self.stop_signal = signal.Signals(signum).name
+    def _on_stop_signal(self, signum, frame) -> None:
+        self.stop_signal = signal.Signals(signum)
+        if self.stop_signal == signal.SIGINT:  # a second Ctrl-C stops at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def fit(self) -> Dict[str, Any]:
         self.maybe_resume()
-        # SLURM sends SIGTERM before a time limit or preemption: finish the step, checkpoint, exit.
+        # SLURM sends SIGTERM before a time limit or preemption, a user Ctrl-C (SIGINT): finish the step,
+        # checkpoint, exit.
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             return self._fit()
-        previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        previous = {sig: signal.signal(sig, self._on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._fit()
         finally:
-            signal.signal(signal.SIGTERM, previous_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _fit(self) -> Dict[str, Any]:
         metrics: Dict[str, float] = {}

@@ -54,10 +54,12 @@ def same_result(a, b):
     assert (a["top1"], a["top5"]) == (b["top1"], b["top5"])
 
 
-def test_sigterm_saves_mid_epoch_and_resume_is_exact(tmp_path, reference):
-    proc = run_signalled(tmp_path, "SIGTERM", MID_EPOCH_2)
-    assert proc.returncode == 143, proc.stderr[-3000:]
-    assert "stopped by SIGTERM at epoch 2 step 10" in proc.stderr, proc.stderr[-3000:]
+@pytest.mark.parametrize("sig,exit_code", [("SIGTERM", 143), ("SIGINT", 130)])  # SLURM's stop; Ctrl-C
+def test_signal_saves_mid_epoch_and_resume_is_exact(tmp_path, reference, sig, exit_code):
+    proc = run_signalled(tmp_path, sig, MID_EPOCH_2)
+    assert proc.returncode == exit_code, proc.stderr[-3000:]
+    assert f"stopped by {sig} at epoch 2 step 10" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     # saved mid-epoch, right after the step the signal arrived in, not at the last epoch boundary
@@ -67,6 +69,14 @@ def test_sigterm_saves_mid_epoch_and_resume_is_exact(tmp_path, reference):
     resumed = json.loads((tmp_path / "metrics.json").read_text())
     assert resumed["status"] == "completed"
     same_result(resumed, reference)
+
+
+def test_sigterm_stops_the_whole_sweep(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_AT_STEP, "SIGTERM", "10", "-m", "op=star,sum", *LONG,
+                           f"hydra.sweep.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    statuses = {json.loads(p.read_text())["status"] for p in tmp_path.glob("*/metrics.json")}
+    assert statuses == {"interrupted"}  # the first job, resumable; the second never started
 
 
 def test_kill_9_then_rerun_is_exact(tmp_path, reference):

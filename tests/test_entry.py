@@ -61,6 +61,8 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path,
         run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
     assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    with pytest.raises(StarbenchError, match="unfinished run of another configuration"):  # not resumed
+        run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1", "trainer.lr=0.1"), tmp_path / "resumed")
     resumed = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
     assert resumed["status"] == "completed"
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
