@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, Dict
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from starnet.dwconv import use_fast_backward
 from starnet.fast_bn import use_fast_batchnorm
 from starnet.fused_mlp import use_fused_mlp
-from starnet.ops import use_compiled_branches
+from starnet.ops import check_positive_int, use_compiled_branches
 
 from .data import build_data
 from .distributed import broadcast_object, device_for, init_distributed
@@ -26,7 +26,30 @@ log = logging.getLogger("starbench")
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise StarbenchError(f"unknown trainer.device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise StarbenchError(f"trainer.device={name} but this machine has no CUDA device; use auto or cpu")
+    return device
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Bad numbers fail here, in one line, before data loads or a file is written."""
+    tcfg, dcfg = cfg.trainer, cfg.data
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        check_positive_int(f"trainer.{key}", tcfg[key])
+    for key in ("train_size", "val_size"):
+        if dcfg.get(key) is not None:
+            check_positive_int(f"data.{key}", dcfg[key])
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise StarbenchError(f"seed must be an integer, got {cfg.seed!r}")
+    warmup = tcfg.warmup_epochs
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0:
+        raise StarbenchError(f"trainer.warmup_epochs must be a number >= 0, got {warmup!r}")
+    if OmegaConf.is_missing(dcfg, "root"):
+        raise StarbenchError(f"data={dcfg.name} needs data.root=/path/to/{dcfg.name}")
 
 
 def run_identity(cfg: DictConfig) -> Dict[str, Any]:
@@ -37,6 +60,7 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
 
 def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     tcfg = cfg.trainer
+    check_settings(cfg)
     device = resolve_device(tcfg.device)
     dist_info = init_distributed(device)
     device = device_for(device, dist_info)

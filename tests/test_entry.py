@@ -97,6 +97,21 @@ def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
     assert_clean_failure(proc, tmp_path, message)
 
 
+@pytest.mark.parametrize("override,message", [
+    ("trainer.epochs=0", "trainer.epochs must be a positive integer"),
+    ("trainer.batch_size=0", "trainer.batch_size must be a positive integer"),
+    ("data.train_size=0", "data.train_size must be a positive integer"),
+    ("seed=abc", "seed must be an integer"),
+    ("trainer.warmup_epochs=-1", "trainer.warmup_epochs must be a number >= 0"),
+    ("trainer.device=tpu", "unknown trainer.device 'tpu'"),
+    ("data=imagenet", "data=imagenet needs data.root="),
+])
+def test_bad_settings_fail_before_training(tiny_cfg, tmp_path, override, message):
+    with pytest.raises((StarbenchError, ValueError), match=message):
+        run_job(tiny_cfg(override), tmp_path / "run")
+    assert not (tmp_path / "run" / "error.log").exists()  # bad input, not a bug: no traceback file
+
+
 def test_missing_dataset(tmp_path):
     proc = run_cli(tmp_path / "run", *TINY, "data=cifar10", f"data.root={tmp_path}/nothing", "data.download=false")
     assert_clean_failure(proc, tmp_path / "run", "cifar10 not found")
