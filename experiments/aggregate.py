@@ -276,6 +276,11 @@ def default_metric(jobs: Sequence[Job]) -> str:
 
 
 def summarize(jobs: Sequence[Job], metric: Optional[str] = None) -> Summary:
+    completed = [j for j in jobs if j.status == "completed"]
+    if metric and completed and all(j.metric(metric) is None for j in completed):  # a typo: keep the old files
+        known = sorted({k for j in completed for k, v in j.record.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        raise StarbenchError(f"no completed job records metric '{metric}'; they record: {', '.join(known)}")
     metric = metric or default_metric(jobs)
     varied = varied_knobs(jobs)
     axes = choose_axes(jobs, varied)

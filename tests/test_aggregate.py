@@ -8,6 +8,7 @@ import yaml
 
 from experiments.aggregate import aggregate, load_jobs, paired_gap, summarize
 from experiments.callbacks import sweep_group
+from experiments.errors import StarbenchError
 
 # width -> op -> per-seed top1
 RESULTS = {16: {"sum": [70.0, 72.0, 74.0], "star": [75.0, 76.0, 80.0]},
@@ -84,6 +85,14 @@ def test_files_written_and_failures_listed(sweep):
 def test_best_top1_metric(sweep):
     summary = summarize(load_jobs(sweep), metric="best_top1")
     assert summary.rows[0].values("sum") == pytest.approx([70.1, 72.1, 74.1])
+
+
+def test_unknown_metric_is_an_error_and_keeps_the_summary(sweep):
+    aggregate(sweep, wandb=None)
+    before = (sweep / "summary.md").read_text()
+    with pytest.raises(StarbenchError, match="no completed job records metric 'top_1'; they record: .*top1"):
+        aggregate(sweep, metric="top_1", wandb=None)
+    assert (sweep / "summary.md").read_text() == before
 
 
 def test_sweep_without_axes_and_bad_dir(tmp_path):
