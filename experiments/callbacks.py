@@ -9,6 +9,7 @@ Registered in ``conf/hydra/starbench.yaml``::
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -54,3 +55,10 @@ class SweepSummary(Callback):
                       type(e).__name__, e, sweep_dir)
             return
         log.info("sweep summary: %s", ", ".join(str(p) for p in paths))
+        from .aggregate import load_jobs
+        jobs = load_jobs(sweep_dir)
+        unfinished = [job for job in jobs if job.status != "completed"]
+        if unfinished:  # the sweep's exit status says so too (CI, SLURM dependencies, shell scripts)
+            print(f"starbench: error: {len(unfinished)} of {len(jobs)} jobs did not complete; see "
+                  f"{sweep_dir / 'summary.md'}", file=sys.stderr)
+            sys.exit(1)

@@ -12,18 +12,19 @@ TINY = ["data=synthetic", "trainer.epochs=1", "width=8", "depth=2", "data.train_
 SUMMARY = ("summary.csv", "summary.md", "star_vs_sum.png")
 
 
-def multirun(sweep_dir, *overrides, logger="none"):
+def multirun(sweep_dir, *overrides, logger="none", exit_code=0):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.run([sys.executable, "run.py", "-m", *TINY, f"logger={logger}", *overrides,
                            f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == exit_code, proc.stderr[-3000:]
     return proc
 
 
 def test_sweep_summary_failure_and_relaunch(tmp_path):
     sweep = tmp_path / "sweep"
-    multirun(sweep, "op=star,sum,nope", "seed=0,1")  # op=nope: a job that fails
+    proc = multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # op=nope: a job that fails
+    assert "starbench: error: 2 of 6 jobs did not complete" in proc.stderr
     for name in SUMMARY:
         assert (sweep / name).exists(), f"no {name}: is experiments.callbacks.SweepSummary in hydra.callbacks?"
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
@@ -37,7 +38,7 @@ def test_sweep_summary_failure_and_relaunch(tmp_path):
 
     completed = sorted(p for p in sweep.glob("*/metrics.json") if "op=nope" not in str(p))
     before = {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed}
-    multirun(sweep, "op=star,sum,nope", "seed=0,1")  # relaunch into the same dir
+    multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # relaunch into the same dir
     assert {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed} == before
     assert len(list(csv.DictReader((sweep / "summary.csv").open()))) == 6
 
