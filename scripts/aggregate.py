@@ -18,7 +18,7 @@ from experiments.errors import StarbenchError  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--metric", default=None, help="record field to compare (top1, best_top1, top5, "
                         "map50_95; default: map50_95 for detection sweeps, else top1)")

@@ -3,7 +3,7 @@ RandomResizedCrop 224, flip, RandAugment, color jitter, random erasing) per Data
 
     python scripts/benchmark_dataloader.py --images 512 --workers 0 1 2
 
-Writes a folder of synthetic JPEGs (500x375, ImageNet's typical size) under a temp dir first.
+Writes a folder of synthetic JPEGs (500x375, ImageNet's typical size) under a temp dir first (removed at the end).
 """
 import argparse
 import sys
@@ -39,24 +39,25 @@ def main():
     # DataLoader workers run with one torch thread; give the in-process case (workers=0) the same, as
     # more threads for these tiny per-image ops only add contention on a small machine.
     torch.set_num_threads(1)
-    root = Path(tempfile.mkdtemp(prefix="starbench_jpegs_"))
-    make_folder(root, args.images)
-    dcfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "data" / "imagenet.yaml")
-    dcfg.root, dcfg.num_classes, dcfg.reprob = str(root), 4, 0.25  # paper Table 10 transforms + erasing
-    print(f"{args.images} JPEGs 500x375 -> 224 train transforms ({dcfg.auto_augment}, jitter {dcfg.color_jitter}, "
-          f"erasing {dcfg.reprob}); torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'workers':>8s} {'images/s':>10s} {'per worker':>11s}")
-    for workers in args.workers:
-        dcfg.workers = workers
-        tcfg = OmegaConf.create({"batch_size": args.batch, "eval_batch_size": args.batch})
-        data = build_imagenet(dcfg, tcfg, seed=0)
-        batches = data.train_batches(epoch=0)
-        next(batches)  # start-up (worker spawn) is not throughput
-        n, t = 0, time.perf_counter()
-        for x, _ in batches:
-            n += len(x)
-        rate = n / (time.perf_counter() - t)
-        print(f"{workers:8d} {rate:10.1f} {rate / max(workers, 1):11.1f}")
+    with tempfile.TemporaryDirectory(prefix="starbench_jpegs_") as tmp:  # removed at the end, even on errors
+        root = Path(tmp)
+        make_folder(root, args.images)
+        dcfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "data" / "imagenet.yaml")
+        dcfg.root, dcfg.num_classes, dcfg.reprob = str(root), 4, 0.25  # paper Table 10 transforms + erasing
+        print(f"{args.images} JPEGs 500x375 -> 224 train transforms ({dcfg.auto_augment}, jitter {dcfg.color_jitter}, "
+              f"erasing {dcfg.reprob}); torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print(f"{'workers':>8s} {'images/s':>10s} {'per worker':>11s}")
+        for workers in args.workers:
+            dcfg.workers = workers
+            tcfg = OmegaConf.create({"batch_size": args.batch, "eval_batch_size": args.batch})
+            data = build_imagenet(dcfg, tcfg, seed=0)
+            batches = data.train_batches(epoch=0)
+            next(batches)  # start-up (worker spawn) is not throughput
+            n, t = 0, time.perf_counter()
+            for x, _ in batches:
+                n += len(x)
+            rate = n / (time.perf_counter() - t)
+            print(f"{workers:8d} {rate:10.1f} {rate / max(workers, 1):11.1f}")
 
 
 if __name__ == "__main__":

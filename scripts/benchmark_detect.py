@@ -5,9 +5,12 @@
 
 Trailing arguments are run.py overrides: they fix the data set and the pinned training recipe, which
 the stock YOLOv8n (ultralytics' own yolov8.yaml, scale n, from scratch) is trained with too, on the
-same generated set, for each ``--yolo-seeds`` seed. mAP is each run's best.pt on the val split with
-the same val settings. Latency: batch 1, conv+BN fused, median of ``--iters`` forwards.
-Writes ``<out>/benchmark.json`` and ``<out>/benchmark.md``.
+same generated set, for each ``--yolo-seeds`` seed (comma-separated, e.g. ``--yolo-seeds 0,1,2``;
+``--yolo-seeds ""`` skips it). mAP is each run's best.pt on the val split with the same val settings.
+Latency: batch 1, conv+BN fused, median of ``--iters`` forwards at each ``--latency-sizes`` size
+(comma-separated, e.g. ``--latency-sizes 320,640``).
+Writes ``<out>/benchmark.json`` and ``<out>/benchmark.md``; the default ``--out`` is the committed
+docs/results/detect_op, which a run overwrites (pass another ``--out`` for a trial run).
 """
 from __future__ import annotations
 
@@ -91,16 +94,36 @@ def mean_std(values: List[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def int_list(text: str) -> List[int]:
+    """argparse type: "64,320" -> [64, 320]; "" -> []."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 64,320; got '{text}'") from None
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sweep", type=Path, help="sweep dir of the StarNet runs (metrics.json per job)")
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "detect_op")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "detect_op",
+                   help="where benchmark.json/.md go (default: docs/results/detect_op, the committed results, "
+                   "which a run OVERWRITES)")
     p.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark_detect", help="YOLOv8n run dirs")
-    p.add_argument("--yolo-seeds", type=int, nargs="*", default=[0], help="seeds for stock YOLOv8n (none: skip)")
+    p.add_argument("--yolo-seeds", type=int_list, default=[0],
+                   help="comma-separated seeds for stock YOLOv8n, e.g. 0,1,2 (default: 0; \"\": skip)")
     p.add_argument("--iters", type=int, default=50, help="timed forwards per model and size")
-    p.add_argument("--latency-sizes", type=int, nargs="*", default=None, help="default: train imgsz and 640")
+    p.add_argument("--latency-sizes", type=int_list, default=None,
+                   help="comma-separated image sizes, e.g. 320,640 (default: train imgsz and 640)")
     p.add_argument("overrides", nargs="*", help="run.py overrides, e.g. experiment=detect_op")
-    a = p.parse_args()
+    a = p.parse_intermixed_args()  # overrides may come before and after the options
+    if a.iters < 1:
+        p.error(f"--iters must be >= 1, got {a.iters}")
+    if a.latency_sizes is not None and (not a.latency_sizes or min(a.latency_sizes) < 1):
+        p.error("--latency-sizes needs positive sizes, e.g. 320,640")
+    # Absolute: ultralytics puts a relative project dir under its own runs dir.
+    a.work = a.work.expanduser().resolve()
+    a.out = a.out.expanduser().resolve()
+    a.sweep = a.sweep.expanduser().resolve() if a.sweep else None
 
     cfg = compose(a.overrides)
     from experiments.detect.datasets import check_dataset, resolve_data

@@ -21,7 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
 from starnet.dwconv import use_fast_backward  # noqa: E402
-from starnet.ops import use_compiled_branches  # noqa: E402
+from starnet.ops import FUSION_OPS, get_op, use_compiled_branches  # noqa: E402
+from experiments.cli import positive_int  # noqa: E402
 
 
 def matmul_peak(n=2048, repeats=10) -> float:
@@ -39,19 +40,23 @@ def _timed(fn) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--depth", type=int, default=12)
-    ap.add_argument("--patch-size", type=int, default=7)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--op", default="star")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--width", type=positive_int, default=64)
+    ap.add_argument("--depth", type=positive_int, default=12)
+    ap.add_argument("--patch-size", type=positive_int, default=7)
+    ap.add_argument("--batch", type=positive_int, default=128)
+    ap.add_argument("--op", default="star", help="fusion op, from: " + ", ".join(sorted(FUSION_OPS)))
+    ap.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--fast-dwconv", action="store_true", help="trainer.fast_dwconv=true: C++ depthwise weight gradient")
     ap.add_argument("--compile-branches", action="store_true",
                     help="trainer.compile_branches=true: each block's op(act(x1), x2) as one compiled kernel")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=positive_int, default=20)
+    ap.add_argument("--rounds", type=positive_int, default=5)
     args = ap.parse_args()
+    try:
+        get_op(args.op)
+    except ValueError as e:
+        ap.error(f"argument --op: {e}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     use_fast_backward(args.fast_dwconv)

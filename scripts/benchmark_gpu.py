@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
 from starnet import create_starnet  # noqa: E402
+from experiments.cli import check_device, non_negative_int, positive_int  # noqa: E402
 
 MODELS = {"StarNet-S1": lambda: create_starnet("s1"),
           "DemoNet-w192-d12": lambda: DemoNet(192, 12, patch_size=16)}
@@ -62,14 +63,14 @@ def measure(make, device, batch, size, amp, channels_last, compile_, steps, warm
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch", type=positive_int, default=256)
+    ap.add_argument("--size", type=positive_int, default=224)
+    ap.add_argument("--steps", type=positive_int, default=20)
+    ap.add_argument("--warmup", type=non_negative_int, default=5)
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--json")
     args = ap.parse_args()
-    device = torch.device(args.device)
+    device = check_device(ap, args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         name = torch.cuda.get_device_name(device)

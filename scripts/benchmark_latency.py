@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
 from experiments.export import export_onnx, ort_session  # noqa: E402
 from experiments.models import count_flops, count_params  # noqa: E402
-from starnet import create_starnet, reparameterize  # noqa: E402
+from starnet import VARIANTS, create_starnet, reparameterize  # noqa: E402
+from experiments.cli import check_device, non_negative_int, positive_int  # noqa: E402
 
 MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "reparam CL compiled", "ONNX Runtime")
 
@@ -68,23 +69,29 @@ def modes_for(model, shape, ours, device, tmp, threads, compile_):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="s1")
+    ap.add_argument("--variants", default="s1", help="comma-separated, from: " + ", ".join(VARIANTS))
     ap.add_argument("--demonet", action="store_true", help="add DemoNet width 192 depth 12 (paper sec. 3.4)")
     ap.add_argument("--no-timm", dest="timm", action="store_false")
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--size", type=positive_int, default=224)
+    ap.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--rounds", type=positive_int, default=15)
+    ap.add_argument("--iters", type=positive_int, default=10)
+    ap.add_argument("--warmup", type=non_negative_int, default=20)
     ap.add_argument("--compile", action="store_true", help="add torch.compile of the reparameterized model "
                     "(about 30 s of compiling per model)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        ap.error(f"argument --variants: unknown variant(s) {', '.join(unknown) or '(none given)'}; "
+                 f"valid: {', '.join(VARIANTS)}")
+    args.variants = ",".join(variants)
+    device = check_device(ap, args.device)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     rows, sides = [], []

@@ -73,10 +73,12 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round; >= 2)")
     ap.add_argument("--sides", default="starbench", help="comma-separated, from: " + ", ".join(SIDES))
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     args = ap.parse_args()
+    if args.repeats < 2:
+        ap.error(f"--repeats must be >= 2 (the per-round quartiles need two rounds), got {args.repeats}")
     names = [n.strip() for n in args.sides.split(",") if n.strip()]
     unknown = [n for n in names if n not in SIDES]
     if unknown:

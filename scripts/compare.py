@@ -21,7 +21,7 @@ from experiments.errors import StarbenchError  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--project", help="W&B project path ENTITY/PROJECT (online)")
     source.add_argument("--local", type=Path, help="dir whose wandb/*/run-*.wandb files to read")

@@ -24,10 +24,12 @@ def build(args):
     if args.run_dir:
         return model_from_run(args.run_dir)
     shape = (args.in_chans, args.size, args.size)
+    act = {"act": args.act} if args.act else {}  # not given: the model's own default
     if args.model == "starnet":
-        return create_starnet(args.variant, op=args.op, num_classes=args.num_classes, in_chans=args.in_chans), shape
-    return DemoNet(width=args.width, depth=args.depth, op=args.op, act=args.act, num_classes=args.num_classes,
-                   in_chans=args.in_chans, patch_size=args.patch_size), shape
+        return create_starnet(args.variant, op=args.op, num_classes=args.num_classes, in_chans=args.in_chans,
+                              **act), shape
+    return DemoNet(width=args.width, depth=args.depth, op=args.op, num_classes=args.num_classes,
+                   in_chans=args.in_chans, patch_size=args.patch_size, **act), shape
 
 
 def main() -> int:
@@ -36,7 +38,8 @@ def main() -> int:
     ap.add_argument("--model", choices=["starnet", "demonet"], default="starnet")
     ap.add_argument("--variant", default="s1")
     ap.add_argument("--op", default="star")
-    ap.add_argument("--act", default="gelu", help="DemoNet activation (StarNet keeps ReLU6)")
+    ap.add_argument("--act", default=None, help="activation (default: the model's own, relu6 for StarNet, "
+                    "gelu for DemoNet; ignored with --run-dir)")
     ap.add_argument("--width", type=int, default=192)
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--patch-size", type=int, default=16)
