@@ -74,7 +74,8 @@ class DemoNet(nn.Module):
     def reparameterize(self) -> "DemoNet":
         """In place, for inference: every block becomes a ``DeployDemoBlock``. Returns ``self``, in eval mode."""
         self.eval()
-        self.blocks = nn.Sequential(*[DeployDemoBlock(block) for block in self.blocks])
+        self.blocks = nn.Sequential(*[block if isinstance(block, DeployDemoBlock) else DeployDemoBlock(block)
+                                      for block in self.blocks])
         return self
 
 

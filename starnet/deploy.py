@@ -124,7 +124,7 @@ def reparameterize_starnet(model: nn.Module, merge_branches: bool = True) -> nn.
     for stage in model.stages:
         for i, layer in enumerate(stage):
             stage[i] = DeployStarBlock(layer, merge_branches) if isinstance(layer, StarBlock) else _fold(layer)
-    if isinstance(model.head, nn.Linear):
+    if isinstance(model.head, nn.Linear) and isinstance(model.norm, nn.BatchNorm2d):  # not yet folded
         model.head = _fold_norm_into_head(model.norm, model.head)
         model.norm = nn.Identity()
     return model
@@ -132,7 +132,7 @@ def reparameterize_starnet(model: nn.Module, merge_branches: bool = True) -> nn.
 
 def reparameterize(model: nn.Module, **options) -> nn.Module:
     """Rewrite a StarNet or DemoNet in place into its deploy form (see the module doc); returns it.
-    Inference only: the model is put in eval mode (where drop path is an identity). ``options``:
+    A model already in deploy form is returned as it is. Inference only: the model is put in eval mode (where drop path is an identity). ``options``:
     StarNet's ``merge_branches`` (default True)."""
     if not hasattr(model, "reparameterize"):
         raise TypeError(f"reparameterize() takes a StarNet or DemoNet, not {type(model).__name__}")

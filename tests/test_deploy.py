@@ -87,6 +87,17 @@ def test_demonet_reparameterized_equals_training_form(op):
         assert rel_err(deploy(x), model(x)) < 1e-4
 
 
+@pytest.mark.parametrize("make", [lambda: create_starnet("s050", op="sum"), lambda: DemoNet(16, 2, op="sum")])
+def test_reparameterizing_twice_changes_nothing(make):
+    model = make()
+    once = reparameterize(copy.deepcopy(model))
+    twice = reparameterize(copy.deepcopy(once))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(twice(x), once(x))
+    assert sum(p.numel() for p in twice.parameters()) == sum(p.numel() for p in once.parameters())
+
+
 def test_reparameterize_rejects_other_models():
     with pytest.raises(TypeError, match="StarNet or DemoNet"):
         reparameterize(nn.Linear(2, 2))
