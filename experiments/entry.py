@@ -16,12 +16,19 @@ from .tracking import config_hash, read_metrics, write_failure
 log = logging.getLogger("starbench")
 
 TASKS = ("classify", "detect", "moons")
+# conf/config.yaml's top level. Hydra refuses unknown keys on the command line, but an experiment preset
+# (``@package _global_``) may add any: a misspelled one would otherwise be silently ignored.
+TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "hydra"}
 
 
 def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     """Run one job into ``run_dir``; return its metrics record. A job already completed there is
     not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes."""
     run_dir = Path(run_dir)
+    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise StarbenchError(f"unknown config key(s) {', '.join(unknown)} (misspelled in an experiment preset?); "
+                             f"valid: {', '.join(sorted(TOP_LEVEL_KEYS - {'hydra'}))}")
     previous = read_metrics(run_dir)
     status = previous.get("status") if previous else None
     # A completed run is not redone, an interrupted one resumes: both only with the same configuration

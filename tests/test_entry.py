@@ -112,6 +112,11 @@ def test_bad_settings_fail_before_training(tiny_cfg, tmp_path, override, message
     assert not (tmp_path / "run" / "error.log").exists()  # bad input, not a bug: no traceback file
 
 
+def test_unknown_top_level_key_is_an_error(tiny_cfg, tmp_path):
+    with pytest.raises(StarbenchError, match="unknown config key.*widht"):  # as a preset could add it
+        run_job(tiny_cfg("+widht=8"), tmp_path / "run")
+
+
 def test_missing_dataset(tmp_path):
     proc = run_cli(tmp_path / "run", *TINY, "data=cifar10", f"data.root={tmp_path}/nothing", "data.download=false")
     assert_clean_failure(proc, tmp_path / "run", "cifar10 not found")
