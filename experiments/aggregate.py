@@ -363,6 +363,11 @@ def markdown_table(summary: Summary) -> List[str]:
     return lines
 
 
+def _op_text(op: Any) -> str:
+    """A per-stage op list as the user typed it: [sum,sum,star,star]."""
+    return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
+
+
 def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
                    extra: Sequence[str] = ()) -> None:
     counts: Dict[str, int] = {}
@@ -381,6 +386,12 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     if unpaired:
         lines += ["", f"Rows whose {BASE_OP} and {TEST_OP} runs are not all paired by seed (the gap uses "
                   f"the pairs only): {'; '.join(unpaired)}."]
+    others = [(r, op) for r in summary.rows for op in sorted(r.by_op, key=str) if op not in (BASE_OP, TEST_OP)]
+    if others:  # e.g. per-stage op lists: no paired gap, but their numbers belong in the report
+        lines += ["", "## Other ops (not in the gap)", "",
+                  f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]
+        lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
+                  for r, op in others]
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]
     if bad:

@@ -87,6 +87,16 @@ def test_best_top1_metric(sweep):
     assert summary.rows[0].values("sum") == pytest.approx([70.1, 72.1, 74.1])
 
 
+def test_other_ops_are_reported_outside_the_gap(sweep):
+    for seed, acc in enumerate([77.0, 78.0, 79.0]):  # e.g. a per-stage op list, op=[sum,sum,star,star]
+        write_job(sweep, op="[sum,sum,star,star]", seed=seed, width=16, top1=acc)
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    assert "| 16 | 72.00 ± 2.00 | 77.00 ± 2.65 | +5.00 [+2.52, +7.48] | 3 | yes |" in md  # the gap unchanged
+    assert "## Other ops (not in the gap)" in md
+    assert "| 16 | `[sum,sum,star,star]` | 78.00 ± 1.00 | 3 |" in md, md
+
+
 def test_unknown_metric_is_an_error_and_keeps_the_summary(sweep):
     aggregate(sweep, wandb=None)
     before = (sweep / "summary.md").read_text()
