@@ -136,6 +136,39 @@ def test_detect_needs_starnet_and_detection_data(tmp_path):
         det.run(compose_cfg("task=detect", S050, "logger=none", "data=fashion_mnist"), tmp_path)
 
 
+def test_imgsz_must_be_a_multiple_of_the_stride(tmp_path):
+    for bad in (80, 65, 0):
+        with pytest.raises(StarbenchError, match=f"task.imgsz must be a positive multiple of 32 .*got {bad}$"):
+            det.run(compose_cfg(*TINY, S050, f"task.imgsz={bad}"), tmp_path)
+    assert not (tmp_path / "metrics.json").exists()  # refused before any data, model or record
+
+
+def test_corrupt_resume_checkpoint_is_a_clear_error(tmp_path):
+    from experiments import tracking
+    cfg = compose_cfg(*TINY, S050, f"data.cache_dir={tmp_path / 'cache'}")
+    run_dir = tmp_path / "run"
+    last = run_dir / "yolo" / "weights" / "last.pt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"not a checkpoint" * 10)
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "running", "config_hash": tracking.config_hash(cfg),
+                                                       "history": [{"epoch": 1, "map50": 0.0}]}))
+    with pytest.raises(StarbenchError) as err:
+        det.run(cfg, run_dir)
+    assert str(err.value).startswith(f"checkpoint {last.resolve()} is corrupt or unreadable (")
+    assert str(err.value).endswith("); delete it to start this run afresh")
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_resumed_train_time_adds_the_kept_epochs():
+    from experiments.detect.callbacks import previous_train_time
+    history = [{"epoch": 1, "epoch_time_s": 2.0, "train_time_s": 2.5}, {"epoch": 2, "epoch_time_s": 3.0,
+                                                                        "train_time_s": 5.5},
+               {"epoch": 3, "epoch_time_s": 1.0, "train_time_s": 6.5}]
+    assert previous_train_time(history, 0) == 0.0  # fresh run
+    assert previous_train_time(history, 2) == 5.5  # epoch 3 is redone: its time is not counted
+    assert previous_train_time([{k: v for k, v in r.items() if k != "train_time_s"} for r in history], 2) == 5.0
+
+
 # --- data --------------------------------------------------------------------------------------
 
 SPEC = fashion_det.FashionDetSpec(train_size=10, val_size=6, image_size=64, min_objects=1, max_objects=4,
@@ -238,7 +271,7 @@ def test_short_training_writes_detection_metrics(trained):
     assert saved["params"] > 0 and saved["gflops"] > 0 and saved["flops"] > 0 and saved["train_time_s"] > 0
     assert saved["top1"] is None and Path(saved["best_checkpoint"]).is_file()
     assert [r["epoch"] for r in saved["history"]] == [1]
-    assert {"train_box_loss", "train_cls_loss", "map50", "map50_95"} <= set(saved["history"][0])
+    assert {"train_box_loss", "train_cls_loss", "map50", "map50_95", "train_time_s"} <= set(saved["history"][0])
     # ultralytics' select_device() would leave one thread on a 2-core machine
     assert torch.get_num_threads() == env.cpu_threads()
     assert (Path(env.SETTINGS.file).parent / "Arial.ttf").is_file()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -10,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .env import set_threads, thread_callbacks
-from .callbacks import tracker_callbacks
+from .callbacks import TrainClock, tracker_callbacks
 from .datasets import check_dataset, resolve_data
 from .model import detector_config, stage_channels, write_config
 from ..errors import StarbenchError
@@ -63,6 +62,25 @@ def _check_model(cfg: DictConfig) -> None:
             raise StarbenchError(f"unknown op '{op}'; valid: {', '.join(sorted(FUSION_OPS))}")
 
 
+def check_imgsz(imgsz) -> int:
+    """The detector's input side: ultralytics would round it up to the stride, but the FLOP count (and a
+    comparison at the stated size) need it exact."""
+    ok = isinstance(imgsz, int) and not isinstance(imgsz, bool) and imgsz > 0 and imgsz % 32 == 0
+    if not ok:
+        raise StarbenchError(f"task.imgsz must be a positive multiple of 32 (the detector's largest stride), got {imgsz}")
+    return imgsz
+
+
+def _load_checkpoint(path: Path, threads: Optional[int]):
+    """ultralytics' YOLO on a resume checkpoint; a damaged file is a one-line error, not ultralytics' hint
+    to download a model."""
+    try:
+        return load_yolo(path, threads)
+    except Exception as e:
+        raise StarbenchError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); "
+                             "delete it to start this run afresh") from None
+
+
 def _plain(v):
     return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
@@ -98,6 +116,7 @@ def run(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     run_dir = Path(run_dir).resolve()
     t = cfg.task
     _check_model(cfg)
+    check_imgsz(_plain(t.imgsz))
     threads = set_threads(t.threads)
     device = resolve_device(t.device)
     data_yaml, data_name = resolve_data(cfg.data)
@@ -115,22 +134,32 @@ def run(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     resume = last.is_file() and _same_unfinished_run(cfg, run_dir)
     tracker = Tracker(cfg, run_dir, info)
     try:
-        model = load_yolo(last if resume else model_yaml, threads)
+        model = _load_checkpoint(last, threads) if resume else load_yolo(model_yaml, threads)
         tracker.update(params=count_params(model.model), gflops=round(get_flops(model.model, t.imgsz), 3),
                        flops=count_flops(model.model, (int(data.get("channels", 3)), t.imgsz, t.imgsz)))
-        for event, fn in tracker_callbacks(tracker).items():
+        rec = tracker.record
+        variant = f" {rec['variant']}" if rec.get("variant") else ""
+        log.info("%s%s op=%s width=%s depth=%s yolov8%s: %.3fM params, %.2f GFLOPs at %d px; data %s "
+                 "(%s train / %s val images), %d epochs on %s", rec["model"], variant, rec["op"], rec["width"],
+                 rec["depth"], t.scale, rec["params"] / 1e6, rec["gflops"], t.imgsz, data_name,
+                 data["stats"]["train"]["images"], data["stats"]["val"]["images"], t.epochs, device)
+        # On resume the Tracker kept the interrupted run's history: its train time is added to this one's.
+        clock = TrainClock(tracker.record["history"] if resume else [])
+        for event, fn in tracker_callbacks(tracker, clock).items():
             model.add_callback(event, fn)
-        start = time.time()
+        clock.begin()
         if resume:
             log.info("resuming detector training from %s", last)
             model.train(resume=True)
         else:
             model.train(**train_args(cfg, data_yaml, run_dir, device))
-        train_time = time.time() - start
+        train_time = clock.total()
         best = run_dir / "yolo" / "weights" / "best.pt"
         if not best.is_file():
             raise StarbenchError(f"training ended without a checkpoint in {best.parent}")
         final = evaluate(best, data_yaml, t.imgsz, t.val_batch, device, threads, save_dir=run_dir / "val")
+        log.info("done: mAP50 %.2f  mAP50-95 %.2f  precision %.2f  recall %.2f (best.pt, val split); "
+                 "%.0f s training", final["map50"], final["map50_95"], final["precision"], final["recall"], train_time)
         return tracker.finish({**final, "best_checkpoint": str(best), "train_time_s": round(train_time, 1),
                                "val_args": {"imgsz": t.imgsz, "batch": t.val_batch, "split": "val"}})
     except Exception as e:
