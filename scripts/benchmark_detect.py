@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from experiments.detect.env import set_threads  # noqa: E402
 from experiments.detect.model import backbone_of, detector_config  # noqa: E402
 from experiments.detect.train import evaluate, load_yolo, resolve_device, train_args  # noqa: E402
+from experiments.cli import positive_int  # noqa: E402
 from experiments.tracking import read_metrics  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load  # noqa: E402
 from ultralytics.utils.torch_utils import get_flops  # noqa: E402
@@ -111,13 +112,11 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmark_detect", help="YOLOv8n run dirs")
     p.add_argument("--yolo-seeds", type=int_list, default=[0],
                    help="comma-separated seeds for stock YOLOv8n, e.g. 0,1,2 (default: 0; \"\": skip)")
-    p.add_argument("--iters", type=int, default=50, help="timed forwards per model and size")
+    p.add_argument("--iters", type=positive_int, default=50, help="timed forwards per model and size")
     p.add_argument("--latency-sizes", type=int_list, default=None,
                    help="comma-separated image sizes, e.g. 320,640 (default: train imgsz and 640)")
     p.add_argument("overrides", nargs="*", help="run.py overrides, e.g. experiment=detect_op")
     a = p.parse_intermixed_args()  # overrides may come before and after the options
-    if a.iters < 1:
-        p.error(f"--iters must be >= 1, got {a.iters}")
     if a.latency_sizes is not None and (not a.latency_sizes or min(a.latency_sizes) < 1):
         p.error("--latency-sizes needs positive sizes, e.g. 320,640")
     # Absolute: ultralytics puts a relative project dir under its own runs dir.
