@@ -71,6 +71,18 @@ def check_imgsz(imgsz) -> int:
     return imgsz
 
 
+def _warn_ignored_overrides() -> None:
+    """The detector trains with ultralytics' recipe from ``task.*``: say so when the command line set
+    ``trainer.*`` (the classification recipe), instead of ignoring it silently."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return
+    ignored = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith("trainer")]
+    if ignored:
+        log.warning("task=detect ignores %s: the detector's recipe is task.* (e.g. task.epochs, task.batch; "
+                    "see docs/detection.md)", " ".join(ignored))
+
+
 def _load_checkpoint(path: Path, threads: Optional[int]):
     """ultralytics' YOLO on a resume checkpoint; a damaged file is a one-line error, not ultralytics' hint
     to download a model."""
@@ -117,6 +129,7 @@ def run(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     t = cfg.task
     _check_model(cfg)
     check_imgsz(_plain(t.imgsz))
+    _warn_ignored_overrides()
     threads = set_threads(t.threads)
     device = resolve_device(t.device)
     data_yaml, data_name = resolve_data(cfg.data)
