@@ -1,5 +1,6 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,6 +27,26 @@ def check_launcher(argv) -> None:
                      f"pip install -e \".[{LAUNCHER_EXTRAS[name][1]}]\"")
 
 
+def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "conf") -> None:
+    """``experiment=NAME[,NAME...]``: an unknown preset or one with broken YAML is one line, not Hydra's
+    traceback (presets are the files users edit)."""
+    import yaml
+    for arg in argv:
+        if not arg.startswith("experiment="):
+            continue
+        for name in filter(None, arg.split("=", 1)[1].split(",")):
+            path = conf_dir / "experiment" / f"{name}.yaml"
+            if not path.is_file():
+                valid = sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
+                sys.exit(f"starbench: error: unknown experiment '{name}'; valid: {', '.join(valid)}")
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                where = f" line {mark.line + 1}" if mark else ""
+                sys.exit(f"starbench: error: bad YAML in {path}{where}: {getattr(e, 'problem', None) or e}")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
@@ -46,4 +67,5 @@ def main(cfg: DictConfig):
 
 if __name__ == "__main__":
     check_launcher(sys.argv[1:])
+    check_experiment(sys.argv[1:])
     main()

@@ -151,3 +151,15 @@ def test_corrupt_checkpoint(tiny_cfg, tmp_path):
     with pytest.raises(StarbenchError, match="corrupt or unreadable"):
         run_job(tiny_cfg(), tmp_path)
     assert (tmp_path / "last.pt").read_bytes() == b"not a checkpoint"  # never silently replaced
+
+
+def test_unknown_or_broken_preset_is_one_line(tmp_path):
+    import run
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "good.yaml").write_text("# @package _global_\nwidth: 8\n")
+    (tmp_path / "experiment" / "broken.yaml").write_text("# @package _global_\nwidth: [8\n")
+    run.check_experiment(["-m", "experiment=good", "op=star"], tmp_path)  # fine: nothing raised
+    with pytest.raises(SystemExit, match="unknown experiment 'nope'; valid: broken, good"):
+        run.check_experiment(["experiment=good,nope"], tmp_path)
+    with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):
+        run.check_experiment(["experiment=broken"], tmp_path)
