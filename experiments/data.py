@@ -185,11 +185,17 @@ def load_cifar(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[dcfg.name]
     out = []
     for train in (True, False):
+        root = Path(dcfg.root).expanduser()
+        if not dcfg.download and not root.is_dir():  # torchvision would create the empty folder first
+            raise StarbenchError(f"{dcfg.name} not found: {dcfg.root} does not exist; set data.root to a folder "
+                                 "holding the torchvision copy, or data.download=true")
         try:
-            ds = cls(str(Path(dcfg.root).expanduser()), train=train, download=dcfg.download)
+            ds = cls(str(root), train=train, download=dcfg.download)
         except Exception as e:
-            raise StarbenchError(f"{dcfg.name} not found in {dcfg.root} and could not be downloaded ({e}); "
-                                 "set data.root to a folder holding the torchvision copy") from None
+            tried = "and could not be downloaded" if dcfg.download else "(data.download=false)"
+            raise StarbenchError(f"{dcfg.name} not found in {dcfg.root} {tried}: "
+                                 f"{' '.join(str(e).split())}; set data.root to a folder holding the "
+                                 "torchvision copy") from None
         out += [torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)]
     return tuple(out)
 

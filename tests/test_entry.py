@@ -120,6 +120,7 @@ def test_unknown_top_level_key_is_an_error(tiny_cfg, tmp_path):
 def test_missing_dataset(tmp_path):
     proc = run_cli(tmp_path / "run", *TINY, "data=cifar10", f"data.root={tmp_path}/nothing", "data.download=false")
     assert_clean_failure(proc, tmp_path / "run", "cifar10 not found")
+    assert not (tmp_path / "nothing").exists()  # no empty data folder left behind
 
 
 def test_missing_fashion_mnist_explains_how_to_get_it(tiny_cfg, tmp_path, monkeypatch):
