@@ -25,11 +25,11 @@ non_negative_int = int_at_least(0)
 
 
 def check_device(ap: argparse.ArgumentParser, name: str) -> torch.device:
-    """--device as a torch.device, or an argparse error for a bad name or a missing CUDA."""
+    """--device as a torch.device (``classify.resolve_device``), or an argparse error for a bad name or a
+    missing CUDA."""
+    from .classify import resolve_device
+    from .errors import StarbenchError
     try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        ap.error(f"argument --device: {str(e).splitlines()[0]}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        ap.error(f"argument --device: '{name}' requested but CUDA is not available here (try --device cpu)")
-    return device
+        return resolve_device(name, "--device")
+    except StarbenchError as e:
+        ap.error(f"argument --device: {e}")

@@ -100,10 +100,8 @@ def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> t
 
 def _subset(x: torch.Tensor, y: torch.Tensor, size: Optional[int], what: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """A deterministic subset (the same for every run seed, so seeds differ only in training noise)."""
-    if size is None:
+    if size is None:  # (a positive size is checked with the other settings: classify.check_settings)
         return x, y
-    if size < 1:
-        raise StarbenchError(f"{what} must be a positive integer, got {size}")
     if size > len(y):
         raise StarbenchError(f"{what}={size} but the dataset has only {len(y)} images")
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:size]
@@ -183,12 +181,12 @@ def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
 def load_cifar(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     from torchvision import datasets
     cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[dcfg.name]
+    root = Path(dcfg.root).expanduser()
+    if not dcfg.download and not root.is_dir():  # torchvision would create the empty folder first
+        raise StarbenchError(f"{dcfg.name} not found: {dcfg.root} does not exist; set data.root to a folder "
+                             "holding the torchvision copy, or data.download=true")
     out = []
     for train in (True, False):
-        root = Path(dcfg.root).expanduser()
-        if not dcfg.download and not root.is_dir():  # torchvision would create the empty folder first
-            raise StarbenchError(f"{dcfg.name} not found: {dcfg.root} does not exist; set data.root to a folder "
-                                 "holding the torchvision copy, or data.download=true")
         try:
             ds = cls(str(root), train=train, download=dcfg.download)
         except Exception as e:

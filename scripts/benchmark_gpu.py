@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
 from starnet import create_starnet  # noqa: E402
 from experiments.cli import check_device, non_negative_int, positive_int  # noqa: E402
+from experiments.tracking import one_line  # noqa: E402
 
 MODELS = {"StarNet-S1": lambda: create_starnet("s1"),
           "DemoNet-w192-d12": lambda: DemoNet(192, 12, patch_size=16)}
@@ -96,11 +97,12 @@ def main():
                 print(f"| {model_name} | {label} | {ips:.0f} | {'–' if peak is None else f'{peak:.1f}'} | "
                       f"{warmup_s:.1f} |", flush=True)
             except Exception as exc:  # noqa: BLE001  (record and go on: one failed setting is a result too)
-                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                row["error"] = one_line(exc)
                 print(f"| {model_name} | {label} | failed: {row['error']} | | |", flush=True)
             rows.append(row)
             if args.json:
                 Path(args.json).write_text(json.dumps({**header, "rows": rows}, indent=1))
+
 
 if __name__ == "__main__":
     main()

@@ -132,8 +132,8 @@ def reparameterize_starnet(model: nn.Module, merge_branches: bool = True) -> nn.
 
 def reparameterize(model: nn.Module, **options) -> nn.Module:
     """Rewrite a StarNet or DemoNet in place into its deploy form (see the module doc); returns it.
-    A model already in deploy form is returned as it is. Inference only: the model is put in eval mode (where drop path is an identity). ``options``:
-    StarNet's ``merge_branches`` (default True)."""
+    A model already in deploy form is returned as it is. Inference only: the model is put in eval mode
+    (where drop path is an identity). ``options``: StarNet's ``merge_branches`` (default True)."""
     if not hasattr(model, "reparameterize"):
         raise TypeError(f"reparameterize() takes a StarNet or DemoNet, not {type(model).__name__}")
     return model.reparameterize(**options)

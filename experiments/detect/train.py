@@ -67,7 +67,8 @@ def check_imgsz(imgsz) -> int:
     comparison at the stated size) need it exact."""
     ok = isinstance(imgsz, int) and not isinstance(imgsz, bool) and imgsz > 0 and imgsz % 32 == 0
     if not ok:
-        raise StarbenchError(f"task.imgsz must be a positive multiple of 32 (the detector's largest stride), got {imgsz}")
+        raise StarbenchError(f"task.imgsz must be a positive multiple of 32 (the detector's largest stride), "
+                             f"got {imgsz}")
     return imgsz
 
 
