@@ -108,6 +108,18 @@ def _subset(x: torch.Tensor, y: torch.Tensor, size: Optional[int], what: str) ->
     return x[idx], y[idx]
 
 
+def holdout_split(x: torch.Tensor, y: torch.Tensor, size: Optional[int]) -> Tuple[torch.Tensor, ...]:
+    """``size`` training images set aside as the validation set (the same ones for every run seed and
+    every ``train_size``: knobs are chosen on them, never on the test set); the rest stay for training."""
+    if size is None:
+        raise StarbenchError("data.val_from=train needs data.val_size (the number of training images to hold out)")
+    if size >= len(y):
+        raise StarbenchError(f"data.val_size={size} but the training set has only {len(y)} images")
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
+    held, rest = idx[:size], idx[size:]
+    return x[rest], y[rest], x[held], y[held]
+
+
 def _prepare(x: torch.Tensor, dcfg: DictConfig) -> torch.Tensor:
     """uint8/float (N, C, H, W) -> normalised float32 at the configured image size."""
     x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
@@ -228,8 +240,14 @@ def build_data(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.devi
         raise StarbenchError(f"unknown dataset '{dcfg.name}'; valid: {', '.join([*LOADERS, 'imagenet'])}")
     x_tr, y_tr, x_va, y_va = LOADERS[dcfg.name](dcfg)
     if dcfg.name != "synthetic":
+        val_from = dcfg.get("val_from", "test")
+        if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
+            x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
+        elif val_from != "test":
+            raise StarbenchError(f"data.val_from must be test or train, got {val_from!r}")
         x_tr, y_tr = _subset(x_tr, y_tr, dcfg.train_size, "data.train_size")
-        x_va, y_va = _subset(x_va, y_va, dcfg.val_size, "data.val_size")
+        if val_from == "test":
+            x_va, y_va = _subset(x_va, y_va, dcfg.val_size, "data.val_size")
     return TensorData(
         name=dcfg.name, x_train=_prepare(x_tr, dcfg).to(device), y_train=y_tr.long().to(device),
         x_val=_prepare(x_va, dcfg).to(device), y_val=y_va.long().to(device), num_classes=dcfg.num_classes,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.data import _subset, find_fashion_mnist, random_crop_flip, read_idx
+from experiments.data import _subset, find_fashion_mnist, holdout_split, random_crop_flip, read_idx
 from experiments.errors import StarbenchError
 
 
@@ -46,3 +46,16 @@ def test_random_crop_flip_shifts_and_flips_whole_images():
     for i in range(2):  # every output row is a (possibly flipped, shifted) piece of an input row
         values = set(out[i].flatten().tolist()) - {0.0}
         assert values <= set(x[i].flatten().tolist()) and values
+
+
+def test_holdout_split_is_disjoint_fixed_and_checked():
+    x = torch.arange(100).float().view(100, 1, 1, 1)
+    y = torch.arange(100)
+    x_tr, y_tr, x_va, y_va = holdout_split(x, y, 20)
+    assert len(y_va) == 20 and len(y_tr) == 80
+    assert set(y_tr.tolist()).isdisjoint(y_va.tolist()) and set(y_tr.tolist()) | set(y_va.tolist()) == set(range(100))
+    assert torch.equal(holdout_split(x, y, 20)[3], y_va)  # the same images every run
+    with pytest.raises(StarbenchError, match="needs data.val_size"):
+        holdout_split(x, y, None)
+    with pytest.raises(StarbenchError, match="only 100"):
+        holdout_split(x, y, 100)
