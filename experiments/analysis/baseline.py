@@ -1,0 +1,83 @@
+"""The linear baseline of a classification sweep (docs/protocol.md, "a trained regime").
+
+A multinomial logistic regression on the normalised pixels, fitted on **the same training images** as
+the sweep's jobs and scored on the same evaluation images. A network that does not beat it clearly has
+not learned anything a linear map could not, so its fusion op can hardly matter. The fit is fixed (full
+batch L-BFGS, L2 weight 1e-2, float64, zero init): the same data give the same accuracy on any machine
+up to float rounding. Results are cached next to the summary, keyed by the data config.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+
+log = logging.getLogger("starbench")
+
+L2 = 1e-2   # chosen on the protocol's validation split from 1e-4 ... 1e-1 (docs/protocol.md)
+MAX_ITER = 500
+CACHE_FILE = "linear_baseline.json"
+# The data knobs that decide which images a job trains and is scored on.
+DATA_KEYS = ("name", "root", "image_size", "in_chans", "num_classes", "train_size", "val_size", "val_from",
+             "mean", "std", "noise")
+
+
+def fit_linear(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
+               num_classes: int, l2: float = L2, max_iter: int = MAX_ITER) -> float:
+    """Top-1 (%) on (x_val, y_val) of softmax regression fitted on (x_train, y_train)."""
+    xt = x_train.reshape(len(x_train), -1).double()
+    xv = x_val.reshape(len(x_val), -1).double()
+    w = torch.zeros(xt.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            history_size=20, line_search_fn="strong_wolfe")
+    yt = y_train.long()
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        pred = (xv @ w + b).argmax(1)
+    return 100.0 * float((pred == y_val.long()).double().mean())
+
+
+def data_key(dcfg: Mapping[str, Any]) -> str:
+    picked = {k: dcfg.get(k) for k in DATA_KEYS}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Optional[float]:
+    """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
+    apply to (ImageNet folders, detection). Cached in ``cache_dir/linear_baseline.json``."""
+    from omegaconf import OmegaConf
+    if dcfg.get("name") not in ("fashion_mnist", "cifar10", "cifar100", "synthetic"):
+        return None
+    key = data_key(dcfg)
+    cache_path = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
+    cache: Dict[str, float] = {}
+    if cache_path is not None and cache_path.is_file():
+        try:
+            cache = json.loads(cache_path.read_text())
+        except ValueError:
+            cache = {}
+        if key in cache:
+            return cache[key]
+    from experiments.data import build_data
+    dc = OmegaConf.create(dict(dcfg))
+    tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})
+    data = build_data(dc, tc, seed=0, device=torch.device("cpu"))
+    acc = fit_linear(data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes)
+    log.info("linear baseline on %d training images: %.2f%% top-1", len(data.y_train), acc)
+    if cache_path is not None:
+        from experiments.records import atomic_write_text
+        cache[key] = acc
+        atomic_write_text(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    return acc

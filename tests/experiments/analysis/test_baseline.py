@@ -1,0 +1,30 @@
+import json
+
+import pytest
+import torch
+
+from experiments.analysis.baseline import CACHE_FILE, fit_linear, linear_baseline
+
+
+def test_fit_linear_separates_linearly_separable_data_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(20, 3, generator=g)
+    x = torch.randn(600, 20, generator=g)
+    y = (x @ w).argmax(1)
+    assert fit_linear(x[:400], y[:400], x[400:], y[400:], 3, l2=1e-4) > 90.0  # chance: 33%
+    y_random = torch.randint(0, 3, (600,), generator=g)
+    assert fit_linear(x[:400], y_random[:400], x[400:], y_random[400:], 3) < 50.0
+
+
+def test_linear_baseline_on_a_data_config_is_cached(tmp_path):
+    dcfg = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes": 4, "train_size": 200,
+            "val_size": 100, "noise": 0.5, "mean": [0.0], "std": [1.0], "augment": False}
+    acc = linear_baseline(dcfg, tmp_path)
+    assert 25.0 < acc <= 100.0
+    cache = json.loads((tmp_path / CACHE_FILE).read_text())
+    assert list(cache.values()) == [pytest.approx(acc)]
+    cache = {k: -1.0 for k in cache}  # a cached value is read back, not refitted
+    (tmp_path / CACHE_FILE).write_text(json.dumps(cache))
+    assert linear_baseline(dcfg, tmp_path) == -1.0
+    assert linear_baseline({**dcfg, "train_size": 100}, tmp_path) != -1.0  # other images, another entry
+    assert linear_baseline({"name": "imagenet"}, tmp_path) is None
