@@ -13,13 +13,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starnet.dwconv import DepthwiseConv2d
+from starnet.fold import fold_linear_branch
+from starnet.kernels.accelerate import PLAIN
+from starnet.kernels.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, drop_path_rates
 from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
 
 
 class DemoBlock(nn.Module):
     """Channels-last block: input and output are (B, H, W, C)."""
+
+    kernels = PLAIN  # set by starnet.accelerate(): compile_branches (dwconv has its own: fast_dwconv)
 
     def __init__(self, dim: int, op: str = "star", act: str = "gelu", drop_path: float = 0.0,
                  layer_scale: float = 1e-6):
@@ -39,7 +43,10 @@ class DemoBlock(nn.Module):
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         x1, x2 = self.f(x).chunk(2, dim=-1)
-        x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2))
+        if self.kernels.compile_branches:
+            x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2, compiled=True))
+        else:
+            x = self.g(self.fuse(self.act(x1), x2))
         if self.gamma is not None:
             x = self.gamma * x
         return shortcut + self.drop_path(x)
@@ -82,13 +89,12 @@ class DemoNet(nn.Module):
 class DeployDemoBlock(nn.Module):
     """DemoBlock after reparameterization (inference only): the layer scale folds into ``g``; in sum
     blocks the second branch, linear up to the output (``g(act(x1) + x2)`` with ``x2 = W2 x + b2``),
-    folds into ``g W2`` (``starnet.deploy.fold_linear_branch``), so f is d -> 4d instead of d -> 6d
+    folds into ``g W2`` (``starnet.fold.fold_linear_branch``), so f is d -> 4d instead of d -> 6d
     (7d^2 instead of 9d^2 per token, as StarNet's deploy form)."""
 
     @torch.no_grad()
     def __init__(self, block: DemoBlock):
         super().__init__()
-        from starnet.deploy import fold_linear_branch
         self.norm, self.dwconv, self.act, self.fuse = block.norm, block.dwconv, block.act, block.fuse
         g, f = block.g, block.f
         self.g = nn.Linear(g.in_features, g.out_features).to(g.weight.device, g.weight.dtype)

@@ -8,10 +8,8 @@ from typing import Any, Dict
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from starnet.dwconv import use_fast_backward
-from starnet.fast_bn import use_fast_batchnorm
-from starnet.fused_mlp import use_fused_mlp
-from starnet.ops import check_positive_int, use_compiled_branches
+from starnet import accelerate
+from starnet.ops import check_positive_int
 
 from .data import build_data
 from .distributed import broadcast_object, device_for, init_distributed
@@ -71,16 +69,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                              f"the {dist_info.world_size} processes")
     if device.type == "cpu" and tcfg.threads:
         torch.set_num_threads(tcfg.threads)
-    use_fast_backward(bool(tcfg.fast_dwconv) and device.type == "cpu")
-    use_compiled_branches(bool(tcfg.compile_branches))
-    use_fused_mlp(bool(tcfg.fused_mlp) and device.type == "cpu")
-    use_fast_batchnorm(bool(tcfg.fast_batchnorm) and device.type == "cpu")
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
     torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
+    cpu = device.type == "cpu"  # the C++ kernels are CPU-only
+    model = accelerate(model, fast_dwconv=bool(tcfg.fast_dwconv) and cpu, fused_mlp=bool(tcfg.fused_mlp) and cpu,
+                       fast_batchnorm=bool(tcfg.fast_batchnorm) and cpu, compile_branches=bool(tcfg.compile_branches))
     data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
     info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,

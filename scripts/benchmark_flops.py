@@ -20,8 +20,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demonet import DemoNet  # noqa: E402
-from starnet.dwconv import use_fast_backward  # noqa: E402
-from starnet.ops import FUSION_OPS, get_op, use_compiled_branches  # noqa: E402
+from starnet import accelerate  # noqa: E402
+from starnet.ops import FUSION_OPS, get_op  # noqa: E402
 from experiments.cli import positive_int  # noqa: E402
 
 
@@ -59,9 +59,8 @@ def main():
         ap.error(f"argument --op: {e}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    use_fast_backward(args.fast_dwconv)
-    use_compiled_branches(args.compile_branches)
     model = DemoNet(args.width, args.depth, op=args.op, num_classes=10, in_chans=1, patch_size=args.patch_size)
+    accelerate(model, fast_dwconv=args.fast_dwconv, compile_branches=args.compile_branches)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if args.compile else model
     x, y = torch.randn(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))

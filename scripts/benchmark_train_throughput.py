@@ -22,16 +22,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from starnet import create_starnet  # noqa: E402
-from starnet.dwconv import use_fast_backward  # noqa: E402
-from starnet.fast_bn import use_fast_batchnorm  # noqa: E402
-from starnet.fused_mlp import use_fused_mlp  # noqa: E402
-from starnet.ops import use_compiled_branches  # noqa: E402
+from starnet import accelerate, create_starnet  # noqa: E402
 
 
 def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False,
             fused_mlp=False, fast_batchnorm=False):
     model.train()
+    accelerate(model, fast_dwconv=fast_dwconv, compile_branches=compile_branches, fused_mlp=fused_mlp,
+               fast_batchnorm=fast_batchnorm)  # this side's model only
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
@@ -42,18 +40,10 @@ def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False
     forward = torch.compile(model) if compile_ else model  # as trainer.compile=true does
 
     def step():
-        use_fast_backward(fast_dwconv)  # process-wide switches: on for this side's step only
-        use_compiled_branches(compile_branches)
-        use_fused_mlp(fused_mlp)
-        use_fast_batchnorm(fast_batchnorm)
         loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        use_fast_backward(False)
-        use_compiled_branches(False)
-        use_fused_mlp(False)
-        use_fast_batchnorm(False)
     return step
 
 

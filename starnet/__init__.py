@@ -1,8 +1,15 @@
-"""StarNet and the fusion-op registry. Depends on torch only."""
-from .deploy import fuse_conv_bn, reparameterize
-from .model import INITS, VARIANTS, StarBlock, StarNet, StarNetSpec, create_starnet
+"""StarNet and the shared parts DemoNet builds on. Depends on torch only.
+
+Layers, each importing only from those below it: ``kernels/`` (C++ CPU kernels, ``accelerate``) <
+``ops.py`` (fusion-op + activation registry), ``layers.py``, ``fold.py`` (deploy-time folding) <
+``model.py`` (StarNet and its deploy form); ``demonet`` sits beside ``model.py``.
+"""
+from .fold import fold_conv_bn, fold_linear_branch, fuse_conv_bn, reparameterize
+from .kernels.accelerate import KernelOptions, accelerate
+from .model import INITS, VARIANTS, DeployStarBlock, StarBlock, StarNet, StarNetSpec, create_starnet
 from .ops import ACTIVATIONS, FUSION_OPS, Fusion, get_op, make_act, register_op
 
-__all__ = ["StarNet", "StarBlock", "StarNetSpec", "VARIANTS", "INITS", "create_starnet",
+__all__ = ["StarNet", "StarBlock", "StarNetSpec", "VARIANTS", "INITS", "create_starnet", "DeployStarBlock",
            "FUSION_OPS", "Fusion", "get_op", "register_op", "ACTIVATIONS", "make_act",
-           "reparameterize", "fuse_conv_bn"]
+           "reparameterize", "fuse_conv_bn", "fold_conv_bn", "fold_linear_branch",
+           "accelerate", "KernelOptions"]

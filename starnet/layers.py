@@ -1,11 +1,11 @@
-"""Small layers shared by DemoNet and StarNet (torch only, so the models can be copied elsewhere)."""
+"""Small layers shared by DemoNet and StarNet (torch and the kernel-aware modules of ``kernels/``)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .dwconv import depthwise
-from .fast_bn import BatchNorm2d
+from .kernels.dwconv import depthwise
+from .kernels.fast_bn import BatchNorm2d
 
 
 class DropPath(nn.Module):

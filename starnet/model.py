@@ -3,6 +3,19 @@
 With ``op="star"`` the module tree, state-dict keys and maths equal timm's ``starnet_*`` (and the
 official repo's), so the released ImageNet weights load unchanged. ``op`` may also be one name per
 stage, e.g. ``["sum", "sum", "star", "star"]`` for the paper's Table 7 ablation.
+
+Deploy form (``StarNet.reparameterize`` / ``starnet.reparameterize``; helpers in ``fold.py``), in place,
+for inference (eval mode only):
+- every Conv+BatchNorm pair (stem, downsamplers, each block's first 7x7 depthwise conv and ``g``)
+  becomes one Conv2d with the BatchNorm folded into its weight and bias;
+- each block's two branch convs ``f1`` and ``f2`` (both 1x1 on the same input) become one conv with
+  twice the output channels, split after it;
+- with the sum op, f2 and its share of g fold into one C -> C conv (the branch is linear; see
+  ``DeployStarBlock``): 20% fewer parameters and block-MLP FLOPs of 9C^2 instead of 12C^2 per pixel;
+- the final BatchNorm folds into the classifier (a per-channel affine map commutes with the mean pool).
+
+The opt-in CPU kernels are switched on per model by ``starnet.accelerate(model, ...)``
+(``kernels/accelerate.py``); without it every forward below is plain PyTorch.
 """
 from __future__ import annotations
 
@@ -12,10 +25,12 @@ from typing import Dict, List, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .fast_bn import BatchNorm2d, fast_batch_norm
+from .fold import fold_conv_bn, fold_linear_branch, fold_norm_into_linear
+from .kernels.accelerate import PLAIN
+from .kernels.fast_bn import BatchNorm2d, fast_batch_norm
+from .kernels.fused_mlp import fused_mlp
 from .layers import ConvBN, DropPath, drop_path_rates
-from .fused_mlp import fused_mlp
-from .ops import Fusion, act_then_op, check_positive_int, make_act
+from .ops import Fusion, act_kernel_code, act_then_op, check_positive_int, make_act
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ INITS = ("official", "timm")
 class StarBlock(nn.Module):
     """dwconv7x7+BN -> op(act(f1(x)), f2(x)) -> g 1x1+BN -> dwconv7x7 -> residual."""
 
+    kernels = PLAIN  # set by starnet.accelerate(): fused_mlp, compile_branches (the class default: plain)
+
     def __init__(self, dim: int, mlp_ratio: int, op: str = "star", act: str = "relu6", drop_path: float = 0.0):
         super().__init__()
         hidden = mlp_ratio * dim
@@ -60,16 +77,32 @@ class StarBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.dwconv(x)
-        y = fused_mlp(x, self.f1.conv, self.f2.conv, self.g.conv, self.act_name, self.fuse.op)  # None: not fused
-        if y is None:
-            y = self.g.conv(act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x)))
-        x = self.dwconv2(self.g.norm(y))
+        if self.kernels.fused_mlp or self.kernels.compile_branches:
+            x = self.g.norm(self.accelerated_mlp(x))
+        else:
+            x = self.g(self.fuse(self.act(self.f1(x)), self.f2(x)))
+        x = self.dwconv2(x)
         return shortcut + self.drop_path(x)
+
+    def accelerated_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """``g.conv(op(act(f1(x)), f2(x)))`` through the kernels ``accelerate()`` chose: the fused MLP
+        where it applies (the op's and activation's kernel codes from the registry), else the compiled
+        or plain branch merge."""
+        if self.kernels.fused_mlp:
+            y = fused_mlp(x, self.f1.conv, self.f2.conv, self.g.conv, act_kernel_code(self.act_name),
+                          self.fuse.kernel_code)
+            if y is not None:
+                return y
+        return self.g.conv(act_then_op(self.act_name, self.act, self.fuse, self.f1(x), self.f2(x),
+                                       compiled=self.kernels.compile_branches))
 
 
 class Stem(nn.Sequential):
     """3x3 stride-2 ConvBN, then the activation (timm's tree: ``stem.0.conv``, ``stem.0.bn``, ``stem.1``).
-    With ``trainer.fast_batchnorm`` the BatchNorm and a ReLU/ReLU6 after it run as one kernel."""
+    After ``accelerate(model, fast_batchnorm=True)`` the BatchNorm and a ReLU/ReLU6 after it run as one
+    kernel."""
+
+    kernels = PLAIN  # set by starnet.accelerate() (the class default: plain)
 
     def __init__(self, in_chans: int, dim: int, act: str):
         super().__init__(ConvBN(in_chans, dim, 3, 2, 1), make_act(act))
@@ -77,9 +110,10 @@ class Stem(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv_bn = self[0]
-        if isinstance(conv_bn, ConvBN) and "bn" in conv_bn._modules:  # not yet folded for deployment
+        if (self.kernels.fast_batchnorm and isinstance(conv_bn, ConvBN)
+                and "bn" in conv_bn._modules):  # not yet folded for deployment
             x = conv_bn.conv(x)
-            y = fast_batch_norm(conv_bn.bn, x, self.act_name)  # None: not fused
+            y = fast_batch_norm(conv_bn.bn, x, act_kernel_code(self.act_name))  # None: not fused
             return self[1](conv_bn.bn(x)) if y is None else y
         return super().forward(x)
 
@@ -159,9 +193,66 @@ class StarNet(nn.Module):
 
     def reparameterize(self, merge_branches: bool = True) -> "StarNet":
         """In place, for inference: BatchNorms folded into convs and the head, f1|f2 merged unless
-        ``merge_branches=False`` (``starnet/deploy.py``). Returns ``self``, in eval mode."""
-        from .deploy import reparameterize_starnet
-        return reparameterize_starnet(self, merge_branches)
+        ``merge_branches=False`` (the module doc). Returns ``self``, in eval mode."""
+        self.eval()
+        self.stem[0] = fold_conv_bn(self.stem[0])
+        for stage in self.stages:
+            for i, layer in enumerate(stage):
+                stage[i] = (DeployStarBlock(layer, merge_branches) if isinstance(layer, StarBlock)
+                            else fold_conv_bn(layer))
+        if isinstance(self.head, nn.Linear) and isinstance(self.norm, nn.BatchNorm2d):  # not yet folded
+            self.head = fold_norm_into_linear(self.norm, self.head)
+            self.norm = nn.Identity()
+        return self
+
+
+class DeployStarBlock(nn.Module):
+    """StarBlock after reparameterization: dwconv -> f (f1|f2 merged) -> op(act(x1), x2) -> g -> dwconv2.
+
+    ``merge_branches=False`` keeps f1 and f2 apart: ONNX Runtime fuses each conv with the activation
+    that follows it, which it cannot do across the split of a merged conv (measured: merged is slower
+    there, faster in PyTorch eager).
+
+    With ``op="sum"`` the f2 branch is linear all the way to the output: ``g(act(f1 y) + f2 y) =
+    g(act(f1 y)) + (Wg W2) y + Wg b2``, so f2 (C -> 4C) and its half of g collapse into one C -> C conv
+    ``lin``: 9C^2 instead of 12C^2 multiply-adds per pixel. (Merged, ``lin`` rides along as C extra
+    output channels of f1.) The star op has no such fold: its second branch is multiplied in."""
+
+    def __init__(self, block: StarBlock, merge_branches: bool = True):
+        super().__init__()
+        self.dwconv = fold_conv_bn(block.dwconv)
+        f1, f2 = block.f1.conv, block.f2.conv
+        self.hidden = f1.out_channels
+        self.act, self.fuse = block.act, block.fuse
+        self.g = fold_conv_bn(block.g)
+        self.dwconv2 = fold_conv_bn(block.dwconv2)
+        self.linear_branch = block.fuse.op == "sum"
+        if self.linear_branch:
+            second = nn.Conv2d(f2.in_channels, self.g.out_channels, 1).to(f2.weight.device, f2.weight.dtype)
+            with torch.no_grad():
+                weight, bias = fold_linear_branch(self.g.weight.flatten(1), f2.weight.flatten(1), f2.bias)
+                second.weight.copy_(weight.view_as(second.weight))
+                second.bias.copy_(bias)
+        else:
+            second = f2
+        if merge_branches:
+            self.f = nn.Conv2d(f1.in_channels, self.hidden + second.out_channels, 1).to(f1.weight.device,
+                                                                                         f1.weight.dtype)
+            with torch.no_grad():
+                self.f.weight.copy_(torch.cat([f1.weight, second.weight]))
+                self.f.bias.copy_(torch.cat([f1.bias, second.bias]))
+        else:
+            self.f1, self.f2 = f1, second
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x)
+        if hasattr(self, "f"):
+            x1, x2 = self.f(y).split([self.hidden, self.f.out_channels - self.hidden], dim=1)
+        else:
+            x1, x2 = self.f1(y), self.f2(y)
+        if self.linear_branch:  # x2 is already g's share of the second branch
+            return x + self.dwconv2(self.g(self.act(x1)) + x2)
+        return x + self.dwconv2(self.g(self.fuse(self.act(x1), x2)))
 
 
 def create_starnet(variant: str = "s1", op: Union[str, Sequence[str]] = "star", act: str = "relu6",

@@ -6,35 +6,54 @@ an op *name* and look it up here, so a new op is one function plus one ``@regist
     @register_op("max")
     def max_fusion(a, b):
         return torch.maximum(a, b)
+
+Every path runs it, the opt-in accelerated ones too (``starnet.accelerate``): the C++ fused MLP takes
+an op by its ``kernel_code`` (the merges ``kernels/fused_mlp.py`` implements), and an op registered
+without one runs as the plain PyTorch function there. The same holds for activations
+(``ACT_KERNEL_CODES``, the activations ``kernels/_build.py`` implements).
+
+This module imports torch and the kernels' code constants only (the layer above the kernels).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
 
+from .kernels._build import ACT_IDENTITY, ACT_RELU, ACT_RELU6
+from .kernels.fused_mlp import OP_STAR, OP_SUM
+
 FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FUSION_OPS: Dict[str, FusionFn] = {}
+OP_KERNEL_CODES: Dict[str, int] = {}  # op name -> the code of the same merge in the C++ kernels
 
 
-def register_op(name: str) -> Callable[[FusionFn], FusionFn]:
-    """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``."""
+def register_op(name: str, kernel_code: Optional[int] = None) -> Callable[[FusionFn], FusionFn]:
+    """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``. ``kernel_code``: the C++ kernels'
+    code for the same function (``kernels.fused_mlp.OP_*``), if they have it; without one the kernels
+    leave the op to PyTorch."""
+    if kernel_code is not None and (isinstance(kernel_code, bool) or not isinstance(kernel_code, int)):
+        raise TypeError(f"kernel_code must be an int or None, got {kernel_code!r}")
+
     def add(fn: FusionFn) -> FusionFn:
         if name in FUSION_OPS:
             raise ValueError(f"fusion op '{name}' is already registered")
         FUSION_OPS[name] = fn
+        OP_KERNEL_CODES.pop(name, None)
+        if kernel_code is not None:
+            OP_KERNEL_CODES[name] = kernel_code
         return fn
     return add
 
 
-@register_op("star")
+@register_op("star", kernel_code=OP_STAR)
 def star(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The star operation of the paper: element-wise multiplication."""
     return a * b
 
 
-@register_op("sum")
+@register_op("sum", kernel_code=OP_SUM)
 def sum_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The baseline: element-wise addition."""
     return a + b
@@ -44,6 +63,11 @@ def get_op(name: str) -> FusionFn:
     if name not in FUSION_OPS:
         raise ValueError(f"unknown op '{name}'; valid ops: {', '.join(sorted(FUSION_OPS))}")
     return FUSION_OPS[name]
+
+
+def op_kernel_code(name: str) -> Optional[int]:
+    """The C++ kernels' code for op ``name``, or None (then they leave it to PyTorch)."""
+    return OP_KERNEL_CODES.get(name) if name in FUSION_OPS else None
 
 
 class Fusion(nn.Module):
@@ -57,6 +81,10 @@ class Fusion(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.fn(a, b)
 
+    @property
+    def kernel_code(self) -> Optional[int]:
+        return op_kernel_code(self.op)
+
     def extra_repr(self) -> str:
         return self.op
 
@@ -69,6 +97,8 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
     "hardswish": nn.Hardswish,
     "none": nn.Identity,  # the activation-free ablation (paper Tables 4, 9)
 }
+# The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
+ACT_KERNEL_CODES: Dict[str, int] = {"none": ACT_IDENTITY, "relu": ACT_RELU, "relu6": ACT_RELU6}
 
 
 def make_act(name: str) -> nn.Module:
@@ -77,24 +107,26 @@ def make_act(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-_compile_branches = False
+def act_kernel_code(name: str) -> Optional[int]:
+    """The C++ kernels' code for activation ``name``, or None (then they leave it to PyTorch)."""
+    return ACT_KERNEL_CODES.get(name)
+
+
 _COMPILED: Dict[tuple, FusionFn] = {}
 
 
-def use_compiled_branches(enabled: bool = True) -> None:
-    """Run every block's ``op(act(x1), x2)`` as one compiled kernel (forward and backward) while
+def act_then_op(act_name: str, act: nn.Module, fusion: Fusion, a: torch.Tensor, b: torch.Tensor,
+                compiled: bool = False) -> torch.Tensor:
+    """``op(act(a), b)``: the blocks' branch merge, in one place for DemoNet and StarNet. ``compiled``
+    (``accelerate(model, compile_branches=True)``): one compiled kernel (forward and backward) while
     training, instead of separate activation and op kernels with a tensor in between."""
-    global _compile_branches
-    _compile_branches = bool(enabled)
-
-
-def act_then_op(act_name: str, act: nn.Module, fusion: Fusion, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``op(act(a), b)``: the blocks' branch merge, in one place for DemoNet and StarNet."""
-    if _compile_branches and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
-        fn = _COMPILED.get((act_name, fusion.op))
+    if compiled and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        op_fn = get_op(fusion.op)
+        key = (act_name, fusion.op, op_fn)  # the function too: an op name registered again is another op
+        fn = _COMPILED.get(key)
         if fn is None:  # one compiled function per (activation, op), shared by every block
-            act_fn, op_fn = make_act(act_name), get_op(fusion.op)
-            fn = _COMPILED[(act_name, fusion.op)] = torch.compile(lambda x, y: op_fn(act_fn(x), y), dynamic=False)
+            act_fn = make_act(act_name)
+            fn = _COMPILED[key] = torch.compile(lambda x, y: op_fn(act_fn(x), y), dynamic=False)
         return fn(a, b)
     return fusion(act(a), b)
 

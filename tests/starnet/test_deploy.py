@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from demonet import DemoNet, DeployDemoBlock
+from demonet import DemoNet
 from starnet import VARIANTS, create_starnet, reparameterize
-from starnet.deploy import DeployStarBlock
+from starnet.fold import fold_conv_bn, fuse_conv_bn
+from starnet.layers import ConvBN
+from starnet.model import DeployStarBlock
 
 
 def trained_like(model):
@@ -72,21 +74,6 @@ def test_starnet_without_head_keeps_its_norm():
         assert rel_err(deploy(x), model(x)) < 1e-4
 
 
-@pytest.mark.parametrize("op", ["star", "sum"])
-def test_demonet_reparameterized_equals_training_form(op):
-    model = DemoNet(width=32, depth=3, op=op, num_classes=10, in_chans=1, patch_size=4)
-    for block in model.blocks:
-        block.gamma.data.uniform_(0.2, 1.0)  # as after training (the init 1e-6 would hide a wrong fold)
-    model.eval()
-    deploy = reparameterize(copy.deepcopy(model))
-    assert all(isinstance(block, DeployDemoBlock) and not hasattr(block, "gamma") for block in deploy.blocks)
-    # sum: the linear second branch folds into g W2 (f: 32 -> 96 + 32 instead of 32 -> 192)
-    assert all(block.f.out_features == (128 if op == "sum" else 192) for block in deploy.blocks)
-    x = torch.randn(2, 1, 28, 28)
-    with torch.no_grad():
-        assert rel_err(deploy(x), model(x)) < 1e-4
-
-
 @pytest.mark.parametrize("make", [lambda: create_starnet("s050", op="sum"), lambda: DemoNet(16, 2, op="sum")])
 def test_reparameterizing_twice_changes_nothing(make):
     model = make()
@@ -96,6 +83,18 @@ def test_reparameterizing_twice_changes_nothing(make):
     with torch.no_grad():
         assert torch.equal(twice(x), once(x))
     assert sum(p.numel() for p in twice.parameters()) == sum(p.numel() for p in once.parameters())
+
+
+def test_fold_conv_bn_equals_conv_then_bn():
+    block = trained_like(nn.Sequential(ConvBN(8, 16, 3, 2, 1)))[0]
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad():
+        assert rel_err(fold_conv_bn(block)(x), block(x)) < 1e-5
+        assert rel_err(fuse_conv_bn(block.conv, block.bn)(x), block(x)) < 1e-5
+    plain = ConvBN(8, 8, 1, with_bn=False)
+    assert fold_conv_bn(plain) is plain.conv
+    other = nn.ReLU()
+    assert fold_conv_bn(other) is other
 
 
 def test_reparameterize_rejects_other_models():

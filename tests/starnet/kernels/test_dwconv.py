@@ -5,20 +5,19 @@ import torch
 from torch import nn
 
 from demonet import DemoNet
-from starnet import VARIANTS
-from starnet.dwconv import DepthwiseConv2d, extension, use_fast_backward
-from conftest import kernel_switched_on, starnet_step_pair
+from starnet import VARIANTS, accelerate
+from starnet.kernels.dwconv import DepthwiseConv2d, extension
 
 
 @pytest.fixture
-def fast():
-    yield from kernel_switched_on(extension, use_fast_backward, "depthwise")
+def fast(require_kernel):
+    require_kernel(extension, "depthwise")
 
 
 @pytest.mark.parametrize("channels,size,kernel", [(24, 14, 7), (20, 9, 7), (13, 4, 7), (16, 8, 3)])
 def test_fast_weight_gradient_equals_pytorch(fast, channels, size, kernel):
     torch.manual_seed(0)
-    conv = DepthwiseConv2d(channels, kernel)
+    conv = accelerate(DepthwiseConv2d(channels, kernel), fast_dwconv=True)
     x = torch.randn(3, channels, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
     grad = torch.randn(3, channels, size, size)
     out = conv(x)
@@ -26,7 +25,8 @@ def test_fast_weight_gradient_equals_pytorch(fast, channels, size, kernel):
     fast_grads = [t.grad.clone() for t in (x, conv.weight, conv.bias)]
     for t in (x, conv.weight, conv.bias):
         t.grad = None
-    use_fast_backward(False)
+    accelerate(conv)  # all off: the plain module again
+    assert not conv._fast(x)
     ref = conv(x)
     ref.backward(grad)
     assert torch.equal(out, ref)  # the forward is PyTorch's own
@@ -37,9 +37,9 @@ def test_fast_weight_gradient_equals_pytorch(fast, channels, size, kernel):
 
 @pytest.mark.parametrize("op", ["star", "sum"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_training_step_gradients_match(fast, variant, op):
+def test_training_step_gradients_match(fast, starnet_step_pair, variant, op):
     # the forward is identical, only leaf weight gradients differ: no ReLU6 kink can flip
-    _, _, model, other = starnet_step_pair(variant, op, "relu6", lambda: use_fast_backward(False), size=32)
+    _, _, model, other = starnet_step_pair(variant, op, "relu6", size=32, fast_dwconv=True)
     for a, b in zip(model.parameters(), other.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
 
@@ -49,26 +49,29 @@ def test_demonet_training_step_gradients_match(fast, op):
     torch.manual_seed(0)
     model = DemoNet(width=20, depth=2, op=op, num_classes=10, in_chans=1, patch_size=7)
     other = copy.deepcopy(model)
+    accelerate(model, fast_dwconv=True)
     x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
     nn.functional.cross_entropy(model(x), y).backward()
-    use_fast_backward(False)
     nn.functional.cross_entropy(other(x), y).backward()
     for a, b in zip(model.parameters(), other.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_native_path_without_the_switch():
-    use_fast_backward(False)
+def test_native_path_unless_accelerated():
     conv = DepthwiseConv2d(8, 7)
-    assert not conv._fast(torch.randn(1, 8, 5, 5).contiguous(memory_format=torch.channels_last))
+    x = torch.randn(1, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    assert not conv._fast(x)
+    other = accelerate(DepthwiseConv2d(8, 7), fast_dwconv=True)
+    assert other._fast(x) == (extension() is not None)
+    assert not conv._fast(x)  # per module: accelerating one conv leaves every other one alone
 
 
-def test_run_with_fast_dwconv_and_compiled_branches(tiny_cfg, tmp_path):
+def test_run_with_fast_dwconv_and_compiled_branches(tiny_cfg, tmp_path, monkeypatch):
     from experiments.entry import run_job
-    from starnet.ops import use_compiled_branches
-    try:
-        record = run_job(tiny_cfg("trainer.fast_dwconv=true", "trainer.compile_branches=true"), tmp_path / "run")
-    finally:
-        use_fast_backward(False)
-        use_compiled_branches(False)
+    from starnet.kernels import dwconv as module
+    calls = []
+    real = module._DepthwiseConvFn.apply
+    monkeypatch.setattr(module._DepthwiseConvFn, "apply", lambda *a: calls.append(1) or real(*a))
+    record = run_job(tiny_cfg("trainer.fast_dwconv=true", "trainer.compile_branches=true"), tmp_path / "run")
     assert record["status"] == "completed"
+    assert calls, "trainer.fast_dwconv=true did not reach the depthwise convs"

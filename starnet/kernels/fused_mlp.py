@@ -9,19 +9,22 @@ branches), ``z = op(act(h1), h2)``, ``out = z wg^T + bg``; the backward recomput
 per tile instead of storing them, and sums the weight gradients per thread. g's BatchNorm (which
 needs statistics over the whole batch) runs after it, as PyTorch's.
 
-Opt-in (``use_fused_mlp(True)``; ``trainer.fused_mlp=true``), built on first use (``_cpp.py``). Used
-for float32 channels_last CPU inputs while gradients are on, for the ops and activations the kernel
-knows (``star``/``sum``; ``relu6``/``relu``/``none``) and for blocks narrower than
-``MAX_CHANNELS`` (wider ones are compute-bound and PyTorch's GEMMs are as fast); anything else takes
-the unfused path. Outputs and gradients equal the unfused path's to float rounding
-(``tests/test_fused_mlp.py``).
+Opt-in per model (``starnet.accelerate(model, fused_mlp=True)``; ``trainer.fused_mlp=true``), built on
+first use (``_build.py``). Used for float32 channels_last CPU inputs while gradients are on, for the ops
+and activations with a kernel code (``starnet.ops``: ``star``/``sum``; ``relu6``/``relu``/``none``) and
+for blocks narrower than ``MAX_CHANNELS`` (wider ones are compute-bound and PyTorch's GEMMs are as fast);
+anything else takes the unfused path. Outputs and gradients equal the unfused path's to float rounding
+(``tests/starnet/kernels/test_fused_mlp.py``). The kernel takes codes, not names: which op has which
+code is the registry's (``starnet.ops.register_op(name, kernel_code=...)``).
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
 
-from ._cpp import ACT_CODES, ACTIVATIONS_CPP, build
+from ._build import ACTIVATIONS_CPP, build
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -29,7 +32,7 @@ _SOURCE = r"""
 #include <algorithm>
 #include <vector>
 
-// op: 0 star (a * b), 1 sum (a + b); act_f/act_d: _cpp.ACTIVATIONS_CPP
+// op: 0 star (a * b), 1 sum (a + b) (OP_STAR, OP_SUM); act_f/act_d: _build.ACTIVATIONS_CPP
 
 // h (T x 2H, rows [h1 | h2]) -> z (T x H) = op(act(h1), h2)
 static void merge(const float* h, float* z, int64_t T, int64_t Hd, int64_t act, int64_t op) {
@@ -121,18 +124,10 @@ std::vector<torch::Tensor> mlp_backward(torch::Tensor dout, torch::Tensor x, tor
 }
 """
 
-OPS = {"star": 0, "sum": 1}
+# The merges the kernel implements, by the code it takes (``merge`` above).
+OP_STAR, OP_SUM = 0, 1
 MAX_CHANNELS = 64  # measured per block fwd+bwd: fused ~1.8x / ~1.4x faster at 24 / 48 channels, slower at 96 and 192
 TILE_FLOATS = 1 << 19  # rows per tile: the (rows x 2*hidden) intermediate fills ~2 MB (this CPU: 1 MB L2/core)
-
-_enabled = False
-
-
-def use_fused_mlp(enabled: bool = True) -> None:
-    """Turn the fused block MLP on or off for every StarNet block in this process."""
-    global _enabled
-    _enabled = bool(enabled)
-
 
 def extension():
     return build("starbench_fused_mlp", ACTIVATIONS_CPP + _SOURCE, ["mlp_forward", "mlp_backward"])
@@ -160,12 +155,13 @@ class _FusedMLPFn(torch.autograd.Function):
         return dx, dw12, db12, dwg, dbg, None, None, None
 
 
-def fused_mlp(x: torch.Tensor, f1: nn.Conv2d, f2: nn.Conv2d, g: nn.Conv2d, act: str, op: str,
-              tile: int = None):
-    """``g(op(act(f1(x)), f2(x)))`` (1x1 convs with biases) through the fused kernel, or None where
-    it does not apply (then the caller runs the unfused modules)."""
+def fused_mlp(x: torch.Tensor, f1: nn.Conv2d, f2: nn.Conv2d, g: nn.Conv2d, act: Optional[int],
+              op: Optional[int], tile: int = None):
+    """``g(op(act(f1(x)), f2(x)))`` (1x1 convs with biases) through the fused kernel, ``act`` and ``op``
+    given by their kernel codes (None: the registry has none), or None where it does not apply (then the
+    caller runs the unfused modules)."""
     c = x.shape[1] if x.ndim == 4 else 0
-    if not (_enabled and torch.is_grad_enabled() and act in ACT_CODES and op in OPS and 0 < c < MAX_CHANNELS
+    if not (act is not None and op is not None and torch.is_grad_enabled() and 0 < c < MAX_CHANNELS
             and x.device.type == "cpu" and x.dtype == torch.float32
             and x.is_contiguous(memory_format=torch.channels_last)
             and f1.bias is not None and f2.bias is not None and g.bias is not None
@@ -176,6 +172,6 @@ def fused_mlp(x: torch.Tensor, f1: nn.Conv2d, f2: nn.Conv2d, g: nn.Conv2d, act: 
     rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view: channels_last is pixels x channels
     w12 = torch.cat([f1.weight, f2.weight]).view(2 * hidden, c)
     b12 = torch.cat([f1.bias, f2.bias])
-    out = _FusedMLPFn.apply(rows, w12, b12, g.weight.view(g.out_channels, hidden), g.bias, ACT_CODES[act],
-                            OPS[op], tile or tile_rows(hidden))
+    out = _FusedMLPFn.apply(rows, w12, b12, g.weight.view(g.out_channels, hidden), g.bias, act, op,
+                            tile or tile_rows(hidden))
     return out.view(n, h, w, g.out_channels).permute(0, 3, 1, 2)  # channels_last again

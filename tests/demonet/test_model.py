@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from demonet import DemoNet, PointDemoNet
+import copy
+
+from demonet import DemoNet, DeployDemoBlock, PointDemoNet
+from starnet import reparameterize
+
+
+def rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 def n_params(m):
@@ -55,3 +62,18 @@ def test_bad_arguments(kwargs, msg):
 def test_point_demonet():
     m = PointDemoNet(width=100, depth=4, op="star")
     assert m(torch.randn(5, 2)).shape == (5, 2)
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_demonet_reparameterized_equals_training_form(op):
+    model = DemoNet(width=32, depth=3, op=op, num_classes=10, in_chans=1, patch_size=4)
+    for block in model.blocks:
+        block.gamma.data.uniform_(0.2, 1.0)  # as after training (the init 1e-6 would hide a wrong fold)
+    model.eval()
+    deploy = reparameterize(copy.deepcopy(model))
+    assert all(isinstance(block, DeployDemoBlock) and not hasattr(block, "gamma") for block in deploy.blocks)
+    # sum: the linear second branch folds into g W2 (f: 32 -> 96 + 32 instead of 32 -> 192)
+    assert all(block.f.out_features == (128 if op == "sum" else 192) for block in deploy.blocks)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert rel_err(deploy(x), model(x)) < 1e-4

@@ -1,5 +1,5 @@
 """Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``) with torch's
-``load_inline``.
+``load_inline``. The lowest layer of the package: imports torch only.
 
 Compiled with the system C++ compiler on first use (~30 s each, then cached by torch in
 ~/.cache/torch_extensions). Where a kernel cannot be built, callers get ``None`` and a warning, and
@@ -18,8 +18,9 @@ from typing import Dict, Sequence
 
 _built: Dict[str, object] = {}
 
-# The activations the kernels know, by the code they take; the C++ below is prepended to their sources.
-ACT_CODES = {"none": 0, "relu": 1, "relu6": 2}
+# The activations the kernels know, by the code they take (``act_f``/``act_d`` below, prepended to their
+# sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
+ACT_IDENTITY, ACT_RELU, ACT_RELU6 = 0, 1, 2
 ACTIVATIONS_CPP = r"""
 #include <cstdint>
 static inline float act_f(float v, int64_t act) {

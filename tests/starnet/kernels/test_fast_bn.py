@@ -4,16 +4,18 @@ import pytest
 import torch
 from torch import nn
 
-from starnet import VARIANTS
-from starnet.fast_bn import BatchNorm2d, extension, fast_batch_norm, use_fast_batchnorm
-from conftest import kernel_switched_on, starnet_step_pair
+from starnet import VARIANTS, accelerate
+from starnet.kernels._build import ACT_IDENTITY
+from starnet.kernels.fast_bn import BatchNorm2d, extension, fast_batch_norm
+from starnet.ops import act_kernel_code
 
 ACT_FNS = {None: lambda t: t, "relu": nn.functional.relu, "relu6": nn.functional.relu6}
+CODES = {None: ACT_IDENTITY, "relu": act_kernel_code("relu"), "relu6": act_kernel_code("relu6")}
 
 
 @pytest.fixture
-def fast():
-    yield from kernel_switched_on(extension, use_fast_batchnorm, "BatchNorm")
+def fast(require_kernel):
+    require_kernel(extension, "BatchNorm")
 
 
 def channels_last(*shape, scale=1.0, shift=0.0):
@@ -32,13 +34,11 @@ def test_equals_pytorch_over_steps(fast, act, shape):
         x = channels_last(*shape, scale=3, shift=2).requires_grad_()  # mean far from 0: tests the variance sum
         x_ref = x.detach().clone().requires_grad_()
         grad = torch.randn(shape)
-        y = fast_batch_norm(bn, x, act)
+        y = fast_batch_norm(bn, x, CODES[act])
         assert y is not None and y.is_contiguous(memory_format=torch.channels_last)
         y.backward(grad)
-        use_fast_batchnorm(False)
-        y_ref = ACT_FNS[act](ref(x_ref))
+        y_ref = ACT_FNS[act](ref(x_ref))  # a plain BatchNorm2d: not accelerated
         y_ref.backward(grad)
-        use_fast_batchnorm(True)
         torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5 * x_ref.grad.abs().max().item())
         for name in ("weight", "bias"):
@@ -54,12 +54,24 @@ def test_falls_back_where_it_does_not_apply(fast):
     assert fast_batch_norm(bn, x) is not None
     assert fast_batch_norm(bn, x.contiguous()) is None                  # NCHW
     assert fast_batch_norm(bn, x.double()) is None                      # not float32
-    assert fast_batch_norm(bn, x, "gelu") is None                       # activation the kernel lacks
+    assert act_kernel_code("gelu") is None and fast_batch_norm(bn, x, None) is None  # activation the kernel lacks
     assert fast_batch_norm(bn.eval(), x) is None                        # inference: running statistics
     assert fast_batch_norm(BatchNorm2d(8, momentum=None).train(), x) is None  # cumulative average
     assert fast_batch_norm(nn.SyncBatchNorm(8), x) is None               # DDP: statistics across ranks
-    use_fast_batchnorm(False)
-    assert fast_batch_norm(bn.train(), x) is None
+
+
+def test_module_uses_the_kernel_only_when_accelerated(fast, monkeypatch):
+    from starnet.kernels import fast_bn as module
+    calls = []
+    real = module._BatchNormFn.apply
+    monkeypatch.setattr(module._BatchNormFn, "apply", lambda *a: calls.append(1) or real(*a))
+    bn, x = BatchNorm2d(8).train(), channels_last(2, 8, 4, 4)
+    bn(x)
+    assert not calls  # plain by default
+    accelerate(bn, fast_batchnorm=True)(x)
+    assert len(calls) == 1
+    accelerate(bn)(x)
+    assert len(calls) == 1
 
 
 def test_state_dict_is_pytorchs():
@@ -72,8 +84,8 @@ def test_state_dict_is_pytorchs():
 # (with ReLU6, a pre-activation within rounding of 0 or 6 may switch sides and move one gradient entry
 # by its full size); and S050 with its ReLU6.
 @pytest.mark.parametrize("variant,act", [(v, "none") for v in VARIANTS] + [("s050", "relu6")])
-def test_training_step_gradients_match(fast, variant, act, op):
-    loss, ref, model, other = starnet_step_pair(variant, op, act, lambda: use_fast_batchnorm(False))
+def test_training_step_gradients_match(fast, starnet_step_pair, variant, act, op):
+    loss, ref, model, other = starnet_step_pair(variant, op, act, fast_batchnorm=True)
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(model.parameters(), other.parameters()):
         # rounding differences of every BatchNorm accumulate over up to 23 blocks: scale with the largest
@@ -85,15 +97,12 @@ def test_training_step_gradients_match(fast, variant, act, op):
 
 def test_run_with_fast_batchnorm_uses_the_kernel_and_matches(tiny_cfg, tmp_path, monkeypatch):
     from experiments.entry import run_job
-    from starnet import fast_bn as module
+    from starnet.kernels import fast_bn as module
     calls = []
     real = module._BatchNormFn.apply
     monkeypatch.setattr(module._BatchNormFn, "apply", lambda *a: calls.append(a[-1]) or real(*a))
     starnet = ("model=starnet", "model.variant=s050", "width=8", "depth=[1,1,1,1]", "trainer.epochs=1")
-    try:
-        fast_run = run_job(tiny_cfg(*starnet, "trainer.fast_batchnorm=true"), tmp_path / "fast")
-    finally:
-        use_fast_batchnorm(False)
+    fast_run = run_job(tiny_cfg(*starnet, "trainer.fast_batchnorm=true"), tmp_path / "fast")
     assert 2 in calls and 0 in calls, "trainer.fast_batchnorm=true did not reach the stem and the blocks"
     n = len(calls)
     plain = run_job(tiny_cfg(*starnet), tmp_path / "plain")

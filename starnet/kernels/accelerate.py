@@ -1,0 +1,41 @@
+"""``accelerate(model, ...)``: switch the opt-in kernels on for one model, module by module.
+
+The kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, and ``torch.compile`` of the branch merge)
+compute what the plain modules compute, faster on CPU; they are off unless asked for. A module with a
+kernel path opts in by declaring the class attribute ``kernels = PLAIN``; ``accelerate`` gives every such
+module in the model its ``KernelOptions``, and the module's forward reads them. Nothing is swapped out:
+module classes, parameters, buffers and state-dict keys stay as they are, so checkpoints are unaffected
+and ``accelerate(model)`` (all off) returns the model to the plain path. Each kernel still falls back to
+PyTorch's ops wherever it does not apply (another device or dtype, eval mode, an op or activation without
+a kernel code in ``starnet.ops``, or a C++ kernel that could not be built: one warning, ``_build.py``).
+
+This module knows no model: it imports torch only, so every layer above may use it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """Which opt-in kernels a module uses (config keys ``trainer.fast_dwconv`` etc.)."""
+    fast_dwconv: bool = False       # C++ weight gradient of 7x7 depthwise convs (dwconv.py)
+    fused_mlp: bool = False         # StarNet's block MLP as one C++ kernel (fused_mlp.py)
+    fast_batchnorm: bool = False    # training-mode BatchNorm (+ReLU/ReLU6) as one C++ kernel (fast_bn.py)
+    compile_branches: bool = False  # op(act(x1), x2) as one torch.compile'd function while training
+
+
+PLAIN = KernelOptions()
+
+
+def accelerate(model: nn.Module, *, fast_dwconv: bool = False, fused_mlp: bool = False,
+               fast_batchnorm: bool = False, compile_branches: bool = False) -> nn.Module:
+    """Give every kernel-aware module of ``model`` these options (in place); returns ``model``.
+    The C++ kernels are CPU-only (elsewhere they fall back); they are built on first use."""
+    options = KernelOptions(bool(fast_dwconv), bool(fused_mlp), bool(fast_batchnorm), bool(compile_branches))
+    for module in model.modules():
+        if isinstance(getattr(type(module), "kernels", None), KernelOptions):
+            module.kernels = options
+    return model

@@ -1,0 +1,134 @@
+"""A faster CPU backward for 7x7 depthwise convolutions (the bound of StarNet training on CPU).
+
+PyTorch's CPU depthwise-conv backward spends 10-15x the forward's time on the *weight* gradient
+(docs/performance.md). Here the weight gradient is one small C++ kernel: per channel block of 8,
+``grad_w[c, ky, kx] = sum_{b,y,x} x[b, y+ky-p, x+kx-p, c] * grad_out[b, y, x, c]`` with the partial sums
+in registers, over channels_last memory. The input gradient and the forward stay PyTorch's own.
+
+Opt-in per model (``starnet.accelerate(model, fast_dwconv=True)``; ``trainer.fast_dwconv=true``): the
+kernel is compiled on first use (``_build.py``). Where it cannot be built, or the input is not a float32
+channels_last CPU tensor, the native path runs.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._build import build
+from .accelerate import PLAIN
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <vector>
+
+// x, grad: (B, C, H, W) in channels_last memory; k: odd kernel size, stride 1, padding k / 2.
+torch::Tensor dw_weight_grad(torch::Tensor x, torch::Tensor grad, int64_t k) {
+  auto xn = x.permute({0, 2, 3, 1}).contiguous();   // views, no copy, for channels_last inputs
+  auto gn = grad.permute({0, 2, 3, 1}).contiguous();
+  const int64_t B = xn.size(0), H = xn.size(1), W = xn.size(2), C = xn.size(3), p = k / 2, KK = k * k;
+  const float* X = xn.data_ptr<float>();
+  const float* G = gn.data_ptr<float>();
+  const int64_t T = at::get_num_threads();
+  std::vector<float> partial(T * KK * C, 0.f);
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    float* acc = partial.data() + at::get_thread_num() * KK * C;
+    for (int64_t by = begin; by < end; ++by) {
+      const int64_t b = by / H, y = by % H;
+      const float* grow = G + (b * H + y) * W * C;
+      for (int64_t ky = 0; ky < k; ++ky) {
+        const int64_t iy = y + ky - p;
+        if (iy < 0 || iy >= H) continue;
+        const float* xrow = X + (b * H + iy) * W * C;
+        for (int64_t kx = 0; kx < k; ++kx) {
+          const int64_t shift = kx - p;
+          const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min<int64_t>(W, W - shift);
+          float* a = acc + (ky * k + kx) * C;
+          int64_t c0 = 0;
+          for (; c0 + 8 <= C; c0 += 8) {
+            float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t x0 = lo; x0 < hi; ++x0) {
+              const float* xp = xrow + (x0 + shift) * C + c0;
+              const float* gp = grow + x0 * C + c0;
+              #pragma omp simd
+              for (int j = 0; j < 8; ++j) s[j] += xp[j] * gp[j];
+            }
+            for (int j = 0; j < 8; ++j) a[c0 + j] += s[j];
+          }
+          for (; c0 < C; ++c0) {
+            float s = 0;
+            for (int64_t x0 = lo; x0 < hi; ++x0) s += xrow[(x0 + shift) * C + c0] * grow[x0 * C + c0];
+            a[c0] += s;
+          }
+        }
+      }
+    }
+  });
+  auto out = torch::zeros({KK, C}, x.options());
+  float* O = out.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < KK * C; ++i) O[i] += partial[t * KK * C + i];
+  return out.t().reshape({C, 1, k, k}).contiguous();
+}
+"""
+
+def extension():
+    """The compiled kernel, or None where it cannot be built."""
+    return build("starbench_dwconv", _SOURCE, ["dw_weight_grad"])
+
+
+class _DepthwiseConvFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding: int):
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        return F.conv2d(x, weight, bias, 1, padding, 1, weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        c, p = weight.shape[0], ctx.padding
+        grad_input = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_input = torch.ops.aten.convolution_backward(
+                grad, x, weight, [c], [1, 1], [p, p], [1, 1], False, [0, 0], c, [True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            grad_weight = extension().dw_weight_grad(x, grad, weight.shape[-1]).to(weight.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 2, 3))
+        return grad_input, grad_weight, grad_bias, None
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """``nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim)`` (same parameters and state dict) whose
+    weight gradient uses the C++ kernel after ``starnet.accelerate(model, fast_dwconv=True)``."""
+
+    kernels = PLAIN  # per module, set by accelerate(); the class default also covers modules pickled before it
+
+    def __init__(self, dim: int, kernel_size: int = 7, bias: bool = True):
+        super().__init__(dim, dim, kernel_size, 1, kernel_size // 2, groups=dim, bias=bias)
+
+    def _fast(self, x: torch.Tensor) -> bool:
+        return (self.kernels.fast_dwconv and torch.is_grad_enabled() and x.device.type == "cpu"
+                and x.dtype == torch.float32 and self.weight.requires_grad
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and extension() is not None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fast(x):
+            return _DepthwiseConvFn.apply(x, self.weight, self.bias, self.padding[0])
+        return super().forward(x)
+
+
+def depthwise(in_chs: int, out_chs: int, kernel_size: int, stride: int, padding: int,
+              groups: int) -> Optional[DepthwiseConv2d]:
+    """A DepthwiseConv2d where these Conv2d arguments describe one (stride 1, same padding), else None."""
+    if in_chs == out_chs == groups and stride == 1 and kernel_size % 2 == 1 and padding == kernel_size // 2:
+        return DepthwiseConv2d(in_chs, kernel_size)
+    return None

@@ -1,0 +1,117 @@
+"""accelerate(): per-model kernel options, same state dict, and every registered op on every path."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from demonet import DemoNet
+from starnet import FUSION_OPS, KernelOptions, accelerate, create_starnet, register_op
+from starnet.kernels import dwconv, fast_bn, fused_mlp
+
+ALL = dict(fast_dwconv=True, fused_mlp=True, fast_batchnorm=True, compile_branches=True)
+
+
+@pytest.fixture
+def kernels_built(require_kernel):
+    for module, what in ((dwconv, "depthwise"), (fused_mlp, "fused MLP"), (fast_bn, "BatchNorm")):
+        require_kernel(module.extension, what)
+
+
+@pytest.fixture
+def diff_op():
+    """A test-only op without a kernel code: ``a - b``."""
+    register_op("diff_test")(lambda a, b: a - b)
+    yield "diff_test"
+    FUSION_OPS.pop("diff_test")
+
+
+def kernel_modules(model):
+    return [m for m in model.modules() if isinstance(getattr(type(m), "kernels", None), KernelOptions)]
+
+
+def step(model, x, y):
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def assert_same_step(model, x, y, **kernels):
+    """One training step of ``accelerate(model, **kernels)`` and of a plain copy: same loss and gradients."""
+    other = copy.deepcopy(model)
+    assert accelerate(model, **kernels) is model
+    loss, grads = step(model, x, y)
+    ref, ref_grads = step(other, x, y)
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item() + 1e-7)
+
+
+def starnet_and_batch(op, act="none"):
+    torch.manual_seed(0)
+    model = create_starnet("s050", op=op, act=act, num_classes=10, width=8, depths=[1, 1, 1, 1]).train()
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last), x, torch.randint(0, 10, (4,))
+
+
+def demonet_and_batch(op):
+    torch.manual_seed(0)
+    model = DemoNet(width=16, depth=2, op=op, num_classes=10, in_chans=1, patch_size=4, layer_scale=1.0)
+    return model.train(), torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+
+
+@pytest.mark.parametrize("op", ["star", "sum", "diff"])
+def test_every_op_through_every_path_on_starnet(kernels_built, diff_op, op, monkeypatch):
+    """The fused MLP takes ops with a kernel code; a new op without one takes the plain merge there."""
+    op = diff_op if op == "diff" else op
+    calls = []
+    real = fused_mlp._FusedMLPFn.apply
+    monkeypatch.setattr(fused_mlp._FusedMLPFn, "apply", lambda *a: calls.append(a[-2]) or real(*a))
+    assert_same_step(*starnet_and_batch(op), **ALL)
+    assert bool(calls) == (op != diff_op)  # star/sum: the kernel ran; the test op: it did not
+
+
+@pytest.mark.parametrize("op", ["star", "diff"])
+def test_every_op_through_every_path_on_demonet(kernels_built, diff_op, op):
+    assert_same_step(*demonet_and_batch(diff_op if op == "diff" else op), **ALL)
+
+
+def test_state_dict_and_parameters_unchanged():
+    model = create_starnet("s050", num_classes=10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    accelerate(model, **ALL)
+    after = model.state_dict()
+    assert list(after) == list(before) and all(torch.equal(before[k], after[k]) for k in before)
+    assert all(a is b for a, b in zip(model.parameters(), params))  # an optimizer built before still holds them
+    model.load_state_dict(create_starnet("s050", num_classes=10).state_dict())  # checkpoints load as before
+
+
+@pytest.mark.parametrize("make", [lambda: create_starnet("s050", num_classes=10),
+                                  lambda: DemoNet(16, 2, num_classes=10, in_chans=1, patch_size=4)])
+def test_options_are_per_model_and_all_off_is_plain(make):
+    model, other = make(), make()
+    modules = kernel_modules(model)
+    assert modules and all(m.kernels == KernelOptions() for m in modules)  # plain by default
+    accelerate(model, fast_dwconv=True, compile_branches=True)
+    assert all(m.kernels == KernelOptions(fast_dwconv=True, compile_branches=True) for m in modules)
+    assert all(m.kernels == KernelOptions() for m in kernel_modules(other))  # no process-wide switch
+    accelerate(model)
+    assert all(m.kernels == KernelOptions() for m in modules)
+
+
+def test_reaches_every_kernel_aware_module():
+    from starnet.model import StarBlock, Stem
+    from demonet.model import DemoBlock
+    kinds = {type(m) for m in kernel_modules(create_starnet("s050"))}
+    assert kinds == {Stem, StarBlock, dwconv.DepthwiseConv2d, fast_bn.BatchNorm2d}
+    assert {type(m) for m in kernel_modules(DemoNet(16, 1))} == {DemoBlock, dwconv.DepthwiseConv2d}
+
+
+def test_accelerated_model_reparameterizes_and_evaluates_as_plain():
+    model, x, _ = starnet_and_batch("sum", act="relu6")
+    other = copy.deepcopy(model).eval()
+    accelerate(model, **ALL).eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), other(x))  # inference takes PyTorch's ops
+        torch.testing.assert_close(model.reparameterize()(x), other(x), rtol=1e-4, atol=1e-5)
