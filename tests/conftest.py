@@ -8,8 +8,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 sys.path.insert(0, str(ROOT))
 # tests/ is a package now (tests/starnet/ must not shadow the starnet package): the flat test files that still
-# say ``from conftest import ...`` find this module here until they import ``tests.conftest``.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# say ``from conftest import ...`` find this module here until they import ``tests.conftest``. Appended, so that
+# tests/starnet and tests/demonet never come before the real packages.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 # Tests never talk to W&B's servers and never prompt.
 os.environ.setdefault("WANDB_MODE", "offline")
