@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from experiments.entry import run_job
 from experiments.errors import Interrupted
-from experiments.tracking import one_line
+from experiments.records import one_line
 
 
 # The SLURM launcher plugin is an optional extra: say which one is missing instead of Hydra's config error.

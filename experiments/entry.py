@@ -1,24 +1,25 @@
-"""The one plain function behind ``run.py``: tests and other tools call ``run_job`` directly."""
+"""The one plain function behind ``run.py`` (tests and other tools call ``run_job`` directly), and the sweep
+summary with every task's own report (``summarize_sweep``: the Hydra callback and ``scripts/aggregate.py``)."""
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from .distributed import env_rank
+from .analysis import aggregate
 from .errors import StarbenchError
-from .tracking import config_hash, read_metrics, write_failure
+from .records import config_hash, read_metrics, write_failure
+from .tasks import TASKS
+from .train.distributed import env_rank
 
 log = logging.getLogger("starbench")
 
-TASKS = ("classify", "detect", "moons")
 # conf/config.yaml's top level. Hydra refuses unknown keys on the command line, but an experiment preset
 # (``@package _global_``) may add any: a misspelled one would otherwise be silently ignored.
-TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "hydra"}
+TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "paths", "hydra"}
 
 
 def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
@@ -41,10 +42,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         log.info("already completed in %s; not rerunning", run_dir)
         return previous
     try:
-        if cfg.task.name not in TASKS:
-            raise StarbenchError(f"unknown task '{cfg.task.name}'; valid: {', '.join(TASKS)}")
-        task = importlib.import_module(f"experiments.{cfg.task.name}")
-        return task.run(cfg, run_dir)
+        return TASKS.get(cfg.task.name).run(cfg, run_dir)
     except Exception as e:
         info = {k: OmegaConf.select(cfg, k, default=None) for k in ("op", "width", "depth", "seed")}
         info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
@@ -54,3 +52,8 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
             (run_dir / "error.log").write_text(traceback.format_exc())
         raise
+
+
+def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto") -> List[Path]:
+    """``experiments.analysis.aggregate`` with the registered tasks' own summary.md sections."""
+    return aggregate(sweep_dir, metric=metric, wandb=wandb, reports=TASKS.sweep_reports())

@@ -11,10 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.aggregate import aggregate  # noqa: E402
-from experiments.errors import StarbenchError  # noqa: E402
+from experiments.entry import summarize_sweep
+from experiments.errors import StarbenchError
 
 
 def main(argv=None) -> int:
@@ -25,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-wandb", action="store_true", help="do not log the summary run to W&B")
     args = parser.parse_args(argv)
     try:
-        paths = aggregate(args.sweep_dir, args.metric, wandb=None if args.no_wandb else "auto")
+        paths = summarize_sweep(args.sweep_dir, args.metric, wandb=None if args.no_wandb else "auto")
     except StarbenchError as e:
         print(f"aggregate: error: {e}", file=sys.stderr)
         return 1

@@ -6,7 +6,6 @@ RandomResizedCrop 224, flip, RandAugment, color jitter, random erasing) per Data
 Writes a folder of synthetic JPEGs (500x375, ImageNet's typical size) under a temp dir first (removed at the end).
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.imagenet import build_imagenet  # noqa: E402
+from experiments.data.imagenet import build_imagenet
 
 
 def make_folder(root: Path, n: int) -> None:

@@ -17,23 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import experiments.detect  # noqa: E402,F401  (before ultralytics: offline settings)
-import torch  # noqa: E402
-from experiments.detect.env import set_threads  # noqa: E402
-from experiments.detect.model import backbone_of, detector_config  # noqa: E402
-from experiments.detect.train import evaluate, load_yolo, resolve_device, train_args  # noqa: E402
-from experiments.cli import positive_int  # noqa: E402
-from experiments.tracking import read_metrics  # noqa: E402
-from ultralytics.nn.tasks import DetectionModel, yaml_model_load  # noqa: E402
-from ultralytics.utils.torch_utils import get_flops  # noqa: E402
+import experiments.detect  # noqa: F401  (before ultralytics: offline settings)
+import torch
+from experiments.tasks.detect.env import set_threads
+from experiments.tasks.detect.model import backbone_of, detector_config
+from experiments.tasks.detect.train import evaluate, load_yolo, train_args, ultralytics_device
+from experiments.tools.cli import positive_int
+from experiments.tools.timing import interleaved
+from experiments.records import read_metrics
+from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+from ultralytics.utils.torch_utils import get_flops
 
 
 def compose(overrides: List[str]):
@@ -46,15 +45,8 @@ def compose(overrides: List[str]):
 def latency_ms(models: Dict[str, torch.nn.Module], imgsz: int, iters: int) -> Dict[str, Dict[str, float]]:
     """Per-image forward time of each model, round-robin (so a busy machine slows all models alike)."""
     x = torch.rand(1, 3, imgsz, imgsz)
-    times: Dict[str, List[float]] = {name: [] for name in models}
-    for name, model in models.items():  # warm-up
-        for _ in range(3):
-            model(x)
-    for _ in range(iters):
-        for name, model in models.items():
-            t = time.perf_counter()
-            model(x)
-            times[name].append((time.perf_counter() - t) * 1000)
+    timed = interleaved({name: (lambda m=model: m(x)) for name, model in models.items()}, rounds=iters, warmup=3)
+    times = {name: [t * 1000 for t in v] for name, v in timed.times.items()}
     return {name: {"median": statistics.median(v), "min": min(v)} for name, v in times.items()}
 
 
@@ -75,7 +67,7 @@ def train_stock_yolov8n(cfg, data_yaml: Path, run_dir: Path, seed: int) -> Dict:
     t = cfg.task
     cfg.seed = seed
     threads = set_threads(t.threads)
-    device = resolve_device(t.device)
+    device = ultralytics_device(t.device)
     model = load_yolo("yolov8n.yaml", threads)  # ultralytics' own YAML, no download
     start = time.time()
     model.train(**train_args(cfg, data_yaml, run_dir, device))
@@ -125,7 +117,7 @@ def main() -> None:
     a.sweep = a.sweep.expanduser().resolve() if a.sweep else None
 
     cfg = compose(a.overrides)
-    from experiments.detect.datasets import check_dataset, resolve_data
+    from experiments.tasks.detect.datasets import check_dataset, resolve_data
     data_yaml, data_name = resolve_data(cfg.data)
     nc = check_dataset(data_yaml)["nc"]
     imgsz = int(cfg.task.imgsz)

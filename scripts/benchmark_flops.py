@@ -11,31 +11,18 @@ large fp32 matmuls.
 """
 import argparse
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from demonet import DemoNet  # noqa: E402
-from starnet import accelerate  # noqa: E402
-from starnet.ops import FUSION_OPS, get_op  # noqa: E402
-from experiments.cli import positive_int  # noqa: E402
+from demonet import DemoNet
+from starnet import accelerate
+from starnet.ops import FUSION_OPS, get_op
+from experiments.tools.cli import positive_int
+from experiments.tools.timing import interleaved
 
 
-def matmul_peak(n=2048, repeats=10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n ** 3 / best
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+MATMUL = 2048  # the peak is measured on fp32 MATMUL^3 products, best of 10 per round
 
 
 def main():
@@ -78,13 +65,12 @@ def main():
     counts = {str(k): v for k, v in counts.items()}
     conv = counts.get("aten.convolution", 0)
     flops = sum(v for k, v in counts.items() if k != "aten.convolution_backward") + 2 * conv
-    for _ in range(3):
-        step()
-    peak, step_times = [], []
-    for _ in range(args.rounds):  # interleave peak and model so a noisy neighbour hits both
-        peak.append(matmul_peak())
-        step_times.append(min(_timed(step) for _ in range(args.steps)))
-    peak_flops, step_s = statistics.median(peak), statistics.median(step_times)
+    a, b = torch.randn(MATMUL, MATMUL), torch.randn(MATMUL, MATMUL)
+    # Peak and model in the same rounds, so a noisy neighbour hits both.
+    timed = interleaved({"peak": lambda: a @ b, "step": step}, rounds=args.rounds, warmup={"peak": 1, "step": 3},
+                        best_of={"peak": 10, "step": args.steps})
+    peak_flops = statistics.median([2 * MATMUL ** 3 / t for t in timed.times["peak"]])
+    step_s = timed.median("step")
     achieved = flops / step_s
     print(f"DemoNet w{args.width} d{args.depth} {args.op}, batch {args.batch}, patch {args.patch_size}, "
           f"{args.threads} threads, compile={args.compile}, fast_dwconv={args.fast_dwconv}, "

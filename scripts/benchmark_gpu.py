@@ -8,20 +8,15 @@ is recorded with its error instead of ending the run.
     python scripts/benchmark_gpu.py --device cpu --batch 8 --steps 2 --no-compile   # smoke test anywhere
 """
 import argparse
-import json
-import statistics
-import sys
-import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from demonet import DemoNet  # noqa: E402
-from starnet import create_starnet  # noqa: E402
-from experiments.cli import check_device, non_negative_int, positive_int  # noqa: E402
-from experiments.tracking import one_line  # noqa: E402
+from demonet import DemoNet
+from starnet import create_starnet
+from experiments.tools.cli import check_device, non_negative_int, positive_int
+from experiments.records import one_line
+from experiments.tools.timing import interleaved, write_json
 
 MODELS = {"StarNet-S1": lambda: create_starnet("s1"),
           "DemoNet-w192-d12": lambda: DemoNet(192, 12, patch_size=16)}
@@ -45,20 +40,9 @@ def measure(make, device, batch, size, amp, channels_last, compile_, steps, warm
         loss.backward()
         opt.step()
 
-    start = time.perf_counter()
-    for _ in range(warmup):  # includes torch.compile's compilation
-        step()
-    sync()
-    warmup_s = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    timed = interleaved({"step": step}, rounds=steps, warmup=warmup, sync=sync)  # warm-up: torch.compile's too
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else None
-    return batch / statistics.median(times), peak, warmup_s
+    return batch / timed.median("step"), peak, timed.warmup_s["step"]
 
 
 def main():
@@ -101,7 +85,7 @@ def main():
                 print(f"| {model_name} | {label} | failed: {row['error']} | | |", flush=True)
             rows.append(row)
             if args.json:
-                Path(args.json).write_text(json.dumps({**header, "rows": rows}, indent=1))
+                write_json(args.json, {**header, "rows": rows}, indent=1)
 
 
 if __name__ == "__main__":

@@ -12,22 +12,18 @@ over timm's model in its fastest eager layout.
 """
 import argparse
 import copy
-import json
-import statistics
-import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from demonet import DemoNet  # noqa: E402
-from experiments.export import export_onnx, ort_session  # noqa: E402
-from experiments.models import count_flops, count_params  # noqa: E402
-from starnet import VARIANTS, create_starnet, reparameterize  # noqa: E402
-from experiments.cli import check_device, non_negative_int, positive_int  # noqa: E402
+from demonet import DemoNet
+from experiments.tools.export import export_onnx, ort_session
+from experiments.train.models import count_flops, count_params
+from starnet import VARIANTS, create_starnet, reparameterize
+from experiments.tools.cli import check_device, non_negative_int, positive_int
+from experiments.tools.timing import interleaved, write_json
 
 MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "reparam CL compiled", "ONNX Runtime")
 
@@ -94,26 +90,18 @@ def main():
     torch.manual_seed(0)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    rows, sides = [], []
+    rows, sides = [], {}
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         for name, model, shape, ours, variant in candidates(args):
             row = {"model": name, "variant": variant, "ours": ours, "params_m": count_params(model) / 1e6,
                    "flops_m": count_flops(model, shape) / 1e6, "ms": {}}
             rows.append(row)
             for mode, fn in modes_for(model, shape, ours, device, tmp, args.threads, args.compile).items():
-                for _ in range(args.warmup):
-                    fn()
-                sides.append((row, mode, fn, []))
-        for _ in range(args.rounds):
-            for row, mode, fn, times in sides:
-                sync()
-                start = time.perf_counter()
-                for _ in range(args.iters):
-                    fn()
-                sync()
-                times.append((time.perf_counter() - start) / args.iters * 1e3)
-        for row, mode, fn, times in sides:
-            row["ms"][mode] = statistics.median(times)
+                sides[(len(rows) - 1, mode)] = fn
+        timed = interleaved({f"{i} {mode}": fn for (i, mode), fn in sides.items()}, rounds=args.rounds,
+                            warmup=args.warmup, iters=args.iters, sync=sync)
+        for i, mode in sides:
+            rows[i]["ms"][mode] = timed.median(f"{i} {mode}") * 1e3
 
     timm_best = {r["variant"]: min(r["ms"][m] for m in ("eager NCHW", "eager CL")) for r in rows if not r["ours"]}
     modes = [m for m in MODES if any(m in r["ms"] for r in rows)]
@@ -128,9 +116,8 @@ def main():
         cells = " | ".join(f"{r['ms'][m]:.2f}" if m in r["ms"] else "–" for m in modes)
         print(f"| {r['model']} | {r['params_m']:.2f} | {r['flops_m']:.0f} | {cells} | "
               f"{f'{ref / best:.2f}x' if ref else '–'} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "device": device.type, "size": args.size,
-                                               "torch": torch.__version__, "rows": rows}, indent=1))
+    write_json(args.json, {"threads": args.threads, "device": device.type, "size": args.size,
+                           "torch": torch.__version__, "rows": rows}, indent=1)
 
 
 if __name__ == "__main__":

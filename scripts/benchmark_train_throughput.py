@@ -15,14 +15,11 @@ Fewer sides give steadier numbers: each extra model adds memory churn between th
 """
 import argparse
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from starnet import accelerate, create_starnet  # noqa: E402
+from experiments.tools.timing import interleaved, quartiles
+from starnet import accelerate, create_starnet
 
 
 def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False,
@@ -85,14 +82,8 @@ def main():
     for name in names:
         label = "starbench" if name == "starbench" else f"starbench + {name}"
         sides[label] = step_fn(create_starnet(args.variant), True, args.batch, args.size, **SIDES[name])
-    for step in sides.values():  # warm-up (allocator, oneDNN primitive cache)
-        step(); step()
-    times = {name: [] for name in sides}
-    for r in range(args.repeats):  # alternate the order: the side after another pays for its memory churn
-        for name, step in (list(sides.items()) if r % 2 == 0 else list(sides.items())[::-1]):
-            t = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t)
+    # Warm-up: allocator, oneDNN primitive cache. Alternate the order: the side after another pays for its memory churn.
+    times = interleaved(sides, rounds=args.repeats, warmup=2, alternate=True).times
     base = statistics.median(times["timm default (NCHW)"])
     base_cl = statistics.median(times["timm channels_last"])
     print(f"StarNet-{args.variant} train step, batch {args.batch}, {args.size}px, {args.threads} threads, "
@@ -102,7 +93,7 @@ def main():
     for name, ts in times.items():
         med = statistics.median(ts)
         # Each round's own ratio: a slow spell of the machine hits both sides of a round alike.
-        q1, q2, q3 = statistics.quantiles([c / t for c, t in zip(times["timm channels_last"], ts)], n=4)
+        q1, q2, q3 = quartiles([c / t for c, t in zip(times["timm channels_last"], ts)])
         print(f"{name:42s} {med:8.3f} {args.batch / med:8.1f} {base / med:15.2f}x {base_cl / med:10.2f}x "
               f"{q2:19.2f}x [{q1:.2f}, {q3:.2f}]")
 

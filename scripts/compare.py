@@ -13,11 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.aggregate import write_outputs  # noqa: E402
-from experiments.callbacks import sweep_group  # noqa: E402
-from experiments.errors import StarbenchError  # noqa: E402
+from experiments.analysis import write_outputs
+from experiments.records import sweep_group
+from experiments.errors import StarbenchError
 
 
 def main(argv=None) -> int:
@@ -30,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--metric", default=None, help="default: map50_95 for detection runs, else top1")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    from experiments import wandb_runs
+    from experiments.analysis import wandb_runs
     try:
         if args.project:
             if not (args.group or args.sweep):

@@ -10,14 +10,12 @@ by more than --tol (relative to the largest logit).
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demonet import DemoNet  # noqa: E402
-from experiments.errors import StarbenchError  # noqa: E402
-from experiments.export import check_onnx, export_onnx, model_from_run  # noqa: E402
-from starnet import create_starnet  # noqa: E402
+from demonet import DemoNet
+from experiments.errors import StarbenchError
+from experiments.tools.export import check_onnx, export_onnx, model_from_run
+from starnet import create_starnet
 
 
 def build(args):

@@ -1,16 +1,10 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-sys.path.insert(0, str(ROOT))
-# tests/ is a package now (tests/starnet/ must not shadow the starnet package): the flat test files that still
-# say ``from conftest import ...`` find this module here until they import ``tests.conftest``. Appended, so that
-# tests/starnet and tests/demonet never come before the real packages.
-sys.path.append(str(Path(__file__).resolve().parent))
 
 # Tests never talk to W&B's servers and never prompt.
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -26,6 +20,15 @@ def compose_cfg(*overrides: str):
 
 TINY = ("data=synthetic", "width=8", "depth=2", "trainer.epochs=2", "trainer.batch_size=64",
         "trainer.eval_batch_size=256", "data.train_size=256", "data.val_size=128", "logger=none")
+
+
+def load_run_py():
+    """``run.py`` (the entry script at the repository root, not a package module) as a module object."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run", ROOT / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -1,14 +1,19 @@
-"""Object detection with StarNet backbones: YOLOv8 detectors trained by ultralytics (``task=detect``).
+"""Old import path of the detection task, kept on purpose (the code lives in ``experiments.tasks.detect``
+and ``experiments.data.fashion_det``):
 
-``import experiments.detect`` first points ultralytics at a project-local, offline settings dir
-(see ``env.py``), then registers ``StarNetBackbone`` so ultralytics can build and reload our
-detectors: ``ultralytics.YOLO("<generated yaml>")`` or ``YOLO("<run>/yolo/weights/best.pt")``.
+- ultralytics checkpoints (``<run>/yolo/weights/*.pt``) saved before the move pickle the backbone as
+  ``experiments.detect.model.StarNetBackbone``: unpickling imports that path (``model.py`` here);
+- generated model YAMLs and docs say ``import experiments.detect; ultralytics.YOLO(...)``: importing this
+  package still points ultralytics at offline, project-local settings and registers ``StarNetBackbone``;
+- ``python -m experiments.detect.model`` and ``python -m experiments.detect.fashion_det`` are documented CLIs.
+
+tests/experiments/tasks/detect/test_aliases.py checks all three. New code imports the new paths.
 """
-from . import env  # noqa: F401  (first: configures ultralytics before anything imports it)
-from .model import StarNetBackbone, backbone_of, detector_config, write_config
-from .fashion_det import CLASSES, FashionDetSpec
-from .report import sweep_report
-from .train import evaluate, load_yolo, run
+from experiments.tasks.detect import env  # noqa: F401  (first: configures ultralytics before anything imports it)
+from experiments.data.fashion_det import CLASSES, FashionDetSpec
+from experiments.tasks.detect.model import StarNetBackbone, backbone_of, detector_config, write_config
+from experiments.tasks.detect.report import sweep_report
+from experiments.tasks.detect.train import evaluate, load_yolo, run
 
-__all__ = ["run", "sweep_report", "evaluate", "load_yolo", "StarNetBackbone", "backbone_of", "detector_config", "write_config",
-           "FashionDetSpec", "CLASSES"]
+__all__ = ["run", "sweep_report", "evaluate", "load_yolo", "StarNetBackbone", "backbone_of", "detector_config",
+           "write_config", "FashionDetSpec", "CLASSES"]

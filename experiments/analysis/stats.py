@@ -1,0 +1,46 @@
+"""The statistics of a star-vs-sum comparison: mean and sample std over seeds, and the paired gap with its
+two-sided t confidence interval (the paper reports one run per point; a gap of a few tenths can be seed noise)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+LEVEL = 0.95
+
+
+@dataclass
+class Gap:
+    n: int
+    mean: Optional[float] = None
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+
+    @property
+    def significant(self) -> Optional[bool]:
+        return None if self.lo is None else (self.lo > 0 or self.hi < 0)
+
+
+def mean_std(xs: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
+    """Mean and sample standard deviation (None where undefined)."""
+    if not xs:
+        return None, None
+    mean = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def t_quantile(p: float, df: int) -> float:
+    from scipy.stats import t  # scipy comes with scikit-learn
+    return float(t.ppf(p, df))
+
+
+def paired_gap(base: Dict[Any, float], test: Dict[Any, float], level: float = LEVEL) -> Gap:
+    """test - base over the seeds both have: mean and a two-sided paired t interval."""
+    diffs = [test[s] - base[s] for s in base if s in test]
+    mean, std = mean_std(diffs)
+    if std is None:
+        return Gap(len(diffs), mean)
+    half = t_quantile(0.5 + level / 2, len(diffs) - 1) * std / math.sqrt(len(diffs))
+    return Gap(len(diffs), mean, mean - half, mean + half)

@@ -1,0 +1,76 @@
+"""Sweep dir -> ``summary.csv``, ``summary.md``, ``star_vs_sum.png`` (and a W&B summary run).
+
+Every job dir of a sweep holds ``metrics.json`` (written by the job) and ``.hydra/config.yaml``.
+Knobs that differ between jobs are the sweep's axes: ``op`` and ``seed`` pair the runs, the rest
+(``width``, ``depth``, ``model.act``, ...) make the rows. For each row, star and sum are compared
+per seed; the gap gets a paired t confidence interval, because the paper reports one run per
+point and a gap of a few tenths can be seed noise.
+
+``python scripts/aggregate.py SWEEP_DIR`` runs this by hand; ``experiments.hydra_callbacks.SweepSummary``
+at the end of every multirun (both through ``experiments.entry.summarize_sweep``, which adds the tasks'
+own report sections); ``scripts/compare.py`` feeds ``write_outputs`` runs read back from W&B instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import StarbenchError
+from .figures import plot
+from .jobs import Job, _read_yaml, load_jobs
+from .tables import Summary, summarize, write_csv, write_markdown
+from .wandb_runs import log_to_wandb
+
+CSV_FILE, MD_FILE, FIG_FILE = "summary.csv", "summary.md", "star_vs_sum.png"
+# A task's own section of summary.md: sweep_report(sweep_dir, that task's jobs) -> markdown lines.
+SweepReport = Callable[[Path, Sequence[Job]], List[str]]
+
+
+def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[str] = None,
+                  extra: Sequence[str] = ()) -> Tuple[Summary, List[Path]]:
+    """The three summary files for ``jobs`` into ``out_dir`` (shared by aggregate and compare)."""
+    if not jobs:
+        raise StarbenchError(f"no jobs found in {source}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(jobs, metric)
+    paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
+    write_csv(jobs, summary, paths[0])
+    write_markdown(jobs, summary, paths[1], source, extra)
+    plot(summary, paths[2])
+    return summary, paths
+
+
+def task_reports(sweep_dir: Path, jobs: Sequence[Job], reports: Optional[Mapping[str, SweepReport]]) -> List[str]:
+    """Extra markdown (and figures) from each task in ``reports`` whose jobs are in the sweep."""
+    lines: List[str] = []
+    for task in sorted({j.record.get("task") for j in jobs if j.record.get("task")}):
+        report = (reports or {}).get(task)
+        if report is not None:
+            lines += report(sweep_dir, [j for j in jobs if j.record.get("task") == task])
+    return lines
+
+
+def aggregate(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",
+              reports: Optional[Mapping[str, SweepReport]] = None) -> List[Path]:
+    """Summarise a sweep dir in place. ``wandb``: a logger config to log a summary run with, None
+    for no W&B, or "auto" to use the jobs' own logger config when it is wandb. ``reports``: task name ->
+    ``sweep_report(sweep_dir, jobs)``, whose markdown lines are added for that task's jobs (analysis does
+    not know the tasks: ``experiments.entry.summarize_sweep`` passes the registered ones)."""
+    sweep_dir = Path(sweep_dir)
+    jobs = load_jobs(sweep_dir)
+    summary, paths = write_outputs(jobs, sweep_dir, str(sweep_dir), metric, task_reports(sweep_dir, jobs, reports))
+    if wandb == "auto":
+        wandb = _jobs_logger(jobs)
+    if wandb:
+        log_to_wandb(sweep_dir, jobs, summary, paths, wandb)
+    return paths
+
+
+def _jobs_logger(jobs: Sequence[Job]) -> Optional[Dict[str, Any]]:
+    for job in jobs:
+        config = _read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
+        logger = (config or {}).get("logger") or {}
+        if logger:
+            return logger if logger.get("name") == "wandb" else None
+    return None

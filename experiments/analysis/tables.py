@@ -1,0 +1,234 @@
+"""Jobs -> a ``Summary`` (rows by the sweep's axes, star and sum paired by seed) -> ``summary.csv`` and the
+markdown of ``summary.md``."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import StarbenchError
+from .jobs import Job
+from .stats import LEVEL, Gap, mean_std, paired_gap
+
+BASE_OP, TEST_OP = "sum", "star"
+METRICS = ("epoch", "top1", "top5", "best_top1", "params", "flops", "train_time_s", "train_images_per_s")
+# Record fields that name a run rather than measure it (so they are not extra metric columns).
+IDENTITY = {"width", "depth", "seed", "epochs", "num_classes", "in_chans", "image_size", "train_size", "imgsz",
+            "threads"}
+# Row axes are picked in this order; a knob that only repeats an earlier one (model.act when
+# model.name varies) is left out of the rows, though it stays in summary.csv.
+AXIS_PRIORITY = ("model.name", "model.variant", "model.act", "width", "depth", "data.name", "trainer.epochs")
+PAIR_KEYS = ("op", "seed")
+MODEL_LABELS = {"demonet": "DemoNet", "starnet": "StarNet"}
+
+
+@dataclass
+class Row:
+    key: Tuple[Any, ...]                                      # values of the axes
+    by_op: Dict[Any, Dict[Any, float]] = field(default_factory=dict)  # op -> seed -> metric
+
+    def values(self, op: str) -> List[float]:
+        return list(self.by_op.get(op, {}).values())
+
+    @property
+    def gap(self) -> Gap:
+        return paired_gap(self.by_op.get(BASE_OP, {}), self.by_op.get(TEST_OP, {}))
+
+
+@dataclass
+class Summary:
+    metric: str
+    varied: List[str]     # every knob that differs between jobs (the CSV columns)
+    axes: List[str]       # the knobs that make the rows
+    rows: List[Row]
+    title: str
+
+
+def _sort_key(value: Any) -> Tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value)
+    return (2, str(value))
+
+
+def varied_knobs(jobs: Sequence[Job]) -> List[str]:
+    """Knobs with more than one value among the jobs that have them; op and seed first."""
+    values: Dict[str, set] = {}
+    for job in jobs:
+        for k, v in job.knobs.items():
+            values.setdefault(k, set()).add(v)
+    varied = [k for k, vs in values.items() if len(vs) > 1]
+    rank = {k: i for i, k in enumerate((*PAIR_KEYS, *AXIS_PRIORITY))}
+    return sorted(varied, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+def choose_axes(jobs: Sequence[Job], varied: Sequence[str]) -> List[str]:
+    """The varied knobs (besides op and seed) that split the jobs further, in priority order."""
+    axes: List[str] = []
+    groups = 1
+    for key in varied:
+        if key in PAIR_KEYS:
+            continue
+        n = len({tuple(j.get(k) for k in (*axes, key)) for j in jobs})
+        if n > groups:
+            axes.append(key)
+            groups = n
+    return axes
+
+
+def _title(jobs: Sequence[Job], axes: Sequence[str]) -> str:
+    """"Star vs sum: DemoNet (depth 12) on fashion_mnist (4 epochs, 3 seeds)", from the completed jobs."""
+    done = [j for j in jobs if j.status == "completed"] or list(jobs)
+
+    def values(name: str, knob: str) -> List[str]:
+        vs = {_fmt(j.record.get(name, j.get(knob))) for j in done}
+        return sorted(v for v in vs if v)
+
+    models = set()
+    for j in done:
+        model, variant = (_fmt(j.record.get(n, j.get(k))) for n, k in (("model", "model.name"),
+                                                                       ("variant", "model.variant")))
+        if model:
+            models.add(MODEL_LABELS.get(model, model) + (f"-{variant.upper()}" if variant else ""))
+    # The fixed one of a width or depth sweep (a StarNet variant's name already says both).
+    shape = [] if values("variant", "model.variant") else \
+        [f"{k} {v[0]}" for k in ("width", "depth") if k not in axes for v in [values(k, k)] if len(v) == 1]
+    epochs = values("epochs", "trainer.epochs")
+    seeds = {j.get("seed") for j in done if j.get("seed") is not None}
+    detail = [f"{'/'.join(epochs)} epoch{'s' if epochs != ['1'] else ''}"] if epochs else []
+    detail.append(f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+    return (f"{TEST_OP.capitalize()} vs {BASE_OP}: {', '.join(sorted(models)) or 'model?'}"
+            f"{' (' + ', '.join(shape) + ')' if shape else ''} on "
+            f"{'/'.join(values('data', 'data.name')) or 'data?'} ({', '.join(detail)})")
+
+
+def default_metric(jobs: Sequence[Job]) -> str:
+    """mAP50-95 for a sweep of detectors, top-1 otherwise."""
+    tasks = {j.record.get("task") for j in jobs if j.status == "completed"}
+    return "map50_95" if tasks == {"detect"} else "top1"
+
+
+def summarize(jobs: Sequence[Job], metric: Optional[str] = None) -> Summary:
+    completed = [j for j in jobs if j.status == "completed"]
+    if metric and completed and all(j.metric(metric) is None for j in completed):  # a typo: keep the old files
+        known = sorted({k for j in completed for k, v in j.record.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        raise StarbenchError(f"no completed job records metric '{metric}'; they record: {', '.join(known)}")
+    metric = metric or default_metric(jobs)
+    varied = varied_knobs(jobs)
+    axes = choose_axes(jobs, varied)
+    rows: Dict[Tuple[Any, ...], Row] = {}
+    for job in jobs:
+        key = tuple(job.get(a) for a in axes)
+        row = rows.setdefault(key, Row(key))
+        value = job.metric(metric)
+        if value is not None:
+            row.by_op.setdefault(job.get("op"), {})[job.get("seed")] = value
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple(_sort_key(v) for v in k))]
+    return Summary(metric, varied, axes, ordered, _title(jobs, axes))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
+def _pm(xs: Sequence[float]) -> str:
+    mean, std = mean_std(xs)
+    if mean is None:
+        return "–"
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _gap_text(gap: Gap) -> str:
+    if gap.mean is None:
+        return "–"
+    if gap.lo is None:
+        return f"{gap.mean:+.2f}"
+    return f"{gap.mean:+.2f} [{gap.lo:+.2f}, {gap.hi:+.2f}]"
+
+
+def _significant_text(gap: Gap) -> str:
+    return {None: "n/a", True: "yes", False: "no"}[gap.significant]
+
+
+def row_label(summary: Summary, row: Row) -> str:
+    if not summary.axes:
+        return "all"
+    if len(summary.axes) == 1:
+        return _fmt(row.key[0])
+    return ", ".join(f"{a}={_fmt(v)}" for a, v in zip(summary.axes, row.key))
+
+
+def extra_metric_names(jobs: Sequence[Job]) -> List[str]:
+    """Numeric record fields besides the standard metrics (e.g. the moons SVM accuracies)."""
+    names = {k for j in jobs for k, v in j.record.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return sorted(names - set(METRICS) - IDENTITY)
+
+
+def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
+    metrics = [*METRICS, *extra_metric_names(jobs)]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["job", "status", "error", *summary.varied, *metrics])
+    for job in jobs:
+        writer.writerow([job.name, job.status, job.error or "", *(_fmt(job.get(k)) for k in summary.varied),
+                         *(_fmt(job.record.get(m)) for m in metrics)])
+    path.write_text(out.getvalue())
+
+
+def markdown_table(summary: Summary) -> List[str]:
+    heads = summary.axes or ["runs"]
+    lines = [f"| {' | '.join(heads)} | {BASE_OP} | {TEST_OP} | gap {TEST_OP} − {BASE_OP} [{LEVEL:.0%} CI] "
+             f"| seeds | significant |",
+             "|" + "---:|" * len(heads) + "---:|---:|---:|---:|:---:|"]
+    for row in summary.rows:
+        keys = [_fmt(v) for v in row.key] or ["all"]
+        gap = row.gap
+        lines.append(f"| {' | '.join(keys)} | {_pm(row.values(BASE_OP))} | {_pm(row.values(TEST_OP))} "
+                     f"| {_gap_text(gap)} | {gap.n} | {_significant_text(gap)} |")
+    return lines
+
+
+def _op_text(op: Any) -> str:
+    """A per-stage op list as the user typed it: [sum,sum,star,star]."""
+    return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
+
+
+def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
+                   extra: Sequence[str] = ()) -> None:
+    counts: Dict[str, int] = {}
+    for job in jobs:
+        counts[job.status] = counts.get(job.status, 0) + 1
+    by = " × ".join(summary.axes) or "all runs"
+    lines = [f"# {summary.title}", "",
+             f"Source: `{source}` · metric: `{summary.metric}` (%) · jobs: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",
+             f"## By {by}", "", *markdown_table(summary), "",
+             f"Cells: mean ± sample std over seeds. Gap: {TEST_OP} − {BASE_OP} per seed (paired), its mean and "
+             f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0. "
+             "Only completed jobs count."]
+    unpaired = [row_label(summary, r) for r in summary.rows
+                if r.gap.n < max(len(r.values(BASE_OP)), len(r.values(TEST_OP)))]
+    if unpaired:
+        lines += ["", f"Rows whose {BASE_OP} and {TEST_OP} runs are not all paired by seed (the gap uses "
+                  f"the pairs only): {'; '.join(unpaired)}."]
+    others = [(r, op) for r in summary.rows for op in sorted(r.by_op, key=str) if op not in (BASE_OP, TEST_OP)]
+    if others:  # e.g. per-stage op lists: no paired gap, but their numbers belong in the report
+        lines += ["", "## Other ops (not in the gap)", "",
+                  f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]
+        lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
+                  for r, op in others]
+    lines += [*extra]
+    bad = [j for j in jobs if j.status != "completed"]
+    if bad:
+        lines += ["", "## Jobs not completed", "", "| job | status | error |", "|---|---|---|"]
+        lines += [f"| `{j.name}` | {j.status} | {(j.error or '').replace('|', '/')} |" for j in bad]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,11 @@
+"""Tasks: what ``task.name`` runs. Each module declares a ``TASK`` (``base.Task``: name, ``run(cfg, run_dir)``,
+optional ``sweep_report``); they are registered here, explicitly, in ``TASKS``. A new task: a module (or
+package) under ``experiments/tasks/`` with its ``TASK``, one line below, and ``conf/task/<name>.yaml``."""
+from . import classify, detect, moons
+from .base import Task, TaskRegistry, TaskSpec
+
+TASKS = TaskRegistry([classify.TASK, detect.TASK, moons.TASK])
+register_task = TASKS.register
+get_task = TASKS.get
+
+__all__ = ["TASKS", "Task", "TaskRegistry", "TaskSpec", "get_task", "register_task"]

@@ -1,0 +1,89 @@
+"""Task ``classify``: train and evaluate an image classifier (DemoNet or StarNet)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from starnet import accelerate
+from starnet.ops import check_positive_int
+
+from ..data import build_data
+from ..errors import StarbenchError
+from ..records import Tracker
+from ..train.device import resolve_device
+from ..train.distributed import broadcast_object, device_for, init_distributed
+from ..train.models import build_model, count_flops, count_params, model_identity
+from ..train.trainer import Trainer, seed_everything
+from .base import TaskSpec
+
+log = logging.getLogger("starbench")
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Bad numbers fail here, in one line, before data loads or a file is written."""
+    tcfg, dcfg = cfg.trainer, cfg.data
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        check_positive_int(f"trainer.{key}", tcfg[key])
+    for key in ("train_size", "val_size"):
+        if dcfg.get(key) is not None:
+            check_positive_int(f"data.{key}", dcfg[key])
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise StarbenchError(f"seed must be an integer, got {cfg.seed!r}")
+    warmup = tcfg.warmup_epochs
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0:
+        raise StarbenchError(f"trainer.warmup_epochs must be a number >= 0, got {warmup!r}")
+    if OmegaConf.is_missing(dcfg, "root"):
+        raise StarbenchError(f"data={dcfg.name} needs data.root=/path/to/{dcfg.name}")
+
+
+def run_identity(cfg: DictConfig) -> Dict[str, Any]:
+    """What a checkpoint must match to be resumed (or exported) with this config."""
+    return {"task": "classify", **model_identity(cfg), "data": cfg.data.name, "num_classes": cfg.data.num_classes,
+            "in_chans": cfg.data.in_chans, "image_size": cfg.data.image_size}
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    tcfg = cfg.trainer
+    check_settings(cfg)
+    device = resolve_device(tcfg.device)
+    dist_info = init_distributed(device)
+    device = device_for(device, dist_info)
+    run_dir = Path(broadcast_object(str(run_dir), dist_info))  # all ranks share rank 0's run dir
+    if tcfg.batch_size % dist_info.world_size:
+        raise StarbenchError(f"trainer.batch_size={tcfg.batch_size} (the global batch) is not divisible by "
+                             f"the {dist_info.world_size} processes")
+    if device.type == "cpu" and tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
+    torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
+    torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
+    seed_everything(cfg.seed)
+    identity = run_identity(cfg)
+    model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
+    cpu = device.type == "cpu"  # the C++ kernels are CPU-only
+    model = accelerate(model, fast_dwconv=bool(tcfg.fast_dwconv) and cpu, fused_mlp=bool(tcfg.fused_mlp) and cpu,
+                       fast_batchnorm=bool(tcfg.fast_batchnorm) and cpu, compile_branches=bool(tcfg.compile_branches))
+    data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
+    channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
+    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
+            "params": count_params(model),
+            "flops": count_flops(model, (cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size)),
+            "device": str(device), "world_size": dist_info.world_size, "peak_lr": Trainer.peak_lr(tcfg)}
+    log.info("%s%s %s op=%s width=%s depth=%s: %.3fM params, %.1fM FLOPs; %d train images on %s",
+             f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
+             info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],
+             info["params"] / 1e6, info["flops"] / 1e6, data.num_train, device)
+    with Tracker(cfg, run_dir, info, enabled=dist_info.is_main) as tracker:
+        trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last,
+                          dist_info)
+        result = trainer.fit()
+        log.info("done: top1 %.2f (best %.2f), %.0f train img/s, %.0f s training",
+                 result["top1"], result["best_top1"], result["train_images_per_s"], result["train_time_s"])
+        return tracker.finish(result)
+
+
+TASK = TaskSpec("classify", run)

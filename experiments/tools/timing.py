@@ -1,0 +1,71 @@
+"""The timing harness of the benchmark scripts: warm-up, interleaved rounds, median and quartiles, JSON out.
+
+Every side (a model, a mode, a kernel) is timed in the same rounds, round robin, so a slow spell of a shared
+machine hits all sides alike; ``alternate=True`` reverses the order every other round (the side after another
+pays for its memory churn). ``sync`` (e.g. ``torch.cuda.synchronize``) runs before and after each timed call.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+PerSide = Union[int, Mapping[str, int]]
+
+
+@dataclass
+class Timings:
+    """Seconds per call: ``times[side]`` holds one value per round; ``warmup_s[side]`` the warm-up's duration."""
+    times: Dict[str, List[float]] = field(default_factory=dict)
+    warmup_s: Dict[str, float] = field(default_factory=dict)
+
+    def median(self, side: str) -> float:
+        return statistics.median(self.times[side])
+
+
+def _of(value: PerSide, side: str) -> int:
+    return value[side] if isinstance(value, Mapping) else value
+
+
+def interleaved(sides: Mapping[str, Callable[[], Any]], rounds: int, *, warmup: PerSide = 0, iters: int = 1,
+                best_of: PerSide = 1, alternate: bool = False,
+                sync: Optional[Callable[[], None]] = None) -> Timings:
+    """Warm each side up (``warmup`` calls), then ``rounds`` rounds over all sides. In a round a side is timed
+    ``best_of`` times, each over ``iters`` back-to-back calls, and keeps its fastest (seconds per call).
+    ``warmup`` and ``best_of`` may be given per side."""
+    sync = sync or (lambda: None)
+    out = Timings({name: [] for name in sides})
+    for name, fn in sides.items():
+        start = time.perf_counter()
+        for _ in range(_of(warmup, name)):
+            fn()
+        sync()
+        out.warmup_s[name] = time.perf_counter() - start
+    order = list(sides.items())
+    for r in range(rounds):
+        for name, fn in (order[::-1] if alternate and r % 2 else order):
+            best = float("inf")
+            for _ in range(_of(best_of, name)):
+                sync()
+                start = time.perf_counter()
+                for _ in range(iters):
+                    fn()
+                sync()
+                best = min(best, (time.perf_counter() - start) / iters)
+            out.times[name].append(best)
+    return out
+
+
+def quartiles(values: List[float]):
+    """(q1, median, q3); needs at least two values."""
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return q1, q2, q3
+
+
+def write_json(path: Optional[Union[str, Path]], payload: Any, indent: int = 2) -> None:
+    """``--json PATH``: the measurements as JSON (nothing when no path was given)."""
+    if path:
+        Path(path).write_text(json.dumps(payload, indent=indent))

@@ -1,0 +1,19 @@
+"""``trainer.device`` (and scripts' ``--device``) -> a torch.device: the one place device names are parsed."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import StarbenchError
+
+
+def resolve_device(name: str, key: str = "trainer.device") -> torch.device:
+    """``auto`` (CUDA if present, else CPU) or a torch device name; ``key`` names the setting in errors."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise StarbenchError(f"unknown {key} '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise StarbenchError(f"{key}={name} but this machine has no CUDA device; use auto or cpu")
+    return device

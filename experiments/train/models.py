@@ -1,0 +1,61 @@
+"""Build the configured model and describe it (identity fields, params, FLOPs)."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from demonet import DemoNet
+from starnet import VARIANTS, create_starnet
+
+from ..config import plain
+
+MODELS = ("demonet", "starnet")
+
+
+def build_model(cfg: DictConfig, in_chans: int, num_classes: int) -> nn.Module:
+    m = cfg.model
+    if m.name == "demonet":
+        patch = m.patch_size or cfg.data.patch_size
+        return DemoNet(width=cfg.width, depth=cfg.depth, op=cfg.op, act=m.act, num_classes=num_classes,
+                       in_chans=in_chans, patch_size=patch, drop_path=m.drop_path, layer_scale=m.layer_scale)
+    if m.name == "starnet":
+        depth = plain(cfg.depth)
+        if depth is not None and not isinstance(depth, list):
+            raise ValueError(f"StarNet depth is one block count per stage, e.g. depth=[2,2,8,3]; got {depth!r}")
+        return create_starnet(m.variant, op=plain(cfg.op), act=m.act, num_classes=num_classes,
+                              in_chans=in_chans, drop_path=m.drop_path, width=cfg.width, depths=depth,
+                              init=m.init)
+    raise ValueError(f"unknown model '{m.name}'; valid: {', '.join(MODELS)}")
+
+
+def model_identity(cfg: DictConfig) -> Dict[str, Any]:
+    """The fields that name a run (metrics.json, W&B, checkpoint compatibility)."""
+    m = cfg.model
+    width, depth = cfg.width, plain(cfg.depth)
+    if m.name == "starnet" and m.variant in VARIANTS:  # record the resolved architecture, not null
+        spec = VARIANTS[m.variant]
+        width = spec.base_dim if width is None else width
+        depth = list(spec.depths) if depth is None else depth
+    return {"model": m.name, "variant": m.get("variant"), "op": plain(cfg.op), "act": m.act,
+            "width": width, "depth": depth}
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, input_shape) -> int:
+    """Forward multiply-adds for one input: what the paper (and fvcore) call FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(1, *input_shape, device=param.device, dtype=param.dtype))
+    model.train(was_training)
+    return counter.get_total_flops() // 2

@@ -1,0 +1,67 @@
+"""Every experiment preset composes at both scales, sweeps star vs sum over seeds, and its first job
+builds its model."""
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF
+from experiments.train.models import build_model
+
+PRESETS = ("fig1_width", "table3_depth", "no_act", "starnet_op", "moons")
+SCALES = {"cpu": "{}", "paper": "{}_paper"}
+ALL_FILES = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def compose_full(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def sweep_params(cfg):
+    return {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_sweeps_star_vs_sum(preset, scale):
+    name = SCALES[scale].format(preset)
+    assert name in ALL_FILES, f"conf/experiment/{name}.yaml is missing"
+    assert (CONF / "experiment" / f"{name}.yaml").read_text().startswith("# @package _global_")
+    cfg = compose_full(f"experiment={name}")
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"  # `python run.py experiment=NAME` runs the sweep
+    params = sweep_params(cfg)
+    assert params["op"] == ["star", "sum"]
+    assert len(params["seed"]) >= 3
+    for key in params:  # a typo in a swept key would only fail when the sweep starts
+        assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>", key
+    assert name in str(cfg.hydra.sweep.dir)
+    if preset == "moons":
+        assert cfg.task.name == "moons" and (cfg.width, cfg.depth, cfg.model.act) == (100, 4, "relu")
+    elif scale == "paper":
+        assert cfg.data.name == "imagenet" and cfg.trainer.epochs == 300 and cfg.trainer.batch_size == 2048
+        assert cfg.trainer.lr == {"demonet": 4e-3, "starnet": 3e-3}[cfg.model.name]
+    else:
+        assert cfg.data.name == "fashion_mnist" and cfg.data.train_size and cfg.trainer.epochs <= 10
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "moons"])
+def test_preset_first_job_builds_its_model(preset, scale):
+    name = SCALES[scale].format(preset)
+    first = [f"{k}={v[0]}" for k, v in sweep_params(compose_full(f"experiment={name}")).items()]
+    cfg = compose_full(f"experiment={name}", *first, "data.root=/nonexistent")
+    d = cfg.data
+    net = build_model(cfg, d.in_chans, d.num_classes)
+    with torch.no_grad():
+        out = net.eval()(torch.zeros(1, d.in_chans, d.image_size, d.image_size))
+    assert out.shape == (1, d.num_classes)
+
+
+def test_paper_widths_and_depths():
+    assert sweep_params(compose_full("experiment=fig1_width_paper"))["width"] == \
+        [str(w) for w in range(96, 449, 32)]                      # Fig. 1 right
+    assert sweep_params(compose_full("experiment=table3_depth_paper"))["depth"] == \
+        [str(d) for d in range(10, 23, 2)]                        # Table 3
+    assert compose_full("experiment=starnet_op_paper").model.variant == "s4"   # Table 7
+    assert len(sweep_params(compose_full("experiment=fig1_width"))["width"]) >= 4

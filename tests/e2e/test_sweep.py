@@ -1,0 +1,60 @@
+"""Real multiruns through run.py (tiny models on synthetic data): the sweep summary, a failing job,
+a relaunch that reruns nothing, and one W&B group whose runs rebuild the same table."""
+import csv
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from experiments.records import sweep_group
+
+TINY = ["data=synthetic", "trainer.epochs=1", "width=8", "depth=2", "data.train_size=128", "data.val_size=64"]
+SUMMARY = ("summary.csv", "summary.md", "star_vs_sum.png")
+
+
+def multirun(sweep_dir, *overrides, logger="none", exit_code=0):
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run([sys.executable, "run.py", "-m", *TINY, f"logger={logger}", *overrides,
+                           f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == exit_code, proc.stderr[-3000:]
+    return proc
+
+
+def test_sweep_summary_failure_and_relaunch(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # op=nope: a job that fails
+    assert "starbench: error: 2 of 6 jobs did not complete" in proc.stderr
+    for name in SUMMARY:
+        assert (sweep / name).exists(), f"no {name}: is experiments.hydra_callbacks.SweepSummary in hydra.callbacks?"
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert len(rows) == 6
+    failed = [r for r in rows if r["status"] != "completed"]
+    assert [(r["op"], r["status"]) for r in failed] == [("nope", "failed")] * 2
+    assert "unknown op 'nope'" in failed[0]["error"]
+    md = (sweep / "summary.md").read_text()
+    assert "## Jobs not completed" in md and "unknown op 'nope'" in md
+    assert "| all |" in md  # star and sum paired over both seeds
+
+    completed = sorted(p for p in sweep.glob("*/metrics.json") if "op=nope" not in str(p))
+    before = {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed}
+    multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # relaunch into the same dir
+    assert {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed} == before
+    assert len(list(csv.DictReader((sweep / "summary.csv").open()))) == 6
+
+
+def test_wandb_group_and_compare_agree(tmp_path):
+    from experiments.analysis.wandb_runs import read_run_file
+    sweep = tmp_path / "sweeps" / "wb"
+    multirun(sweep, "op=star,sum", "seed=0,1", "width=8,12", logger="wandb")
+    runs = [read_run_file(p) for p in sweep.rglob("run-*.wandb")]
+    assert sorted(r["job_type"] for r in runs) == [""] * 8 + ["summary"]
+    # Jobs take their group from experiments.records.current_sweep_group (see records.Tracker).
+    assert {r["group"] for r in runs} == {sweep_group(sweep)} == {"sweeps_wb"}
+    out = tmp_path / "compare"
+    subprocess.run([sys.executable, "scripts/compare.py", "--local", str(sweep), "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    local = (sweep / "summary.md").read_text().split("\n", 3)[3]  # past the title and source lines
+    rebuilt = (out / "summary.md").read_text().split("\n", 3)[3]
+    assert rebuilt == local
+    assert "| 8 |" in local and "| 12 |" in local

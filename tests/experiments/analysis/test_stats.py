@@ -1,0 +1,22 @@
+"""The paired star-vs-sum gap and its t interval, against numbers worked out by hand."""
+import math
+
+import pytest
+
+from experiments.analysis.stats import mean_std, paired_gap
+
+
+def test_paired_gap_known_answer():
+    # diffs 5, 4, 6: mean 5, sd 1, t(0.975, 2) = 4.302653 -> half width 4.302653 / sqrt(3)
+    gap = paired_gap({0: 70, 1: 72, 2: 74}, {0: 75, 1: 76, 2: 80})
+    half = 4.302653 / math.sqrt(3)
+    assert gap.n == 3 and gap.mean == pytest.approx(5)
+    assert gap.lo == pytest.approx(5 - half, abs=1e-5) and gap.hi == pytest.approx(5 + half, abs=1e-5)
+    assert gap.significant
+    assert paired_gap({0: 1.0}, {0: 2.0}).significant is None  # one seed: no interval
+
+
+def test_mean_std_of_few_values():
+    assert mean_std([]) == (None, None)
+    assert mean_std([3.0]) == (3.0, None)
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))

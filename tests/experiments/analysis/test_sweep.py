@@ -1,0 +1,109 @@
+"""Sweep aggregation (``experiments.analysis.aggregate``) on hand-written job dirs, checked against statistics
+worked out by hand."""
+import csv
+import json
+import math
+
+import pytest
+import yaml
+
+from experiments.analysis import aggregate, load_jobs, summarize
+from experiments.errors import StarbenchError
+
+# width -> op -> per-seed top1
+RESULTS = {16: {"sum": [70.0, 72.0, 74.0], "star": [75.0, 76.0, 80.0]},
+           32: {"sum": [80.0, 81.0, 82.0], "star": [80.5, 80.0, 83.5]}}
+
+
+def write_job(sweep, status="completed", error=None, **fields):
+    name = ",".join(f"{k}={fields[k]}" for k in ("op", "seed", "width"))
+    job = sweep / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"{k}={fields[k]}" for k in ("op", "seed", "width")]))
+    record = {"status": status, "error": error, "task": "classify", "model": "demonet", "variant": None,
+              "act": "gelu", "depth": 12, "data": "fashion_mnist", "epochs": 4, "history": [], **fields}
+    (job / "metrics.json").write_text(json.dumps(record))
+    return job
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "sweeps" / "fig1"
+    for width, ops in RESULTS.items():
+        for op, accs in ops.items():
+            for seed, acc in enumerate(accs):
+                write_job(root, op=op, seed=seed, width=width, top1=acc, best_top1=acc + 0.1)
+    write_job(root, status="failed", error="ValueError: boom", op="star", seed=3, width=32, top1=None)
+    (root / "never_started" / ".hydra").mkdir(parents=True)
+    (root / "never_started" / ".hydra" / "overrides.yaml").write_text("- op=sum\n- seed=3\n- width=32\n")
+    return root
+
+
+def test_summary_rows_and_statistics(sweep):
+    jobs = load_jobs(sweep)
+    assert len(jobs) == 14
+    summary = summarize(jobs)
+    assert summary.axes == ["width"]
+    assert [r.key for r in summary.rows] == [(16,), (32,)]
+    narrow, wide = summary.rows
+    assert narrow.gap.significant and narrow.gap.mean == pytest.approx(5)
+    # diffs 0.5, -1, 1.5: mean 1/3, sd sqrt(19/12); the interval spans 0
+    half = 4.302653 * math.sqrt(19 / 12) / math.sqrt(3)
+    assert wide.gap.mean == pytest.approx(1 / 3)
+    assert wide.gap.lo == pytest.approx(1 / 3 - half, abs=1e-5)
+    assert wide.gap.significant is False
+    assert wide.gap.n == 3  # the failed seed-3 star job is not paired
+
+
+def test_files_written_and_failures_listed(sweep):
+    paths = aggregate(sweep, wandb=None)
+    assert [p.name for p in paths] == ["summary.csv", "summary.md", "star_vs_sum.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    md = (sweep / "summary.md").read_text()
+    assert "| 16 | 72.00 ± 2.00 | 77.00 ± 2.65 | +5.00 [+2.52, +7.48] | 3 | yes |" in md
+    assert "| 32 | 81.00 ± 1.00 | 81.33 ± 1.89 | +0.33 [-2.79, +3.46] | 3 | no |" in md
+    assert "Star vs sum: DemoNet (depth 12) on fashion_mnist (4 epochs, 3 seeds)" in md
+    assert "ValueError: boom" in md and "never_started" in md
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert len(rows) == 14
+    assert {r["status"] for r in rows} == {"completed", "failed", "missing"}
+    assert list(rows[0])[:6] == ["job", "status", "error", "op", "seed", "width"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed[0]["error"] == "ValueError: boom" and failed[0]["width"] == "32"
+
+
+def test_best_top1_metric(sweep):
+    summary = summarize(load_jobs(sweep), metric="best_top1")
+    assert summary.rows[0].values("sum") == pytest.approx([70.1, 72.1, 74.1])
+
+
+def test_other_ops_are_reported_outside_the_gap(sweep):
+    for seed, acc in enumerate([77.0, 78.0, 79.0]):  # e.g. a per-stage op list, op=[sum,sum,star,star]
+        write_job(sweep, op="[sum,sum,star,star]", seed=seed, width=16, top1=acc)
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    assert "| 16 | 72.00 ± 2.00 | 77.00 ± 2.65 | +5.00 [+2.52, +7.48] | 3 | yes |" in md  # the gap unchanged
+    assert "## Other ops (not in the gap)" in md
+    assert "| 16 | `[sum,sum,star,star]` | 78.00 ± 1.00 | 3 |" in md, md
+
+
+def test_unknown_metric_is_an_error_and_keeps_the_summary(sweep):
+    aggregate(sweep, wandb=None)
+    before = (sweep / "summary.md").read_text()
+    with pytest.raises(StarbenchError, match="no completed job records metric 'top_1'; they record: .*top1"):
+        aggregate(sweep, metric="top_1", wandb=None)
+    assert (sweep / "summary.md").read_text() == before
+
+
+def test_sweep_without_axes_and_bad_dir(tmp_path):
+    for op, acc in (("sum", 60.0), ("star", 65.0)):
+        write_job(tmp_path / "s", op=op, seed=0, width=8, top1=acc)
+    summary = summarize(load_jobs(tmp_path / "s"))
+    assert summary.axes == [] and summary.rows[0].gap.mean == pytest.approx(5)
+    aggregate(tmp_path / "s", wandb=None)
+    assert "| all | 60.00 | 65.00 | +5.00 | 1 | n/a |" in (tmp_path / "s" / "summary.md").read_text()
+    with pytest.raises(Exception, match="does not exist"):
+        aggregate(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Exception, match="no jobs found"):
+        aggregate(tmp_path / "empty")

@@ -1,0 +1,51 @@
+"""The StarNet-YOLOv8 detector (``experiments.tasks.detect.model``): built for every variant and op, fused,
+and written as a YAML that plain ultralytics loads."""
+import pytest
+import torch
+
+import experiments.detect  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.errors import StarbenchError
+from experiments.tasks.detect.model import TAPS, backbone_of, detector_config, write_config
+from starnet import VARIANTS
+from ultralytics.nn.tasks import DetectionModel
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_detector_builds_for_each_variant_and_op(variant):
+    params, strides = {}, {}
+    for op in ("star", "sum"):
+        model = DetectionModel(detector_config(variant, op, nc=10), ch=3, nc=10, verbose=False)
+        bb = backbone_of(model)
+        assert bb.op == op and bb.strides == [8, 16, 32]
+        assert [ch for ch in bb.channels] == [bb.body.stage_channels[i] for i in TAPS]
+        params[op] = sum(p.numel() for p in model.parameters())
+        strides[op] = model.stride.tolist()
+        with torch.no_grad():
+            feats = bb(torch.zeros(1, 3, 64, 64))
+        assert [f.shape[-1] for f in feats] == [8, 4, 2]
+    assert strides["star"] == strides["sum"] == [8.0, 16.0, 32.0]
+    assert params["star"] == params["sum"]  # the fair comparison: the op is the only difference
+
+
+def test_backbone_fuse_keeps_outputs():
+    model = DetectionModel(detector_config("s050", "star", nc=10), ch=3, nc=10, verbose=False).eval()
+    bb = backbone_of(model)
+    for m in bb.modules():  # non-trivial BatchNorm statistics, so folding them is tested
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 2)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        before = bb(x)
+        after = bb.fuse()(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in bb.modules())
+    assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(before, after))
+
+
+def test_generated_yaml_works_in_plain_ultralytics(tmp_path):
+    from ultralytics import YOLO
+    path = write_config(tmp_path / "starnet_s050_sum_yolov8n.yaml", detector_config("s050", "sum", nc=3))
+    model = YOLO(str(path))
+    assert backbone_of(model.model).op == "sum" and model.model.yaml["nc"] == 3
+    assert model.model.yaml["backbone"][0][3][:2] == ["s050", "sum"]  # what a checkpoint records
+    with pytest.raises(StarbenchError, match="scale from the file name"):
+        write_config(tmp_path / "plain.yaml", detector_config("s050", "sum", nc=3, scale="s"))

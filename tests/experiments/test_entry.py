@@ -1,0 +1,166 @@
+"""End to end through experiments.entry.run_job (in process) and run.py (subprocess, for exit codes)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TINY, load_run_py
+from experiments.entry import run_job
+from experiments.errors import StarbenchError
+from experiments.train.trainer import Trainer
+
+SCHEMA = {"status", "error", "model", "op", "width", "depth", "seed", "data", "epochs", "top1", "top5", "best_top1",
+          "params", "flops", "train_time_s", "train_images_per_s", "wandb_dir"}
+
+
+def test_tiny_run_writes_completed_metrics_and_offline_wandb_run(tiny_cfg, tmp_path):
+    record = run_job(tiny_cfg("logger=wandb"), tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(record))
+    assert SCHEMA <= set(saved)
+    assert saved["status"] == "completed" and saved["error"] is None
+    assert saved["epochs"] == 2 and len(saved["history"]) == 2
+    assert 0 <= saved["top1"] <= 100 and saved["best_top1"] >= saved["top1"]
+    assert saved["params"] > 0 and saved["flops"] > 0
+    assert saved["top1"] > 50  # synthetic data is learnable: 4 classes, chance is 25%
+    wandb_run = Path(saved["wandb_dir"])  # the directory `wandb sync` takes
+    assert wandb_run.name.startswith("offline-run-") and list(wandb_run.glob("*.wandb")), "no offline W&B run"
+    assert (tmp_path / "last.pt").exists()
+
+
+def test_same_command_twice_gives_same_metrics(tiny_cfg, tmp_path):
+    a = run_job(tiny_cfg("op=sum"), tmp_path / "a")
+    b = run_job(tiny_cfg("op=sum"), tmp_path / "b")
+    assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
+    assert a["top1"] == b["top1"]
+
+
+def test_completed_run_is_not_rerun(tiny_cfg, tmp_path):
+    first = run_job(tiny_cfg(), tmp_path)
+    again = run_job(tiny_cfg(), tmp_path)
+    assert again["train_time_s"] == first["train_time_s"]
+    with pytest.raises(StarbenchError, match="completed run of another configuration"):
+        run_job(tiny_cfg("op=sum"), tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"  # left intact
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
+    straight = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "straight")
+
+    real_epoch = Trainer.train_epoch
+
+    def crash_in_third_epoch(self):
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # stands in for a kill after two checkpointed epochs
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    with pytest.raises(StarbenchError, match="unfinished run of another configuration"):  # not resumed
+        run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1", "trainer.lr=0.1"), tmp_path / "resumed")
+    resumed = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
+    assert resumed["status"] == "completed"
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in straight["history"]]
+    assert resumed["top1"] == straight["top1"]
+
+
+def run_cli(tmp_path, *overrides):
+    proc = subprocess.run([sys.executable, "run.py", *overrides, f"hydra.run.dir={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    return proc
+
+
+def assert_clean_failure(proc, run_dir, message):
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("starbench: error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    metrics = Path(run_dir) / "metrics.json"
+    if metrics.exists():
+        assert json.loads(metrics.read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("op=mul", "unknown op 'mul'; valid ops: star, sum"),
+    ("width=0", "width must be a positive integer"),
+    ("depth=0", "depth must be a positive integer"),
+    ("model=starnet model.variant=s9 depth=null", "unknown StarNet variant 's9'"),
+])
+def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
+    proc = run_cli(tmp_path, *TINY, *override.split())
+    assert_clean_failure(proc, tmp_path, message)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("trainer.epochs=0", "trainer.epochs must be a positive integer"),
+    ("trainer.batch_size=0", "trainer.batch_size must be a positive integer"),
+    ("data.train_size=0", "data.train_size must be a positive integer"),
+    ("seed=abc", "seed must be an integer"),
+    ("trainer.warmup_epochs=-1", "trainer.warmup_epochs must be a number >= 0"),
+    ("trainer.device=tpu", "unknown trainer.device 'tpu'"),
+    ("data=imagenet", "data=imagenet needs data.root="),
+])
+def test_bad_settings_fail_before_training(tiny_cfg, tmp_path, override, message):
+    with pytest.raises((StarbenchError, ValueError), match=message):
+        run_job(tiny_cfg(override), tmp_path / "run")
+    assert not (tmp_path / "run" / "error.log").exists()  # bad input, not a bug: no traceback file
+
+
+def test_unknown_top_level_key_is_an_error(tiny_cfg, tmp_path):
+    with pytest.raises(StarbenchError, match="unknown config key.*widht"):  # as a preset could add it
+        run_job(tiny_cfg("+widht=8"), tmp_path / "run")
+
+
+def test_missing_dataset(tmp_path):
+    proc = run_cli(tmp_path / "run", *TINY, "data=cifar10", f"data.root={tmp_path}/nothing", "data.download=false")
+    assert_clean_failure(proc, tmp_path / "run", "cifar10 not found")
+    assert not (tmp_path / "nothing").exists()  # no empty data folder left behind
+
+
+def test_missing_fashion_mnist_explains_how_to_get_it(tiny_cfg, tmp_path, monkeypatch):
+    import experiments.data.small as data
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    cfg = tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/none", "data.download=false")
+    with pytest.raises(StarbenchError, match="apt-get install dataset-fashion-mnist"):
+        run_job(cfg, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_imagenet_folder_without_images(tmp_path):
+    for split in ("train/cat", "val/cat"):
+        (tmp_path / "in1k" / split).mkdir(parents=True)
+    proc = run_cli(tmp_path / "run", "data=imagenet", f"data.root={tmp_path}/in1k", "logger=none", "width=8",
+                   "depth=1")
+    assert_clean_failure(proc, tmp_path / "run", "no images found")
+
+
+def test_checkpoint_from_another_model(tiny_cfg, tmp_path):
+    run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
+    (tmp_path / "metrics.json").unlink()  # an unfinished run of width 8 ...
+    proc = run_cli(tmp_path, *TINY, "width=16")  # ... resumed as width 16
+    assert_clean_failure(proc, tmp_path, "belongs to another model")
+
+
+def test_corrupt_checkpoint(tiny_cfg, tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(StarbenchError, match="corrupt or unreadable"):
+        run_job(tiny_cfg(), tmp_path)
+    assert (tmp_path / "last.pt").read_bytes() == b"not a checkpoint"  # never silently replaced
+
+
+def test_unknown_or_broken_preset_is_one_line(tmp_path):
+    run = load_run_py()
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "good.yaml").write_text("# @package _global_\nwidth: 8\n")
+    (tmp_path / "experiment" / "broken.yaml").write_text("# @package _global_\nwidth: [8\n")
+    run.check_experiment(["-m", "experiment=good", "op=star"], tmp_path)  # fine: nothing raised
+    with pytest.raises(SystemExit, match="unknown experiment 'nope'; valid: broken, good"):
+        run.check_experiment(["experiment=good,nope"], tmp_path)
+    with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):
+        run.check_experiment(["experiment=broken"], tmp_path)

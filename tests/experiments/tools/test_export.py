@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from tests.conftest import ROOT
+from demonet import DemoNet
+from experiments.entry import run_job
+from experiments.errors import StarbenchError
+from experiments.tools.export import check_onnx, export_onnx, model_from_run
+from starnet import VARIANTS, create_starnet
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_starnet_onnx_matches_pytorch(variant, op, tmp_path):
+    model = create_starnet(variant, op=op, num_classes=10).eval()
+    shape = (3, 64, 64)
+    path = export_onnx(model, tmp_path / "m.onnx", shape)
+    assert check_onnx(path, model, shape, batch=3) < 1e-4  # dynamic batch: exported with 1, run with 3
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_demonet_onnx_matches_pytorch(op, tmp_path):
+    model = DemoNet(width=16, depth=2, op=op, num_classes=10, in_chans=1, patch_size=7).eval()
+    for block in model.blocks:
+        block.gamma.data.fill_(0.5)
+    path = export_onnx(model, tmp_path / "m.onnx", (1, 28, 28))
+    assert check_onnx(path, model, (1, 28, 28)) < 1e-4
+
+
+def test_a_trained_run_exports_with_its_weights(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("trainer.ema=true")
+    run_dir = tmp_path / "run"
+    run_job(cfg, run_dir)
+    (run_dir / ".hydra").mkdir()
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra leaves it
+    model, shape = model_from_run(run_dir)
+    ckpt = torch.load(run_dir / "last.pt", weights_only=True)
+    assert torch.equal(model.head.weight, ckpt["ema"]["module.head.weight"])  # the evaluated (EMA) weights
+    out = tmp_path / "run.onnx"
+    proc = subprocess.run([sys.executable, "scripts/export_onnx.py", "--run-dir", str(run_dir), "-o", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout and out.is_file()
+
+
+def test_not_a_run_dir(tmp_path):
+    with pytest.raises(StarbenchError, match="not a run dir"):
+        model_from_run(tmp_path)

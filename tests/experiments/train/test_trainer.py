@@ -1,0 +1,71 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+from PIL import Image
+
+from experiments.entry import run_job
+from experiments.train.trainer import load_checkpoint
+
+
+def test_ema_mixup_cutmix_drop_path_run(tiny_cfg, tmp_path):
+    record = run_job(tiny_cfg("trainer.ema=true", "trainer.ema_decay=0.9", "trainer.mixup=0.8",
+                              "trainer.cutmix=1.0", "model.drop_path=0.1", "trainer.epochs=1"), tmp_path)
+    assert record["status"] == "completed"
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["ema"] is not None and load_checkpoint(tmp_path / "last.pt", ckpt["identity"])["epoch"] == 1
+
+
+def test_starnet_trains_channels_last(tiny_cfg, tmp_path):
+    record = run_job(tiny_cfg("model=starnet", "model.variant=s050", "width=8", "depth=[1,1,1,1]",
+                              "trainer.epochs=1"), tmp_path)
+    assert record["status"] == "completed" and record["model"] == "starnet" and record["depth"] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_imagenet_folder_pipeline(tiny_cfg, tmp_path, workers):
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for cls, color in (("a", 40), ("b", 220)):
+            (tmp_path / "in" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                pixels = (color + torch.randint(-20, 20, (40, 40, 3), generator=g)).clamp(0, 255).byte().numpy()
+                Image.fromarray(pixels).save(tmp_path / "in" / split / cls / f"{i}.jpg")
+    (tmp_path / "in" / "train" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    cfg = tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.num_classes=2", "data.image_size=32",
+                   "data.patch_size=8", f"data.workers={workers}", "trainer.batch_size=4", "trainer.epochs=1")
+    record = run_job(cfg, tmp_path / "run")
+    assert record["status"] == "completed" and record["train_size"] == 17
+    assert record["corrupt_images"] >= 1  # skipped and counted, not a crash
+
+
+def test_wrong_class_count_in_imagenet_folder(tiny_cfg, tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "in" / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "in" / split / "a" / "0.jpg")
+    from experiments.errors import StarbenchError
+    with pytest.raises(StarbenchError, match="has 1 classes but data.num_classes=1000"):
+        run_job(tiny_cfg("data=imagenet", f"data.root={tmp_path}/in", "data.workers=0"), tmp_path / "run")
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_compiled_training_step_matches_eager(op):
+    """trainer.compile=true fuses the elementwise work; the math must stay the same (float tolerance)."""
+    from starnet import create_starnet
+    torch.manual_seed(0)
+    eager = create_starnet("s050", op=op, num_classes=10).train().to(memory_format=torch.channels_last)
+    compiled_model = copy.deepcopy(eager)
+    compiled = torch.compile(compiled_model)
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (4,))
+    losses = []
+    for model, fn in ((eager, eager), (compiled_model, compiled)):
+        loss = nn.functional.cross_entropy(fn(x), y, label_smoothing=0.1)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for a, b in zip(eager.parameters(), compiled_model.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6)
+    for a, b in zip(eager.buffers(), compiled_model.buffers()):  # BatchNorm running statistics
+        torch.testing.assert_close(b, a.to(b.dtype), rtol=1e-4, atol=1e-6)

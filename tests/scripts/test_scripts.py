@@ -1,0 +1,101 @@
+"""Smoke runs of the benchmark scripts at toy sizes: they must run end to end and print their tables
+(the numbers themselves are recorded in docs/, from full-size runs)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPTS = ROOT / "scripts"
+
+
+def run_script(name, *args, check=True):
+    proc = subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_train_throughput_prints_every_side():
+    out = run_script("benchmark_train_throughput.py", "--variant", "s050", "--batch", 2, "--size", 32,
+                     "--threads", 1, "--repeats", 2, "--sides", "starbench,fast_dwconv").stdout
+    for side in ("timm default (NCHW)", "timm channels_last", "starbench ", "starbench + fast_dwconv"):
+        assert side in out
+    assert "per round vs CL" in out
+
+
+def test_train_throughput_rejects_an_unknown_side():
+    proc = run_script("benchmark_train_throughput.py", "--sides", "warp_drive", check=False)
+    assert proc.returncode == 2 and "unknown side(s) warp_drive" in proc.stderr
+
+
+def test_flops_reports_a_fraction_of_peak():
+    out = run_script("benchmark_flops.py", "--width", 8, "--depth", 1, "--batch", 4, "--steps", 1, "--rounds", 1,
+                     "--threads", 1).stdout
+    assert "GFLOP (fwd+bwd)" in out and "of peak" in out
+
+
+def test_latency_table_and_json(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = run_script("benchmark_latency.py", "--variants", "s050", "--size", 32, "--rounds", 1, "--iters", 1,
+                     "--warmup", 1, "--threads", 1, "--json", tmp_path / "latency.json").stdout
+    assert "StarNet-S050 star" in out and "timm starnet_s050" in out
+    assert json.loads((tmp_path / "latency.json").read_text())
+
+
+def test_gpu_script_runs_on_cpu(tmp_path):
+    run_script("benchmark_gpu.py", "--device", "cpu", "--batch", 2, "--steps", 1, "--warmup", 1, "--no-compile",
+               "--size", 64, "--json", tmp_path / "gpu.json")
+    assert json.loads((tmp_path / "gpu.json").read_text())
+
+
+@pytest.mark.parametrize("name, args", [
+    ("benchmark_latency.py", ["--variants", "s9"]),
+    ("benchmark_flops.py", ["--op", "foo"]),
+    ("benchmark_flops.py", ["--width", "0"]),
+    ("benchmark_train_throughput.py", ["--repeats", "1"]),
+])
+def test_bad_input_is_a_one_line_error(name, args):
+    proc = run_script(name, *args, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"{name}: error: ")
+
+
+def test_gpu_script_without_cuda_is_a_one_line_error():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    proc = run_script("benchmark_gpu.py", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("benchmark_gpu.py: error: argument --device: ")
+
+
+@pytest.mark.parametrize("name, phrase", [("compare.py", "against the\nlocal summary"),
+                                          ("aggregate.py", "Writes summary.csv"),
+                                          ("benchmark_main_job.py", "usage: benchmark_main_job.py")])
+def test_help_is_whole(name, phrase):
+    proc = run_script(name, "--help")
+    assert phrase in proc.stdout
+
+
+def test_export_onnx_passes_act_to_starnet():
+    import argparse
+    import importlib.util
+
+    import torch
+    spec = importlib.util.spec_from_file_location("export_onnx_script", SCRIPTS / "export_onnx.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = dict(run_dir=None, variant="s050", op="star", width=8, depth=1, patch_size=4, num_classes=10,
+                in_chans=3, size=32)
+    acts = lambda m: {type(x) for x in m.modules()}  # noqa: E731
+    starnet, _ = mod.build(argparse.Namespace(model="starnet", act="gelu", **base))
+    assert torch.nn.GELU in acts(starnet) and torch.nn.ReLU6 not in acts(starnet)
+    starnet, _ = mod.build(argparse.Namespace(model="starnet", act=None, **base))  # its own default: ReLU6
+    assert torch.nn.ReLU6 in acts(starnet)
+    demonet, _ = mod.build(argparse.Namespace(model="demonet", act=None, **base))  # its own default: GELU
+    assert torch.nn.GELU in acts(demonet)
