@@ -17,6 +17,7 @@ from ..records import sweep_group, wandb_mode
 from .jobs import Job, knobs_of
 from .stats import mean_std
 from .tables import BASE_OP, TEST_OP, Summary, _fmt, _significant_text
+from .wandb_charts import gap_charts
 
 STATES = {"finished": "completed", "failed": "failed", "crashed": "failed", "killed": "failed",
           "running": "running"}
@@ -132,7 +133,8 @@ def jobs_from_local(root) -> List[Job]:
 
 
 def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: Sequence[Path], logger) -> None:
-    """One run named "summary" (job_type summary) in the sweep's group: both tables and the figure.
+    """One run named "summary" (job_type summary) in the sweep's group: both tables, the figure and native
+    W&B charts of the star − sum gap over the swept axis (``wandb_charts.gap_charts``).
     Its id comes from the sweep dir, so re-aggregating updates it instead of adding another."""
     import wandb
     run_id = "summary-" + hashlib.sha1(str(sweep_dir.resolve()).encode()).hexdigest()[:12]
@@ -153,7 +155,7 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
                       *mean_std(row.values(TEST_OP)), gap.mean, gap.lo, gap.hi, gap.n, _significant_text(gap)])
     run.log({"summary/star_vs_sum": wandb.Table(columns=heads, data=table),
              "summary/jobs": wandb.Table(columns=rows[0], data=rows[1:]),
-             "summary/figure": wandb.Image(str(paths[2]))})
+             "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})
     run.summary["summary/jobs_completed"] = sum(j.status == "completed" for j in jobs)
     run.summary["summary/jobs_total"] = len(jobs)
     run.finish()
