@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 import torch
+from omegaconf import OmegaConf
+
+from ..data import build_data
+from ..records import atomic_write_text
 
 log = logging.getLogger("starbench")
 
@@ -57,7 +61,6 @@ def data_key(dcfg: Mapping[str, Any]) -> str:
 def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Optional[float]:
     """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
     apply to (ImageNet folders, detection). Cached in ``cache_dir/linear_baseline.json``."""
-    from omegaconf import OmegaConf
     if dcfg.get("name") not in ("fashion_mnist", "cifar10", "cifar100", "synthetic"):
         return None
     key = data_key(dcfg)
@@ -70,14 +73,12 @@ def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -
             cache = {}
         if key in cache:
             return cache[key]
-    from experiments.data import build_data
     dc = OmegaConf.create(dict(dcfg))
     tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})
     data = build_data(dc, tc, seed=0, device=torch.device("cpu"))
     acc = fit_linear(data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes)
     log.info("linear baseline on %d training images: %.2f%% top-1", len(data.y_train), acc)
     if cache_path is not None:
-        from experiments.records import atomic_write_text
         cache[key] = acc
         atomic_write_text(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
     return acc

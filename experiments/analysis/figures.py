@@ -1,62 +1,157 @@
-"""``star_vs_sum.png``: the paper's Fig. 1 (right) style bars for a ``Summary``."""
+"""``star_vs_sum.png``: accuracy per op and the paired gap, in two panels, for a ``Summary``.
+
+Left: each op's mean over seeds with its 95% t interval; the linear baseline as a reference line. Right:
+the paired gap (test op − base op) with its 95% t interval and a zero line. Points, not bars, so the
+accuracy axis may start near the data without exaggerating a difference. A numeric axis (width, depth,
+epochs) is drawn to scale (log when it spans 10x or more) and its points are joined; categories (an
+activation, a variant) are not. With two axes, one numeric, the other becomes one series per value (the
+budget curve: epochs on x, one line per width). A cell with one run has no interval and is drawn hollow.
+"""
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .stats import LEVEL, mean_std
-from .tables import BASE_OP, TEST_OP, Summary, row_label
+from .stats import LEVEL, mean_ci
+from .tables import BASE_OP, TEST_OP, Row, Summary, _fmt, row_label
 
-METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
-                 "map50_95": "mAP50-95", "map50": "mAP50"}
+OP_COLORS = {BASE_OP: "#1f77b4", TEST_OP: "#ff7f0e"}
+OTHER_COLORS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SERIES_STYLES = (("-", "o"), ("--", "s"), (":", "D"), ("-.", "^"))
+# Preferred x axis when a sweep has two axes and both are numeric: the budget first (the budget curve).
+X_PRIORITY = ("trainer.epochs", "data.train_size", "width", "depth")
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def layout(summary: Summary) -> Tuple[Optional[int], Optional[int]]:
+    """(index of the x axis if it is drawn to scale, index of the series axis or None)."""
+    axes = summary.axes
+    columns = [[r.key[i] for r in summary.rows] for i in range(len(axes))]
+    numeric = [i for i in range(len(axes)) if _numeric(columns[i])]
+    if len(axes) == 1 and numeric:
+        return 0, None
+    if len(axes) == 2 and numeric:
+        x = min(numeric, key=lambda i: X_PRIORITY.index(axes[i]) if axes[i] in X_PRIORITY else len(X_PRIORITY))
+        return x, 1 - x
+    return None, None
+
+
+def ops_of(summary: Summary) -> List[Any]:
+    seen = {op for r in summary.rows for op in r.by_op}
+    others = sorted((op for op in seen if op not in (BASE_OP, TEST_OP)), key=str)
+    return [op for op in (BASE_OP, TEST_OP) if op in seen] + others
+
+
+def _op_label(op: Any) -> str:
+    return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
+
+
+def _err(lo: Optional[float], mean: float, hi: Optional[float]) -> Tuple[float, float]:
+    return (0.0, 0.0) if lo is None else (mean - lo, hi - mean)
 
 
 def plot(summary: Summary, path: Path) -> None:
-    """Paper Fig. 1 (right) style: paired bars per row with std error bars, the gap on a twin axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = summary.rows
-    x = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2.5), 4.6))
-    lows = []
-    for offset, op, color in ((-0.2, BASE_OP, "#9ecae1"), (0.2, TEST_OP, "#fdae6b")):
-        stats = [mean_std(r.values(op)) for r in rows]
-        means = [m if m is not None else 0.0 for m, _ in stats]
-        errs = [s or 0.0 for _, s in stats]
-        ax.bar([i + offset for i in x], means, 0.4, yerr=errs, capsize=3, color=color, edgecolor="grey",
-               linewidth=0.5, label=op)
-        lows += [m - e for (m, _), e in zip(stats, errs) if m is not None]
-    if lows:  # start the bars near the data, as the paper does, so that gaps of a point are visible
-        top = max(max(mean_std(r.values(op))[0] or 0 for op in (BASE_OP, TEST_OP)) for r in rows)
-        ax.set_ylim(max(0.0, 5 * math.floor((min(lows) - 5) / 5)), min(100.0, top + 5))
-    ax.set_ylabel(f"{METRIC_LABELS.get(summary.metric, summary.metric)} (%)")
-    ax.set_xticks(x)
-    labels = [row_label(summary, r) for r in rows]
-    ax.set_xticklabels(labels, rotation=0 if len(summary.axes) <= 1 else 30,
-                       ha="center" if len(summary.axes) <= 1 else "right")
-    ax.set_xlabel(summary.axes[0] if len(summary.axes) == 1 else ("configuration" if summary.axes else ""))
+    label = summary.metric_label or summary.metric
+    baseline = summary.baseline
+    x_axis, series_axis = layout(summary)
+    series: Dict[Any, List[Row]] = {}
+    for row in summary.rows:
+        series.setdefault(row.key[series_axis] if series_axis is not None else None, []).append(row)
+    categorical = x_axis is None
+    cat_labels = [row_label(summary, r) for r in summary.rows]
+    position = {id(r): i for i, r in enumerate(summary.rows)}
+    xs_all = [r.key[x_axis] for r in summary.rows] if not categorical else []
+    log_x = bool(xs_all) and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10
+    ops = ops_of(summary)
 
-    gaps = [r.gap for r in rows]
-    gx = [i for i, g in zip(x, gaps) if g.mean is not None]
-    if gx:
-        ax2 = ax.twinx()
-        gm = [g.mean for g in gaps if g.mean is not None]
-        gerr = [[(g.mean - g.lo) if g.lo is not None else 0.0 for g in gaps if g.mean is not None],
-                [(g.hi - g.mean) if g.hi is not None else 0.0 for g in gaps if g.mean is not None]]
-        ax2.errorbar(gx, gm, yerr=gerr, color="#d62728", linestyle="--", marker="^", capsize=3,
-                     label=f"gap ({TEST_OP} − {BASE_OP}), {LEVEL:.0%} CI")
-        ax2.axhline(0, color="#d62728", linewidth=0.6, alpha=0.5)
-        ax2.set_ylabel(f"accuracy gap ({TEST_OP} over {BASE_OP}, points)", color="#d62728")
-        ax2.tick_params(axis="y", colors="#d62728")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, framealpha=0.9)
-    else:
-        ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(textwrap.fill(summary.title, 75), fontsize=10)
-    fig.tight_layout()
+    def xpos(row: Row, slot: int, slots: int) -> float:
+        """Dodged position so that error bars of different ops/series do not overlap."""
+        shift = (slot - (slots - 1) / 2)
+        if categorical:
+            return position[id(row)] + 0.12 * shift
+        x = float(row.key[x_axis])
+        return x * (1.04 ** shift) if log_x else x + 0.012 * shift * (max(xs_all) - min(xs_all) or 1.0)
+
+    fig, (ax, gx) = plt.subplots(1, 2, figsize=(12.0, 4.8))
+    n_slots = len(ops) * len(series)
+    for s_index, (s_value, rows) in enumerate(series.items()):
+        style, marker = SERIES_STYLES[s_index % len(SERIES_STYLES)]
+        for o_index, op in enumerate(ops):
+            color = OP_COLORS.get(op, OTHER_COLORS[o_index % len(OTHER_COLORS)])
+            pts = []
+            for row in rows:
+                values = row.by_op.get(op, {})
+                if not values:
+                    continue
+                mean, lo, hi = mean_ci(list(values.values()))
+                pts.append((xpos(row, s_index * len(ops) + o_index, n_slots), mean, lo, hi))
+            if not pts:
+                continue
+            name = _op_label(op) if s_value is None else f"{_op_label(op)}, {summary.axes[series_axis]}={_fmt(s_value)}"
+            if not categorical:  # an ordered axis: join the points
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, linewidth=1.0, alpha=0.7)
+            for i, (x, mean, lo, hi) in enumerate(pts):
+                lower, upper = _err(lo, mean, hi)
+                ax.errorbar([x], [mean], yerr=[[lower], [upper]], fmt=marker, color=color, capsize=3,
+                            markerfacecolor=color if lo is not None else "white", markersize=5,
+                            label=name if i == 0 else None)
+    if baseline is not None:
+        ax.axhline(baseline, color="0.35", linestyle=(0, (2, 2)), linewidth=1.0,
+                   label=f"linear baseline ({baseline:.1f}%)")
+    ax.set_ylabel(f"{label} (%)")
+    ax.set_title(f"{label} per op", fontsize=10)
+
+    gap_series = []
+    for s_index, (s_value, rows) in enumerate(series.items()):
+        style, marker = SERIES_STYLES[s_index % len(SERIES_STYLES)]
+        pts = [(xpos(r, s_index, len(series)), r.gap) for r in rows if r.gap.mean is not None]
+        if not pts:
+            continue
+        gap_series.append(s_value)
+        name = f"{TEST_OP} − {BASE_OP}" if s_value is None else f"{summary.axes[series_axis]}={_fmt(s_value)}"
+        if not categorical:
+            gx.plot([p[0] for p in pts], [g.mean for _, g in pts], style, color="#d62728", linewidth=1.0, alpha=0.7)
+        for i, (x, g) in enumerate(pts):
+            lower, upper = _err(g.lo, g.mean, g.hi)
+            gx.errorbar([x], [g.mean], yerr=[[lower], [upper]], fmt=marker, color="#d62728", capsize=3,
+                        markerfacecolor="#d62728" if g.lo is not None else "white", markersize=5,
+                        label=name if i == 0 else None)
+    gx.axhline(0.0, color="black", linewidth=0.8)
+    gx.set_ylabel(f"{TEST_OP} − {BASE_OP} (points of {label.lower()})")
+    gx.set_title(f"paired gap, {TEST_OP} − {BASE_OP}", fontsize=10)
+
+    for a in (ax, gx):
+        if categorical:
+            a.set_xticks(range(len(summary.rows)))
+            a.set_xticklabels(cat_labels, rotation=0 if len(summary.axes) <= 1 else 30,
+                              ha="center" if len(summary.axes) <= 1 else "right", fontsize=8)
+            a.set_xlim(-0.6, len(summary.rows) - 0.4)
+            a.set_xlabel(summary.axes[0] if len(summary.axes) == 1 else ("configuration" if summary.axes else ""))
+        else:
+            if log_x:
+                a.set_xscale("log")
+            ticks = sorted(set(xs_all))
+            a.set_xticks(ticks)
+            a.set_xticklabels([_fmt(t) for t in ticks])
+            a.minorticks_off()
+            a.set_xlabel(summary.axes[x_axis])
+        a.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    if len(gap_series) > 1:
+        gx.legend(fontsize=8, loc="best", framealpha=0.9)
+
+    fig.suptitle(textwrap.fill(summary.title, 110), fontsize=10)
+    fig.text(0.5, 0.01, textwrap.fill(
+        f"Points: mean over seeds. Error bars: {LEVEL:.0%} t confidence interval of the mean (n − 1 df); the gap "
+        f"is paired by seed. Hollow: one run or no spread, no interval.", 150), ha="center", va="bottom", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.94))
     fig.savefig(path, dpi=130)
     plt.close(fig)

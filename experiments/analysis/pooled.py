@@ -160,7 +160,7 @@ def markdown(p: Pooled, base: str, test: str, level: float = LEVEL) -> List[str]
     sig = {None: f"n/a ({p.reason})" if p.reason else "n/a", True: "yes", False: "no"}[p.significant]
     ci = f"[{num(p.lo)}, {num(p.hi)}]" if p.lo is not None else "–"
     return [
-        f"## Pooled over all {p.n_pairs} pairs ({p.n_strata} rows)", "",
+        f"## Pooled over all {p.n_pairs} pairs ({p.n_strata} row{'s' if p.n_strata != 1 else ''})", "",
         "| statistic | value |", "|---|---|",
         f"| mean gap {test} − {base} (points) [{level:.0%} stratified t CI] | {num(p.mean)} {ci} |",
         f"| significant (CI excludes 0) | {sig} |",

@@ -17,8 +17,19 @@ class Gap:
     hi: Optional[float] = None
 
     @property
+    def reason(self) -> Optional[str]:
+        """Why significance is n/a (None when it is defined)."""
+        if self.n < 3:
+            return f"{self.n} pair{'s' if self.n != 1 else ''}"
+        if self.lo is None or self.lo == self.hi:
+            return "no spread"
+        return None
+
+    @property
     def significant(self) -> Optional[bool]:
-        return None if self.lo is None else (self.lo > 0 or self.hi < 0)
+        """The interval excludes 0; None with fewer than 3 pairs or identical paired gaps (a zero-width
+        interval says nothing about the noise)."""
+        return None if self.reason else (self.lo > 0 or self.hi < 0)
 
 
 def mean_std(xs: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
@@ -44,3 +55,12 @@ def paired_gap(base: Dict[Any, float], test: Dict[Any, float], level: float = LE
         return Gap(len(diffs), mean)
     half = t_quantile(0.5 + level / 2, len(diffs) - 1) * std / math.sqrt(len(diffs))
     return Gap(len(diffs), mean, mean - half, mean + half)
+
+
+def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Tuple[Optional[float], Optional[float], Optional[float]]:
+    """Mean and its two-sided t interval over ``xs`` (lo/hi None for one value or no spread)."""
+    mean, std = mean_std(xs)
+    if std is None or std == 0:
+        return mean, None, None
+    half = t_quantile(0.5 + level / 2, len(xs) - 1) * std / math.sqrt(len(xs))
+    return mean, mean - half, mean + half

@@ -12,15 +12,18 @@ own report sections); ``scripts/compare.py`` feeds ``write_outputs`` runs read b
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
+from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
 from .tables import Summary, summarize, write_csv, write_markdown
 from .wandb_runs import log_to_wandb
 
+log = logging.getLogger("starbench")
 CSV_FILE, MD_FILE, FIG_FILE = "summary.csv", "summary.md", "star_vs_sum.png"
 # A task's own section of summary.md: sweep_report(sweep_dir, that task's jobs) -> markdown lines.
 SweepReport = Callable[[Path, Sequence[Job]], List[str]]
@@ -34,11 +37,37 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(jobs, metric)
+    summary.baseline = sweep_baseline(jobs, out_dir)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     write_csv(jobs, summary, paths[0])
     write_markdown(jobs, summary, paths[1], source, extra)
     plot(summary, paths[2])
     return summary, paths
+
+
+def job_data_config(job: Job) -> Optional[Dict[str, Any]]:
+    """The data node a job ran with: its saved Hydra config, else its flattened knobs (runs read from W&B)."""
+    config = _read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
+    if isinstance(config, dict) and isinstance(config.get("data"), dict):
+        return config["data"]
+    data = {k[len("data."):]: v for k, v in job.knobs.items() if k.startswith("data.")}
+    return data or None
+
+
+def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
+    """The linear baseline of a classification sweep whose jobs all train and score on the same images;
+    None for other tasks, or when the jobs' data differ (one baseline per sweep)."""
+    done = [j for j in jobs if j.status == "completed"]
+    if not done or any(j.record.get("task") != "classify" for j in done):
+        return None
+    configs = {data_key(c) if c else None: c for c in (job_data_config(j) for j in done)}
+    if len(configs) != 1 or None in configs:
+        return None
+    try:
+        return linear_baseline(next(iter(configs.values())), cache_dir)
+    except Exception as e:  # the data are not here (runs read back from W&B elsewhere, hand-written records):
+        log.warning("no linear baseline for this sweep: %s: %s", type(e).__name__, e)  # the summary goes on
+        return None
 
 
 def task_reports(sweep_dir: Path, jobs: Sequence[Job], reports: Optional[Mapping[str, SweepReport]]) -> List[str]:

@@ -10,9 +10,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
 from .jobs import Job
+from .pooled import Pooled, pooled
+from .pooled import markdown as pooled_markdown
 from .stats import LEVEL, Gap, mean_std, paired_gap
 
 BASE_OP, TEST_OP = "sum", "star"
+METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
+                 "map50_95": "mAP50-95", "map50": "mAP50"}
+# A task whose metric means something else than its name says (moons scores its 100 training points).
+TASK_METRIC_LABELS = {("moons", "top1"): "Training accuracy", ("moons", "best_top1"): "Best-epoch training accuracy"}
 METRICS = ("epoch", "top1", "top5", "best_top1", "params", "flops", "train_time_s", "train_images_per_s")
 # Record fields that name a run rather than measure it (so they are not extra metric columns).
 IDENTITY = {"width", "depth", "seed", "epochs", "num_classes", "in_chans", "image_size", "train_size", "imgsz",
@@ -44,6 +50,20 @@ class Summary:
     axes: List[str]       # the knobs that make the rows
     rows: List[Row]
     title: str
+    metric_label: str = ""             # e.g. "Top-1 accuracy", "Training accuracy" (moons)
+    baseline: Optional[float] = None   # the linear baseline on the same images (analysis.baseline), if known
+
+    @property
+    def pooled(self) -> Pooled:
+        """Every (row, seed) pair of the sweep at once (analysis.pooled)."""
+        return pooled({r.key: (r.by_op.get(BASE_OP, {}), r.by_op.get(TEST_OP, {})) for r in self.rows})
+
+    @property
+    def inseparable(self) -> bool:
+        """Every paired gap is exactly 0: the runs cannot tell the ops apart (too short or too small)."""
+        gaps = [r.by_op[TEST_OP][s] - r.by_op[BASE_OP][s] for r in self.rows
+                if BASE_OP in r.by_op and TEST_OP in r.by_op for s in r.by_op[BASE_OP] if s in r.by_op[TEST_OP]]
+        return bool(gaps) and all(g == 0 for g in gaps)
 
 
 def _sort_key(value: Any) -> Tuple[int, Any]:
@@ -97,12 +117,27 @@ def _title(jobs: Sequence[Job], axes: Sequence[str]) -> str:
     shape = [] if values("variant", "model.variant") else \
         [f"{k} {v[0]}" for k in ("width", "depth") if k not in axes for v in [values(k, k)] if len(v) == 1]
     epochs = values("epochs", "trainer.epochs")
-    seeds = {j.get("seed") for j in done if j.get("seed") is not None}
     detail = [f"{'/'.join(epochs)} epoch{'s' if epochs != ['1'] else ''}"] if epochs else []
-    detail.append(f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+    cells: Dict[Tuple[Any, ...], int] = {}  # runs per (row, op): the title must not claim more than a cell has
+    for j in done:
+        key = (*(_hashable_key(j.get(a)) for a in axes), _hashable_key(j.get("op")))
+        cells[key] = cells.get(key, 0) + 1
+    lo, hi = min(cells.values(), default=0), max(cells.values(), default=0)
+    detail.append(f"{lo} seed{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds per cell")
     return (f"{TEST_OP.capitalize()} vs {BASE_OP}: {', '.join(sorted(models)) or 'model?'}"
             f"{' (' + ', '.join(shape) + ')' if shape else ''} on "
             f"{'/'.join(values('data', 'data.name')) or 'data?'} ({', '.join(detail)})")
+
+
+def _hashable_key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def metric_label(jobs: Sequence[Job], metric: str) -> str:
+    tasks = {j.record.get("task") for j in jobs if j.status == "completed"}
+    if len(tasks) == 1 and (next(iter(tasks)), metric) in TASK_METRIC_LABELS:
+        return TASK_METRIC_LABELS[(next(iter(tasks)), metric)]
+    return METRIC_LABELS.get(metric, metric)
 
 
 def default_metric(jobs: Sequence[Job]) -> str:
@@ -128,7 +163,7 @@ def summarize(jobs: Sequence[Job], metric: Optional[str] = None) -> Summary:
         if value is not None:
             row.by_op.setdefault(job.get("op"), {})[job.get("seed")] = value
     ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple(_sort_key(v) for v in k))]
-    return Summary(metric, varied, axes, ordered, _title(jobs, axes))
+    return Summary(metric, varied, axes, ordered, _title(jobs, axes), metric_label(jobs, metric))
 
 
 def _fmt(value: Any) -> str:
@@ -155,7 +190,9 @@ def _gap_text(gap: Gap) -> str:
 
 
 def _significant_text(gap: Gap) -> str:
-    return {None: "n/a", True: "yes", False: "no"}[gap.significant]
+    if gap.significant is None:
+        return f"n/a ({gap.reason})" if gap.mean is not None else "n/a"
+    return "yes" if gap.significant else "no"
 
 
 def row_label(summary: Summary, row: Row) -> str:
@@ -177,10 +214,11 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
     metrics = [*METRICS, *extra_metric_names(jobs)]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["job", "status", "error", *summary.varied, *metrics])
+    writer.writerow(["job", "status", "error", *summary.varied, *metrics, "last_epoch_gain", "linear_baseline"])
     for job in jobs:
+        gain = last_epoch_gain(job, summary.metric) if job.status == "completed" else None
         writer.writerow([job.name, job.status, job.error or "", *(_fmt(job.get(k)) for k in summary.varied),
-                         *(_fmt(job.record.get(m)) for m in metrics)])
+                         *(_fmt(job.record.get(m)) for m in metrics), _fmt(gain), _fmt(summary.baseline)])
     path.write_text(out.getvalue())
 
 
@@ -194,6 +232,42 @@ def markdown_table(summary: Summary) -> List[str]:
         gap = row.gap
         lines.append(f"| {' | '.join(keys)} | {_pm(row.values(BASE_OP))} | {_pm(row.values(TEST_OP))} "
                      f"| {_gap_text(gap)} | {gap.n} | {_significant_text(gap)} |")
+    return lines
+
+
+# docs/protocol.md, "a trained regime": a model must beat the linear baseline clearly and have plateaued.
+BASELINE_MARGIN = 2.0
+PLATEAU_GAIN = 0.3
+
+
+def last_epoch_gain(job: Job, metric: str) -> Optional[float]:
+    """The metric's change over the run's last epoch (from metrics.json's history), if it has two epochs."""
+    history = [row.get(metric) for row in job.record.get("history") or [] if isinstance(row, dict)]
+    history = [v for v in history if isinstance(v, (int, float))]
+    return history[-1] - history[-2] if len(history) >= 2 else None
+
+
+def regime_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
+    """The trained-regime check of summary.md: how many runs beat the baseline by the margin and plateaued."""
+    done = [j for j in jobs if j.metric(summary.metric) is not None]
+    if summary.baseline is None or not done:
+        return []
+    low = [j for j in done if j.metric(summary.metric) < summary.baseline + BASELINE_MARGIN]
+    gains = {j.name: last_epoch_gain(j, summary.metric) for j in done}
+    rising = [j for j in done if gains[j.name] is not None and gains[j.name] >= PLATEAU_GAIN]
+    lines = ["", "## Trained-regime check (docs/protocol.md)", "",
+             f"- {len(done) - len(low)} of {len(done)} runs beat the linear baseline ({summary.baseline:.2f}%) "
+             f"by at least {BASELINE_MARGIN:g} points.",
+             f"- {len(done) - len(rising)} of {len(done)} runs gained less than {PLATEAU_GAIN:g} points in their "
+             "last epoch" + ("" if any(g is not None for g in gains.values()) else " (no per-epoch history)") + "."]
+    if low or rising:
+        lines.append("- Flagged (kept in every table): " + "; ".join(
+            f"`{j.name}` ({j.metric(summary.metric):.2f}"
+            + (f", last epoch {gains[j.name]:+.2f}" if gains[j.name] is not None else "") + ")"
+            for j in sorted({j.name: j for j in (*low, *rising)}.values(), key=lambda j: j.name)))
+    if len(low) > len(done) / 2:
+        lines.append(f"- **Most runs are below the baseline + {BASELINE_MARGIN:g}: under-trained, not evidence "
+                     "about the ops.**")
     return lines
 
 
@@ -213,8 +287,18 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",
              f"## By {by}", "", *markdown_table(summary), "",
              f"Cells: mean ± sample std over seeds. Gap: {TEST_OP} − {BASE_OP} per seed (paired), its mean and "
-             f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0. "
+             f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0, which needs "
+             "at least 3 pairs and paired gaps that are not all equal: otherwise n/a, with the reason. "
              "Only completed jobs count."]
+    if summary.baseline is not None:
+        lines += ["", f"Linear baseline (softmax regression on the same training images, same evaluation images): "
+                  f"**{summary.baseline:.2f}%**."]
+    if summary.inseparable:
+        lines += ["", "**These runs cannot separate the ops**: every paired gap is exactly 0 (too short or too "
+                  "small a training for the blocks to leave their near-identity start); not evidence either way."]
+    pooled_result = summary.pooled
+    if pooled_result.n_pairs:
+        lines += ["", *pooled_markdown(pooled_result, BASE_OP, TEST_OP)]
     unpaired = [row_label(summary, r) for r in summary.rows
                 if r.gap.n < max(len(r.values(BASE_OP)), len(r.values(TEST_OP)))]
     if unpaired:
@@ -226,6 +310,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
                   f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]
         lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
                   for r, op in others]
+    lines += regime_lines(jobs, summary)
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]
     if bad:

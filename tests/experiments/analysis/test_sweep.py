@@ -101,9 +101,74 @@ def test_sweep_without_axes_and_bad_dir(tmp_path):
     summary = summarize(load_jobs(tmp_path / "s"))
     assert summary.axes == [] and summary.rows[0].gap.mean == pytest.approx(5)
     aggregate(tmp_path / "s", wandb=None)
-    assert "| all | 60.00 | 65.00 | +5.00 | 1 | n/a |" in (tmp_path / "s" / "summary.md").read_text()
+    assert "| all | 60.00 | 65.00 | +5.00 | 1 | n/a (1 pair) |" in (tmp_path / "s" / "summary.md").read_text()
     with pytest.raises(Exception, match="does not exist"):
         aggregate(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception, match="no jobs found"):
         aggregate(tmp_path / "empty")
+
+
+def _sweep_of(root, results, extra=None):
+    """results: width -> op -> per-seed top1."""
+    for width, ops in results.items():
+        for op, accs in ops.items():
+            for seed, acc in enumerate(accs):
+                write_job(root, op=op, seed=seed, width=width, top1=acc, **(extra or {}))
+    return root
+
+
+def test_degenerate_intervals_are_not_significant(tmp_path):
+    # Top-1 moves in steps: equal paired differences give a zero-width interval, which says nothing.
+    sweep = _sweep_of(tmp_path / "s", {8: {"sum": [80.0, 81.0], "star": [79.8, 80.8]},
+                                       16: {"sum": [80.0, 81.0, 82.0], "star": [80.2, 81.2, 82.2]}})
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    assert "| -0.20 [-0.20, -0.20] | 2 | n/a (2 pairs) |" in md
+    assert "| 3 | n/a (no spread) |" in md
+    assert "| yes |" not in md
+    assert "cannot separate" not in md
+
+
+def test_runs_that_cannot_separate_the_ops_say_so(tmp_path):
+    sweep = _sweep_of(tmp_path / "s", {8: {"sum": [50.0, 51.0, 52.0], "star": [50.0, 51.0, 52.0]},
+                                       16: {"sum": [55.0, 56.0, 57.0], "star": [55.0, 56.0, 57.0]}})
+    aggregate(sweep, wandb=None)
+    assert "**These runs cannot separate the ops**" in (sweep / "summary.md").read_text()
+
+
+def test_title_counts_runs_per_cell(tmp_path):
+    sweep = _sweep_of(tmp_path / "s", {8: {"sum": [80.0, 81.0], "star": [80.5]}})
+    aggregate(sweep, wandb=None)
+    assert "(4 epochs, 1–2 seeds per cell)" in (sweep / "summary.md").read_text()
+
+
+def test_pooled_section_in_summary(sweep):
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    assert "## Pooled over all 6 pairs (2 rows)" in md
+    assert "| star wins / ties / losses | 5 / 0 / 1 |" in md  # gaps 5, 4, 6 and 0.5, -1, 1.5
+
+
+SYNTHETIC = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes": 4, "patch_size": 4,
+             "train_size": 128, "val_size": 64, "augment": False, "noise": 0.5, "mean": [0.0], "std": [1.0]}
+
+
+def test_linear_baseline_and_trained_regime_check(tmp_path):
+    sweep = _sweep_of(tmp_path / "s", {8: {"sum": [99.0, 99.5, 1.0], "star": [99.0, 99.2, 99.9]}})
+    for job in sweep.iterdir():  # the saved config tells which images the jobs trained and scored on
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"data": SYNTHETIC, "op": "x"}))
+        record = json.loads((job / "metrics.json").read_text())
+        record["history"] = [{"epoch": 1, "top1": record["top1"] - 1.0}, {"epoch": 2, "top1": record["top1"]}]
+        (job / "metrics.json").write_text(json.dumps(record))
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    baseline = json.loads((sweep / "linear_baseline.json").read_text())
+    (value,) = baseline.values()
+    assert f"Linear baseline (softmax regression on the same training images, same evaluation images): " \
+           f"**{value:.2f}%**" in md
+    assert "- 5 of 6 runs beat the linear baseline" in md            # the 1% run is flagged, not dropped
+    assert "- 0 of 6 runs gained less than 0.3 points in their last epoch." in md  # each gained 1 point
+    assert "op=sum,seed=2,width=8" in md.split("Flagged")[1]
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert {r["linear_baseline"] for r in rows} == {str(value)} and {r["last_epoch_gain"] for r in rows} == {"1.0"}
