@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..errors import StarbenchError
 from ..records import sweep_group, wandb_mode
 from .jobs import Job, knobs_of
+from .pooled import as_dict as pooled_fields
 from .stats import mean_std
 from .tables import BASE_OP, TEST_OP, Summary, _fmt, _significant_text
 from .wandb_charts import gap_charts
@@ -158,4 +159,8 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
              "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})
     run.summary["summary/jobs_completed"] = sum(j.status == "completed" for j in jobs)
     run.summary["summary/jobs_total"] = len(jobs)
+    for key, value in pooled_fields(summary.pooled).items():  # the pooled test, as in summary.md
+        run.summary[f"summary/{key}"] = value
+    if summary.baseline is not None:
+        run.summary["summary/linear_baseline"] = summary.baseline
     run.finish()
