@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -9,6 +10,16 @@ CONF = ROOT / "conf"
 # Tests never talk to W&B's servers and never prompt.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+SESSION_THREADS = torch.get_num_threads()  # before any test changes it
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A run in this process may set torch's thread count (the moons task uses 1 thread; module-scoped fixtures
+    run such jobs before any test of theirs): after each test it is put back to the session's, so that no test
+    sees another's setting."""
+    yield
+    torch.set_num_threads(SESSION_THREADS)
 
 
 def compose_cfg(*overrides: str):
