@@ -9,6 +9,8 @@ from tests.conftest import CONF
 from experiments.train.models import build_model
 
 PRESETS = ("fig1_width", "table3_depth", "no_act", "starnet_op", "moons")
+# The protocol presets (docs/protocol.md) and their try-out versions.
+PROTOCOL = ("fig1_width", "table3_depth", "no_act", "starnet_op", "budget_curve")
 SCALES = {"cpu": "{}", "paper": "{}_paper"}
 ALL_FILES = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -42,7 +44,7 @@ def test_preset_sweeps_star_vs_sum(preset, scale):
         assert cfg.data.name == "imagenet" and cfg.trainer.epochs == 300 and cfg.trainer.batch_size == 2048
         assert cfg.trainer.lr == {"demonet": 4e-3, "starnet": 3e-3}[cfg.model.name]
     else:
-        assert cfg.data.name == "fashion_mnist" and cfg.data.train_size and cfg.trainer.epochs <= 10
+        assert cfg.data.name == "fashion_mnist" and cfg.data.train_size and cfg.trainer.epochs <= 16
 
 
 @pytest.mark.parametrize("scale", SCALES)
@@ -65,3 +67,32 @@ def test_paper_widths_and_depths():
         [str(d) for d in range(10, 23, 2)]                        # Table 3
     assert compose_full("experiment=starnet_op_paper").model.variant == "s4"   # Table 7
     assert len(sweep_params(compose_full("experiment=fig1_width"))["width"]) >= 4
+
+
+@pytest.mark.parametrize("preset", PROTOCOL)
+def test_protocol_presets_follow_the_protocol(preset):
+    cfg = compose_full(f"experiment={preset}")
+    params = sweep_params(cfg)
+    if cfg.model.name == "demonet":
+        assert cfg.model.patch_size <= 4 and cfg.depth == 12 or "depth" in params  # >= 7x7 tokens
+    assert cfg.data.train_size == 10000 and not cfg.data.augment and not cfg.trainer.ema
+    assert cfg.trainer.threads == 1 and cfg.hydra.launcher.n_jobs == -1
+    assert (cfg.data.val_from == "train") == (preset == "budget_curve")  # only the pilot avoids the test set
+    assert len(params["seed"]) >= (3 if preset == "budget_curve" else 5)
+    if preset == "fig1_width":
+        assert len(params["width"]) >= 6
+    if preset == "table3_depth":
+        assert len(params["depth"]) >= 5
+    if preset == "budget_curve":  # >= 4 budgets spanning >= 10x at two widths
+        epochs = [int(e) for e in params["trainer.epochs"]]
+        assert len(epochs) >= 4 and max(epochs) / min(epochs) >= 10 and len(params["width"]) == 2
+
+
+@pytest.mark.parametrize("preset", PROTOCOL)
+def test_smoke_presets_are_small_versions_of_the_protocol_presets(preset):
+    full, smoke = compose_full(f"experiment={preset}"), compose_full(f"experiment={preset}_smoke")
+    assert f"{preset}_smoke" in str(smoke.hydra.sweep.dir)
+    assert smoke.model.name == full.model.name and smoke.data.name == full.data.name
+    params = sweep_params(smoke)
+    assert smoke.data.train_size <= 2000 and max(map(int, params.get("trainer.epochs", [smoke.trainer.epochs]))) <= 2
+    assert len(params["seed"]) == 2 and params["op"] == ["star", "sum"]

@@ -58,3 +58,20 @@ def test_wandb_group_and_compare_agree(tmp_path):
     rebuilt = (out / "summary.md").read_text().split("\n", 3)[3]
     assert rebuilt == local
     assert "| 8 |" in local and "| 12 |" in local
+
+
+def test_a_smoke_preset_runs_and_says_it_is_not_evidence(tmp_path):
+    """budget_curve_smoke through run.py, on synthetic data (tests make their own data): 8 jobs, a summary
+    with the pooled test, and the budget-curve figure."""
+    sweep = tmp_path / "smoke"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run([sys.executable, "run.py", "experiment=budget_curve_smoke", "data=synthetic",
+                           "data.train_size=128", "data.val_size=64", "depth=2", "logger=none",
+                           "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"completed"}
+    md = (sweep / "summary.md").read_text()
+    assert "## Pooled over all 4 pairs (2 rows)" in md and "Linear baseline" in md
+    assert (sweep / "star_vs_sum.png").stat().st_size > 10_000

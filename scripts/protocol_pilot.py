@@ -1,0 +1,113 @@
+"""Apply docs/protocol.md's pilot rules to a finished pilot sweep (``experiment=budget_curve``).
+
+    python scripts/protocol_pilot.py outputs/sweeps/budget_curve/<date> [--json pilot.json]
+
+Budget rule (accuracy only, ops pooled): the smallest budget at which, at every pilot width, the mean
+validation top-1 over both ops and all seeds is within 0.5 points of the best budget's mean, and every run
+beats the linear baseline by 2 points. Seed rule: s = the pooled standard deviation of the paired gaps
+(star - sum by seed) at that budget over the pilot widths; n = the smallest n with
+t(0.975, n - 1) * s / sqrt(n) <= 0.5, clamped to [5, 10].
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.stats import t
+
+from experiments.analysis.baseline import linear_baseline
+from experiments.records import METRICS_FILE, atomic_write_text
+
+PLATEAU_POINTS = 0.5
+MARGIN_POINTS = 2.0
+TARGET_HALF_WIDTH = 0.5
+MIN_SEEDS, MAX_SEEDS = 5, 10
+
+
+def seeds_needed(s: float, target: float = TARGET_HALF_WIDTH, lo: int = MIN_SEEDS, hi: int = MAX_SEEDS) -> int:
+    """The smallest n in [lo, hi] whose 95% t half-width t(0.975, n-1) s / sqrt(n) is <= target (hi if none)."""
+    for n in range(max(lo, 2), hi + 1):
+        if t.ppf(0.975, n - 1) * s / math.sqrt(n) <= target:
+            return n
+    return hi
+
+
+def read_pilot(sweep_dir: Path):
+    runs, data_cfg = {}, None
+    for path in sorted(sweep_dir.glob(f"*/{METRICS_FILE}")):
+        record = json.loads(path.read_text())
+        if record.get("status") != "completed":
+            continue
+        runs[(record["width"], record["epochs"], record["op"], record["seed"])] = record["top1"]
+        if data_cfg is None and (path.parent / ".hydra" / "config.yaml").is_file():
+            data_cfg = yaml.safe_load((path.parent / ".hydra" / "config.yaml").read_text())["data"]
+    return runs, data_cfg
+
+
+def apply_rules(runs, baseline: float):
+    widths = sorted({k[0] for k in runs})
+    budgets = sorted({k[1] for k in runs})
+    means = {(w, b): float(np.mean([v for k, v in runs.items() if k[0] == w and k[1] == b]))
+             for w in widths for b in budgets}
+    lowest = {(w, b): min(v for k, v in runs.items() if k[0] == w and k[1] == b) for w in widths for b in budgets}
+    best = {w: max(means[(w, b)] for b in budgets) for w in widths}
+    chosen, plateaued = budgets[-1], False
+    for b in budgets:
+        if all(best[w] - means[(w, b)] <= PLATEAU_POINTS and lowest[(w, b)] >= baseline + MARGIN_POINTS
+               for w in widths):
+            chosen, plateaued = b, True
+            break
+    gaps = {w: [runs[(w, chosen, "star", s)] - runs[(w, chosen, "sum", s)]
+                for s in sorted({k[3] for k in runs})
+                if (w, chosen, "star", s) in runs and (w, chosen, "sum", s) in runs] for w in widths}
+    ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in gaps.values() if len(g) > 1)
+    df = sum(len(g) - 1 for g in gaps.values() if len(g) > 1)
+    s = math.sqrt(ss / df) if df else float("nan")
+    n = seeds_needed(s) if df else MAX_SEEDS
+    return {"widths": widths, "budgets": budgets, "baseline": baseline,
+            "mean_top1": {f"w{w}_e{b}": means[(w, b)] for w in widths for b in budgets},
+            "min_top1": {f"w{w}_e{b}": lowest[(w, b)] for w in widths for b in budgets},
+            "chosen_epochs": chosen, "plateaued": plateaued,
+            "paired_gaps_at_chosen": {f"w{w}": g for w, g in gaps.items()},
+            "pooled_gap_sd": s, "gap_sd_df": df, "seeds": n,
+            "half_width_at_seeds": float(t.ppf(0.975, n - 1) * s / math.sqrt(n)) if df else None}
+
+
+def report(r) -> str:
+    lines = [f"Linear baseline (validation split): {r['baseline']:.2f}%", "",
+             "| width | " + " | ".join(f"{b} ep" for b in r["budgets"]) + " |",
+             "|---:|" + "---:|" * len(r["budgets"])]
+    for w in r["widths"]:
+        cells = [f"{r['mean_top1'][f'w{w}_e{b}']:.2f} (min {r['min_top1'][f'w{w}_e{b}']:.2f})" for b in r["budgets"]]
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: validation top-1 averaged over both ops and all seeds (lowest single run).", "",
+              f"Chosen budget: {r['chosen_epochs']} epochs" + ("" if r["plateaued"] else " (NOT plateaued: none qualified)"),
+              f"Paired gaps at that budget: " + "; ".join(f"{k}: {', '.join(f'{g:+.2f}' for g in v)}"
+                                                        for k, v in r["paired_gaps_at_chosen"].items()),
+              f"Pooled SD of the paired gap: {r['pooled_gap_sd']:.3f} points ({r['gap_sd_df']} df) -> "
+              f"{r['seeds']} seeds (95% half-width {r['half_width_at_seeds']:.3f} points)"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="the pilot's sweep dir (experiment=budget_curve)")
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
+    args = parser.parse_args()
+    runs, data_cfg = read_pilot(args.sweep_dir)
+    if not runs or data_cfg is None:
+        parser.error(f"no completed pilot jobs in {args.sweep_dir}")
+    baseline = linear_baseline(data_cfg, cache_dir=args.sweep_dir)
+    result = apply_rules(runs, baseline)
+    print(report(result))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
