@@ -87,18 +87,15 @@ def _sections(md: str) -> List[Tuple[str, str]]:
 
 
 def verdict_of(md: str) -> str:
-    """The verdict of a summary.md: its "Verdict" section if it has one, else its pooled test, else the
-    per-row table with its caption; with the title and source line first."""
+    """The verdict of a summary.md: its title and source line, then its "Verdict" section, its pooled test and
+    its per-row table (each where present, in that order); the whole file when it has none of them."""
     sections = _sections(md)
-    head = sections[0][1]
-    rest = sections[1:]
-    for pick in (lambda h: "verdict" in h.lower(), lambda h: h.lower().startswith("pooled"),
-                 lambda h: h.lower().startswith("by ")):
-        chosen = [(h, b) for h, b in rest if pick(h)]
-        if chosen:
-            h, b = chosen[0]
-            return f"{head}\n\n### {h}\n\n{b}".strip()
-    return md.strip()
+    head, rest = sections[0][1], sections[1:]
+    picks = (lambda h: "verdict" in h.lower(), lambda h: h.lower().startswith("pooled"),
+             lambda h: h.lower().startswith("by "))
+    chosen = [next(((h, b) for h, b in rest if pick(h)), None) for pick in picks]
+    parts = [f"### {h}\n\n{b}".strip() for h, b in filter(None, chosen)]
+    return "\n\n".join([head, *parts]).strip() if parts else md.strip()
 
 
 def _curve_keys(jobs: Sequence[Job], metric: str) -> List[str]:

@@ -42,7 +42,9 @@ def test_report_holds_every_panel_for_the_sweeps_group(tmp_path, task):
     md = (sweep / "summary.md").read_text()
     texts = [b.text for b in blocks_of(report, wr.MarkdownBlock)]
     row = next(line for line in md.splitlines() if line.startswith(f"| {values[0]} |"))
-    assert any(row in t and "Verdict" not in t for t in texts)
+    (verdict,) = [t for t in texts if row in t]
+    pooled = next((line for line in md.splitlines() if line.startswith("## Pooled")), None)
+    assert pooled is None or pooled[3:] in verdict
 
     grids = blocks_of(report, wr.PanelGrid)
     assert len(grids) == 4
@@ -130,12 +132,16 @@ def test_workspace_view_of_the_group(tmp_path):
                                            "RunComparer"]
 
 
-def test_verdict_prefers_a_verdict_section_then_the_pooled_test_then_the_table():
+def test_verdict_is_the_verdict_then_the_pooled_test_then_the_table():
     md = "# T\n\nSource: x\n\n## By width\n\n| table |\n\n## Pooled over all 6 pairs (2 rows)\n\npooled text\n"
-    assert wrep.verdict_of(md) == "# T\n\nSource: x\n\n### Pooled over all 6 pairs (2 rows)\n\npooled text"
+    assert wrep.verdict_of(md) == ("# T\n\nSource: x\n\n### Pooled over all 6 pairs (2 rows)\n\npooled text\n\n"
+                                   "### By width\n\n| table |")
     md += "\n## Verdict\n\nstar wins\n\n## Jobs not completed\n\n| x |\n"
-    assert wrep.verdict_of(md).endswith("### Verdict\n\nstar wins")
-    assert wrep.verdict_of("# T\n\n## By width\n\n| t |\n").endswith("### By width\n\n| t |")
+    verdict = wrep.verdict_of(md)
+    assert verdict.startswith("# T\n\nSource: x\n\n### Verdict\n\nstar wins\n\n### Pooled")
+    assert "Jobs not completed" not in verdict
+    assert wrep.verdict_of("# T\n\n## By width\n\n| t |\n") == "# T\n\n### By width\n\n| t |"
+    assert wrep.verdict_of("just text\n") == "just text"
 
 
 def test_bad_input(tmp_path):
