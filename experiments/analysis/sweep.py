@@ -58,7 +58,7 @@ def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
     """The linear baseline of a classification sweep whose jobs all train and score on the same images;
     None for other tasks, or when the jobs' data differ (one baseline per sweep)."""
     done = [j for j in jobs if j.status == "completed"]
-    if not done or any(j.record.get("task") != "classify" for j in done):
+    if not done or any((j.record.get("task") or j.get("task.name")) != "classify" for j in done):
         return None
     configs = {data_key(c) if c else None: c for c in (job_data_config(j) for j in done)}
     if len(configs) != 1 or None in configs:

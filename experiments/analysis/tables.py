@@ -260,11 +260,14 @@ def regime_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
              f"by at least {BASELINE_MARGIN:g} points.",
              f"- {len(done) - len(rising)} of {len(done)} runs gained less than {PLATEAU_GAIN:g} points in their "
              "last epoch" + ("" if any(g is not None for g in gains.values()) else " (no per-epoch history)") + "."]
+    def name(job: Job) -> str:  # by its knobs, the same whether read from run dirs or from W&B
+        return ", ".join(f"{k}={_fmt(_hashable_key(job.get(k)))}" for k in (*summary.axes, "op", "seed"))
+
     if low or rising:
         lines.append("- Flagged (kept in every table): " + "; ".join(
-            f"`{j.name}` ({j.metric(summary.metric):.2f}"
+            f"{name(j)} ({j.metric(summary.metric):.2f}"
             + (f", last epoch {gains[j.name]:+.2f}" if gains[j.name] is not None else "") + ")"
-            for j in sorted({j.name: j for j in (*low, *rising)}.values(), key=lambda j: j.name)))
+            for j in sorted({name(j): j for j in (*low, *rising)}.values(), key=name)))
     if len(low) > len(done) / 2:
         lines.append(f"- **Most runs are below the baseline + {BASELINE_MARGIN:g}: under-trained, not evidence "
                      "about the ops.**")

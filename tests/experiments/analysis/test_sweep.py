@@ -157,8 +157,9 @@ SYNTHETIC = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes":
 def test_linear_baseline_and_trained_regime_check(tmp_path):
     sweep = _sweep_of(tmp_path / "s", {8: {"sum": [99.0, 99.5, 1.0], "star": [99.0, 99.2, 99.9]}})
     for job in sweep.iterdir():  # the saved config tells which images the jobs trained and scored on
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"data": SYNTHETIC, "op": "x"}))
         record = json.loads((job / "metrics.json").read_text())
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"data": SYNTHETIC, **{k: record[k] for k in ("op", "seed", "width")}}))
         record["history"] = [{"epoch": 1, "top1": record["top1"] - 1.0}, {"epoch": 2, "top1": record["top1"]}]
         (job / "metrics.json").write_text(json.dumps(record))
     aggregate(sweep, wandb=None)
@@ -169,6 +170,6 @@ def test_linear_baseline_and_trained_regime_check(tmp_path):
            f"**{value:.2f}%**" in md
     assert "- 5 of 6 runs beat the linear baseline" in md            # the 1% run is flagged, not dropped
     assert "- 0 of 6 runs gained less than 0.3 points in their last epoch." in md  # each gained 1 point
-    assert "op=sum,seed=2,width=8" in md.split("Flagged")[1]
+    assert "width=8, op=sum, seed=2 (1.00" in md.split("Flagged")[1]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert {r["linear_baseline"] for r in rows} == {str(value)} and {r["last_epoch_gain"] for r in rows} == {"1.0"}
