@@ -170,6 +170,6 @@ def test_linear_baseline_and_trained_regime_check(tmp_path):
            f"**{value:.2f}%**" in md
     assert "- 5 of 6 runs beat the linear baseline" in md            # the 1% run is flagged, not dropped
     assert "- 0 of 6 runs gained less than 0.3 points in their last epoch." in md  # each gained 1 point
-    assert "width=8, op=sum, seed=2 (1.00" in md.split("Flagged")[1]
+    assert "op=sum, seed=2 (1.00" in md.split("Flagged")[1]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert {r["linear_baseline"] for r in rows} == {str(value)} and {r["last_epoch_gain"] for r in rows} == {"1.0"}
