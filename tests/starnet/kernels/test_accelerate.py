@@ -43,8 +43,11 @@ def assert_same_step(model, x, y, **kernels):
     loss, grads = step(model, x, y)
     ref, ref_grads = step(other, x, y)
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    # Float rounding scales with the gradients' size: a parameter whose gradient nearly cancels (a BN bias in
+    # a sum net) gets the whole model's scale as its floor, not its own near-zero one (seen at 1 thread).
+    scale = max(g.abs().max().item() for g in ref_grads)
     for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item() + 1e-7)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item() + 1e-6 * scale)
 
 
 def starnet_and_batch(op, act="none"):
