@@ -21,6 +21,8 @@ OTHER_COLORS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"
 SERIES_STYLES = (("-", "o"), ("--", "s"), (":", "D"), ("-.", "^"))
 # Preferred x axis when a sweep has two axes and both are numeric: the budget first (the budget curve).
 X_PRIORITY = ("trainer.epochs", "data.train_size", "width", "depth")
+AXIS_LABELS = {"width": "width (channels)", "depth": "depth (blocks)", "trainer.epochs": "training budget (epochs)",
+               "data.train_size": "training images", "model.act": "activation", "model.variant": "variant"}
 
 
 def _numeric(values: Sequence[Any]) -> bool:
@@ -95,7 +97,7 @@ def plot(summary: Summary, path: Path) -> None:
                 pts.append((xpos(row, s_index * len(ops) + o_index, n_slots), mean, lo, hi))
             if not pts:
                 continue
-            name = _op_label(op) if s_value is None else f"{_op_label(op)}, {summary.axes[series_axis]}={_fmt(s_value)}"
+            name = _op_label(op) if s_value is None else f"{_op_label(op)}, {summary.axes[series_axis]} {_fmt(s_value)}"
             if not categorical:  # an ordered axis: join the points
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, linewidth=1.0, alpha=0.7)
             for i, (x, mean, lo, hi) in enumerate(pts):
@@ -116,7 +118,7 @@ def plot(summary: Summary, path: Path) -> None:
         if not pts:
             continue
         gap_series.append(s_value)
-        name = f"{TEST_OP} − {BASE_OP}" if s_value is None else f"{summary.axes[series_axis]}={_fmt(s_value)}"
+        name = f"{TEST_OP} − {BASE_OP}" if s_value is None else f"{summary.axes[series_axis]} {_fmt(s_value)}"
         if not categorical:
             gx.plot([p[0] for p in pts], [g.mean for _, g in pts], style, color="#d62728", linewidth=1.0, alpha=0.7)
         for i, (x, g) in enumerate(pts):
@@ -125,8 +127,8 @@ def plot(summary: Summary, path: Path) -> None:
                         markerfacecolor="#d62728" if g.lo is not None else "white", markersize=5,
                         label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
-    gx.set_ylabel(f"{TEST_OP} − {BASE_OP} (points of {label.lower()})")
-    gx.set_title(f"paired gap, {TEST_OP} − {BASE_OP}", fontsize=10)
+    gx.set_ylabel(f"{TEST_OP} − {BASE_OP} (points)")
+    gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {TEST_OP} − {BASE_OP}", fontsize=10)
 
     for a in (ax, gx):
         if categorical:
@@ -134,7 +136,8 @@ def plot(summary: Summary, path: Path) -> None:
             a.set_xticklabels(cat_labels, rotation=0 if len(summary.axes) <= 1 else 30,
                               ha="center" if len(summary.axes) <= 1 else "right", fontsize=8)
             a.set_xlim(-0.6, len(summary.rows) - 0.4)
-            a.set_xlabel(summary.axes[0] if len(summary.axes) == 1 else ("configuration" if summary.axes else ""))
+            a.set_xlabel(AXIS_LABELS.get(summary.axes[0], summary.axes[0]) if len(summary.axes) == 1
+                         else ("configuration" if summary.axes else ""))
         else:
             if log_x:
                 a.set_xscale("log")
@@ -142,7 +145,7 @@ def plot(summary: Summary, path: Path) -> None:
             a.set_xticks(ticks)
             a.set_xticklabels([_fmt(t) for t in ticks])
             a.minorticks_off()
-            a.set_xlabel(summary.axes[x_axis])
+            a.set_xlabel(AXIS_LABELS.get(summary.axes[x_axis], summary.axes[x_axis]))
         a.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     if len(gap_series) > 1:

@@ -104,8 +104,8 @@ def _title(jobs: Sequence[Job], axes: Sequence[str]) -> str:
     done = [j for j in jobs if j.status == "completed"] or list(jobs)
 
     def values(name: str, knob: str) -> List[str]:
-        vs = {_fmt(j.record.get(name, j.get(knob))) for j in done}
-        return sorted(v for v in vs if v)
+        vs = {_hashable_key(j.record.get(name, j.get(knob))) for j in done}
+        return [_fmt(v) for v in sorted(vs, key=_sort_key) if _fmt(v)]  # 1/2/4/16, not 1/16/2/4
 
     models = set()
     for j in done:
@@ -137,7 +137,11 @@ def metric_label(jobs: Sequence[Job], metric: str) -> str:
     tasks = {j.record.get("task") for j in jobs if j.status == "completed"}
     if len(tasks) == 1 and (next(iter(tasks)), metric) in TASK_METRIC_LABELS:
         return TASK_METRIC_LABELS[(next(iter(tasks)), metric)]
-    return METRIC_LABELS.get(metric, metric)
+    label = METRIC_LABELS.get(metric, metric)
+    done = [j for j in jobs if j.status == "completed"]
+    if metric in ("top1", "top5") and done and all(j.get("data.val_from") == "train" for j in done):
+        label = f"Validation {label[0].lower()}{label[1:]}"  # held-out training images (the pilot), not the test set
+    return label
 
 
 def default_metric(jobs: Sequence[Job]) -> str:
@@ -238,6 +242,7 @@ def markdown_table(summary: Summary) -> List[str]:
 # docs/protocol.md, "a trained regime": a model must beat the linear baseline clearly and have plateaued.
 BASELINE_MARGIN = 2.0
 PLATEAU_GAIN = 0.3
+FLAGGED_SHOWN = 12
 
 
 def last_epoch_gain(job: Job, metric: str) -> Optional[float]:
@@ -263,11 +268,14 @@ def regime_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
     def name(job: Job) -> str:  # by its knobs, the same whether read from run dirs or from W&B
         return ", ".join(f"{k}={_fmt(_hashable_key(job.get(k)))}" for k in (*summary.axes, "op", "seed"))
 
-    if low or rising:
-        lines.append("- Flagged (kept in every table): " + "; ".join(
-            f"{name(j)} ({j.metric(summary.metric):.2f}"
-            + (f", last epoch {gains[j.name]:+.2f}" if gains[j.name] is not None else "") + ")"
-            for j in sorted({name(j): j for j in (*low, *rising)}.values(), key=name)))
+    flagged = sorted({name(j): j for j in (*low, *rising)}.values(), key=name)
+    if flagged:
+        shown = [f"{name(j)} ({j.metric(summary.metric):.2f}"
+                 + (f", last epoch {gains[j.name]:+.2f}" if gains[j.name] is not None else "") + ")"
+                 for j in flagged[:FLAGGED_SHOWN]]
+        more = len(flagged) - len(shown)
+        lines.append("- Flagged (kept in every table): " + "; ".join(shown)
+                     + (f"; and {more} more (summary.csv: last_epoch_gain, linear_baseline)" if more else "") + ".")
     if len(low) > len(done) / 2:
         lines.append(f"- **Most runs are below the baseline + {BASELINE_MARGIN:g}: under-trained, not evidence "
                      "about the ops.**")
