@@ -127,8 +127,14 @@ def plot(summary: Summary, path: Path) -> None:
                         markerfacecolor="#d62728" if g.lo is not None else "white", markersize=5,
                         label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
+    pooled = summary.pooled
+    pooled_text = ""
+    if pooled.n_pairs >= 2 and len(summary.rows) > 1:  # the sweep's headline number, on the panel it sums up
+        ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
+        pooled_text = (f"\npooled over {pooled.n_pairs} pairs: {pooled.mean:+.2f}{ci} (95% CI); "
+                       f"{TEST_OP} wins {pooled.wins} of {pooled.n_pairs}")
     gx.set_ylabel(f"{TEST_OP} − {BASE_OP} (points)")
-    gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {TEST_OP} − {BASE_OP}", fontsize=10)
+    gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {TEST_OP} − {BASE_OP}{pooled_text}", fontsize=10)
 
     for a in (ax, gx):
         if categorical:
