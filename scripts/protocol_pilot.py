@@ -51,7 +51,9 @@ def read_pilot(sweep_dir: Path):
 
 def apply_rules(runs, baseline: float):
     widths = sorted({k[0] for k in runs})
-    budgets = sorted({k[1] for k in runs})
+    # Only budgets run at every width count (a ladder still being extended is judged on its complete part).
+    budgets = sorted(b for b in {k[1] for k in runs} if all(any(k[:2] == (w, b) for k in runs) for w in widths))
+    incomplete = sorted({k[1] for k in runs} - set(budgets))
     means = {(w, b): float(np.mean([v for k, v in runs.items() if k[0] == w and k[1] == b]))
              for w in widths for b in budgets}
     lowest = {(w, b): min(v for k, v in runs.items() if k[0] == w and k[1] == b) for w in widths for b in budgets}
@@ -69,7 +71,7 @@ def apply_rules(runs, baseline: float):
     df = sum(len(g) - 1 for g in gaps.values() if len(g) > 1)
     s = math.sqrt(ss / df) if df else float("nan")
     n = seeds_needed(s) if df else MAX_SEEDS
-    return {"widths": widths, "budgets": budgets, "baseline": baseline,
+    return {"widths": widths, "budgets": budgets, "incomplete_budgets": incomplete, "baseline": baseline,
             "mean_top1": {f"w{w}_e{b}": means[(w, b)] for w in widths for b in budgets},
             "min_top1": {f"w{w}_e{b}": lowest[(w, b)] for w in widths for b in budgets},
             "chosen_epochs": chosen, "plateaued": plateaued,
@@ -85,7 +87,9 @@ def report(r) -> str:
     for w in r["widths"]:
         cells = [f"{r['mean_top1'][f'w{w}_e{b}']:.2f} (min {r['min_top1'][f'w{w}_e{b}']:.2f})" for b in r["budgets"]]
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
-    lines += ["", "Cells: validation top-1 averaged over both ops and all seeds (lowest single run).", "",
+    lines += ["", "Cells: validation top-1 averaged over both ops and all seeds (lowest single run)."
+              + (f" Not yet run at every width, so not judged: {', '.join(map(str, r['incomplete_budgets']))} epochs."
+                 if r["incomplete_budgets"] else ""), "",
               f"Chosen budget: {r['chosen_epochs']} epochs" + ("" if r["plateaued"] else " (NOT plateaued: none qualified)"),
               f"Paired gaps at that budget: " + "; ".join(f"{k}: {', '.join(f'{g:+.2f}' for g in v)}"
                                                         for k, v in r["paired_gaps_at_chosen"].items()),

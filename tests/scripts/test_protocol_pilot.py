@@ -44,6 +44,10 @@ def test_budget_rule_takes_the_smallest_plateaued_budget_above_the_baseline():
     # A baseline the runs do not clear by 2 points at any budget: the largest budget, flagged.
     r = pilot.apply_rules(runs_of(means, [0.4, -0.2, 1.0]), baseline=89.0)
     assert r["chosen_epochs"] == 16 and not r["plateaued"]
+    # A budget run at one width only (a ladder being extended) is not judged yet.
+    partial = {**runs_of(means, [0.4, -0.2, 1.0]), (8, 32, "star", 0): 90.0, (8, 32, "sum", 0): 89.0}
+    r = pilot.apply_rules(partial, baseline=85.0)
+    assert r["budgets"] == [1, 4, 8, 16] and r["incomplete_budgets"] == [32] and r["chosen_epochs"] == 8
 
 
 def test_cli_on_a_pilot_dir(tmp_path):
