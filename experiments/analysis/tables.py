@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import StarbenchError
 from .jobs import Job
 from .pooled import Pooled, pooled
+from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
 from .stats import LEVEL, Gap, mean_std, paired_gap
 
@@ -218,11 +219,14 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
     metrics = [*METRICS, *extra_metric_names(jobs)]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["job", "status", "error", *summary.varied, *metrics, "last_epoch_gain", "linear_baseline"])
+    # The sweep-level numbers (baseline, pooled test) repeat on every row, so the file stays one table.
+    sweep_level = {"linear_baseline": summary.baseline, **pooled_fields(summary.pooled)}
+    writer.writerow(["job", "status", "error", *summary.varied, *metrics, "last_epoch_gain", *sweep_level])
     for job in jobs:
         gain = last_epoch_gain(job, summary.metric) if job.status == "completed" else None
         writer.writerow([job.name, job.status, job.error or "", *(_fmt(job.get(k)) for k in summary.varied),
-                         *(_fmt(job.record.get(m)) for m in metrics), _fmt(gain), _fmt(summary.baseline)])
+                         *(_fmt(job.record.get(m)) for m in metrics), _fmt(gain),
+                         *(_fmt(v) for v in sweep_level.values())])
     path.write_text(out.getvalue())
 
 

@@ -148,6 +148,9 @@ def test_pooled_section_in_summary(sweep):
     md = (sweep / "summary.md").read_text()
     assert "## Pooled over all 6 pairs (2 rows)" in md
     assert "| star wins / ties / losses | 5 / 0 / 1 |" in md  # gaps 5, 4, 6 and 0.5, -1, 1.5
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert {r["pooled_wins"] for r in rows} == {"5"} and {r["pooled_pairs"] for r in rows} == {"6"}
+    assert float(rows[0]["pooled_gap"]) == pytest.approx((5 + 4 + 6 + 0.5 - 1 + 1.5) / 6)
 
 
 SYNTHETIC = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes": 4, "patch_size": 4,
