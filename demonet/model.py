@@ -10,13 +10,15 @@ the depthwise conv and layer scale, as in the official ``2D_visual/demonet_2d.py
 """
 from __future__ import annotations
 
+from typing import Any, Dict, List, Optional, Union
+
 import torch
 from torch import nn
 
 from starnet.fold import fold_linear_branch
 from starnet.kernels.accelerate import PLAIN
 from starnet.kernels.dwconv import DepthwiseConv2d
-from starnet.layers import DropPath, drop_path_rates
+from starnet.layers import DropPath, GlobalPool, drop_path_rates, take_indices
 from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
 
 
@@ -53,30 +55,118 @@ class DemoBlock(nn.Module):
 
 
 class DemoNet(nn.Module):
+    """timm's model API (``timm.create_model("starbench_demonet", ...)``, registered in ``timm_models.py``):
+    ``forward_features`` gives the blocks' output as an NCHW map (B, width, H/patch, W/patch); ``forward_head``
+    pools it, applies the LayerNorm (the paper's head norm, after the pool) and the classifier
+    (``pre_logits=True``: the pooled, normalised features)."""
+
     def __init__(self, width: int = 192, depth: int = 12, op: str = "star", act: str = "gelu",
                  num_classes: int = 1000, in_chans: int = 3, patch_size: int = 16, drop_path: float = 0.0,
-                 layer_scale: float = 1e-6):
+                 layer_scale: float = 1e-6, drop_rate: float = 0.0, global_pool: str = "avg"):
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
         check_positive_int("in_chans", in_chans)
         check_positive_int("patch_size", patch_size)
         self.num_classes = num_classes
-        self.num_features = width
+        self.num_features = self.head_hidden_size = width
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
+        self.feature_info: List[Dict[str, Any]] = [dict(num_chs=width, reduction=patch_size, module=f"blocks.{i}")
+                                                   for i in range(depth)]
         self.stem = nn.Conv2d(in_chans, width, kernel_size=patch_size, stride=patch_size)
         self.blocks = nn.Sequential(*[DemoBlock(width, op, act, p, layer_scale)
                                       for p in drop_path_rates(drop_path, depth)])
         self.norm = nn.LayerNorm(width)
+        self.global_pool = GlobalPool(global_pool)  # no parameters
         self.head = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(_init_trunc_normal)
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Models pickled before the timm API (``torch.save(model)``) get its attributes' defaults."""
+        super().__setstate__(state)
+        if "global_pool" not in self._modules:
+            self.global_pool = GlobalPool("avg")
+        self.__dict__.setdefault("drop_rate", 0.0)
+        self.__dict__.setdefault("head_hidden_size", self.num_features)
+        if "feature_info" not in self.__dict__:
+            self.feature_info = [dict(num_chs=self.num_features, reduction=self.stem.stride[0],
+                                               module=f"blocks.{i}") for i in range(len(self.blocks))]
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        return set()
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        return dict(stem=r"^stem", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """A new head for ``num_classes`` (0: none); ``global_pool`` ``""`` makes ``forward`` return the map
+        (with the LayerNorm applied per position)."""
+        self.num_classes = num_classes
+        if global_pool is not None:
+            self.global_pool = GlobalPool(global_pool)
+        ref = self.stem.weight
+        self.head = (nn.Linear(self.head_hidden_size, num_classes).to(ref.device, ref.dtype) if num_classes > 0
+                     else nn.Identity())
+        self.head.train(self.training)
+
+    def _norm_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The head LayerNorm over the channels of an NCHW map (``norm`` is ``Identity`` once pruned)."""
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Optional[Union[int, List[int]]] = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False):
+        """timm >= 1.0: the outputs of the blocks in ``indices`` (None: all, an int n: the last n) as NCHW maps
+        (``norm``: with the head LayerNorm per position); returns them alone (``intermediates_only``) or
+        ``(forward_features(x), intermediates)``."""
+        if output_fmt not in ("NCHW", "NHWC"):
+            raise ValueError(f"output_fmt must be NCHW or NHWC, got {output_fmt}")
+        taken, max_index = take_indices(len(self.blocks), indices)
+        blocks = self.blocks if torch.jit.is_scripting() or not stop_early else self.blocks[:max_index + 1]
+        intermediates = []
+        x = self.stem(x).permute(0, 2, 3, 1)
+        for i, block in enumerate(blocks):
+            x = block(x)
+            if i in taken:
+                y = self.norm(x) if norm else x
+                intermediates.append(y if output_fmt == "NHWC" else y.permute(0, 3, 1, 2))
+        if intermediates_only:
+            return intermediates
+        return x.permute(0, 3, 1, 2), intermediates
+
+    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """Drop the blocks after the last of ``indices`` (and the head norm/classifier if asked)."""
+        taken, max_index = take_indices(len(self.blocks), indices)
+        self.blocks = self.blocks[:max_index + 1]
+        if prune_norm:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0, "")
+        return taken
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled, normalised features (B, width)."""
-        x = self.blocks(self.stem(x).permute(0, 2, 3, 1))
-        return self.norm(x.mean((1, 2)))
+        """The blocks' output, an NCHW map (B, width, H/patch, W/patch) (a view of the channels-last blocks')."""
+        return self.blocks(self.stem(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if self.global_pool.is_identity():
+            x = self._norm_map(x)
+        else:
+            x = self.norm(self.global_pool(x))
+        if self.drop_rate > 0.0:
+            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))
 
     def reparameterize(self) -> "DemoNet":
         """In place, for inference: every block becomes a ``DeployDemoBlock``. Returns ``self``, in eval mode."""

@@ -48,6 +48,51 @@ class ConvBN(nn.Sequential):
         return self.bn(y) if "bn" in self._modules else y
 
 
+class GlobalPool(nn.Module):
+    """timm's head pooling on an NCHW map, torch only: ``"avg"`` (mean over H, W, flattened to (B, C)),
+    ``"max"``, or ``""`` (pass the map through unpooled). No parameters: state-dict keys are unaffected."""
+
+    POOLS = ("avg", "max", "")
+
+    def __init__(self, pool_type: str = "avg"):
+        super().__init__()
+        if pool_type not in self.POOLS:
+            raise ValueError(f"unknown global_pool '{pool_type}'; valid: 'avg', 'max', ''")
+        self.pool_type = pool_type
+
+    def is_identity(self) -> bool:
+        return self.pool_type == ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool_type == "avg":
+            return torch.flatten(x.mean((2, 3)), 1)
+        if self.pool_type == "max":
+            return torch.flatten(x.amax((2, 3)), 1)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"pool_type={self.pool_type!r}"
+
+
+def take_indices(n: int, indices=None):
+    """timm's ``feature_take_indices`` (torch only): ``None`` -> all ``n``, an int k -> the last k, a sequence ->
+    those indices (negative from the end). Returns (sorted-as-given absolute indices, the largest)."""
+    if indices is None:
+        indices = n
+    if isinstance(indices, int):
+        if not 0 < indices <= n:
+            raise ValueError(f"last-n ({indices}) is out of range (1 to {n})")
+        taken = [n - indices + i for i in range(indices)]
+    else:
+        taken = []
+        for i in indices:
+            idx = n + i if i < 0 else i
+            if not 0 <= idx < n:
+                raise ValueError(f"feature index {idx} is out of range (0 to {n - 1})")
+            taken.append(idx)
+    return taken, max(taken)
+
+
 def drop_path_rates(drop_path: float, n: int) -> list:
     """Linearly increasing stochastic-depth rates, 0 for the first block (paper/timm schedule)."""
     return [x.item() for x in torch.linspace(0, drop_path, n)] if n else []

@@ -20,7 +20,7 @@ The opt-in CPU kernels are switched on per model by ``starnet.accelerate(model, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ from .fold import fold_conv_bn, fold_linear_branch, fold_norm_into_linear
 from .kernels.accelerate import PLAIN
 from .kernels.fast_bn import BatchNorm2d, fast_batch_norm
 from .kernels.fused_mlp import fused_mlp
-from .layers import ConvBN, DropPath, drop_path_rates
+from .layers import ConvBN, DropPath, GlobalPool, drop_path_rates, take_indices
 from .ops import Fusion, act_kernel_code, act_then_op, check_positive_int, make_act
 
 
@@ -123,7 +123,8 @@ class StarNet(nn.Module):
 
     def __init__(self, base_dim: int = 32, depths: Sequence[int] = (3, 3, 12, 5), mlp_ratio: int = 4,
                  op: Union[str, Sequence[str]] = "star", act: str = "relu6", num_classes: int = 1000,
-                 in_chans: int = 3, drop_path: float = 0.0, init: str = "official"):
+                 in_chans: int = 3, drop_path: float = 0.0, init: str = "official", drop_rate: float = 0.0,
+                 global_pool: str = "avg"):
         super().__init__()
         check_positive_int("width", base_dim)
         check_positive_int("in_chans", in_chans)
@@ -138,23 +139,28 @@ class StarNet(nn.Module):
         if init not in INITS:
             raise ValueError(f"unknown init '{init}'; valid: {', '.join(INITS)}")
         self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
         self.ops = ops
 
         self.stem = Stem(in_chans, self.stem_dim, act)
         dpr = drop_path_rates(drop_path, sum(depths))
         stages, prev, cur = [], self.stem_dim, 0
         self.stage_channels: List[int] = []
+        self.feature_info: List[Dict[str, Any]] = []  # timm's: one entry per stage
         for i, (depth, stage_op) in enumerate(zip(depths, ops)):
             dim = base_dim * 2 ** i
             blocks = [StarBlock(dim, mlp_ratio, stage_op, act, dpr[cur + j]) for j in range(depth)]
             stages.append(nn.Sequential(ConvBN(prev, dim, 3, 2, 1), *blocks))
             self.stage_channels.append(dim)
+            self.feature_info.append(dict(num_chs=dim, reduction=2 ** (i + 2), module=f"stages.{i}"))
             prev, cur = dim, cur + depth
         self.stages = nn.Sequential(*stages)
         # Output stride of each stage: stem /2, then each downsampler /2.
         self.stage_strides: List[int] = [2 ** (i + 2) for i in range(len(depths))]
-        self.num_features = prev
+        self.num_features = self.head_hidden_size = prev
         self.norm = BatchNorm2d(prev)
+        self.global_pool = GlobalPool(global_pool)  # no parameters: the state dict is timm's
         self.head = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights(init)
 
@@ -182,11 +188,90 @@ class StarNet(nn.Module):
                 break
         return outs
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Models pickled before the timm API (``torch.save(model)``) get its attributes' defaults."""
+        super().__setstate__(state)
+        if "global_pool" not in self._modules:
+            self.global_pool = GlobalPool("avg")
+        self.__dict__.setdefault("drop_rate", 0.0)
+        self.__dict__.setdefault("head_hidden_size", self.num_features)
+        if "feature_info" not in self.__dict__:
+            self.feature_info = [dict(num_chs=c, reduction=r, module=f"stages.{i}")
+                                         for i, (c, r) in enumerate(zip(self.stage_channels, self.stage_strides))]
+
+    # timm's model API (``timm.create_model("starbench_starnet_s1")``, registered in ``timm_models.py``).
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        return set()
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        return dict(stem=r"^stem\.\d+",
+                    blocks=[(r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.(\d+)", None),
+                            (r"norm", (99999,))])
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """A new head for ``num_classes`` (0: none, ``forward`` gives the pooled features); ``global_pool``
+        ``""`` makes ``forward`` return the unpooled map."""
+        self.num_classes = num_classes
+        if global_pool is not None:
+            self.global_pool = GlobalPool(global_pool)
+        ref = self.norm.weight if isinstance(self.norm, nn.BatchNorm2d) else next(self.parameters())
+        self.head = (nn.Linear(self.head_hidden_size, num_classes).to(ref.device, ref.dtype) if num_classes > 0
+                     else nn.Identity())
+        self.head.train(self.training)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Optional[Union[int, List[int]]] = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False):
+        """timm >= 1.0: the outputs of the stages in ``indices`` (None: all, an int n: the last n), with the
+        final norm on the last stage's if ``norm``; returns them alone (``intermediates_only``) or
+        ``(forward_features(x), intermediates)``."""
+        if output_fmt != "NCHW":
+            raise ValueError("StarNet's intermediates are NCHW")
+        taken, max_index = take_indices(len(self.stages), indices)
+        last = len(self.stages) - 1
+        stages = self.stages if torch.jit.is_scripting() or not stop_early else self.stages[:max_index + 1]
+        intermediates = []
+        x = self.stem(x)
+        feat_idx = 0
+        for feat_idx, stage in enumerate(stages):
+            x = stage(x)
+            if feat_idx in taken:
+                intermediates.append(self.norm(x) if norm and feat_idx == last else x)
+        if intermediates_only:
+            return intermediates
+        if feat_idx == last:
+            x = self.norm(x)
+        return x, intermediates
+
+    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """Drop the stages after the last of ``indices`` (and the norm/head that no longer fit)."""
+        taken, max_index = take_indices(len(self.stages), indices)
+        prune_end = max_index < len(self.stages) - 1
+        if prune_norm or prune_end:
+            self.norm = nn.Identity()
+        self.stages = self.stages[:max_index + 1]
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or prune_end:
+            self.reset_classifier(0, "")
+        return taken
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The final map after the last norm, (B, num_features, H/32, W/32)."""
         return self.norm(self.stages(self.stem(x)))
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.flatten(x.mean((2, 3)), 1))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x)
+        if self.drop_rate > 0.0:
+            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -200,7 +285,8 @@ class StarNet(nn.Module):
             for i, layer in enumerate(stage):
                 stage[i] = (DeployStarBlock(layer, merge_branches) if isinstance(layer, StarBlock)
                             else fold_conv_bn(layer))
-        if isinstance(self.head, nn.Linear) and isinstance(self.norm, nn.BatchNorm2d):  # not yet folded
+        if (isinstance(self.head, nn.Linear) and isinstance(self.norm, nn.BatchNorm2d)  # not yet folded
+                and self.global_pool.pool_type == "avg"):  # an affine map commutes with the mean, not the max
             self.head = fold_norm_into_linear(self.norm, self.head)
             self.norm = nn.Identity()
         return self
@@ -257,12 +343,15 @@ class DeployStarBlock(nn.Module):
 
 def create_starnet(variant: str = "s1", op: Union[str, Sequence[str]] = "star", act: str = "relu6",
                    num_classes: int = 1000, in_chans: int = 3, drop_path: float = 0.0,
-                   width: int = None, depths: Sequence[int] = None, init: str = "official") -> StarNet:
+                   width: int = None, depths: Sequence[int] = None, init: str = "official",
+                   **kwargs: Any) -> StarNet:
     """Build a paper variant (``s050 s100 s150 s1 s2 s3 s4``); ``width``/``depths`` override its
-    base width and per-stage depths."""
+    base width and per-stage depths; ``kwargs`` (``drop_rate``, ``global_pool``) go to ``StarNet``. The same
+    model as ``timm.create_model(f"starbench_starnet_{variant}", ...)`` (``starnet/timm_models.py``)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown StarNet variant '{variant}'; valid: {', '.join(VARIANTS)}")
     spec = VARIANTS[variant]
     return StarNet(base_dim=spec.base_dim if width is None else width,
                    depths=spec.depths if depths is None else depths, mlp_ratio=spec.mlp_ratio,
-                   op=op, act=act, num_classes=num_classes, in_chans=in_chans, drop_path=drop_path, init=init)
+                   op=op, act=act, num_classes=num_classes, in_chans=in_chans, drop_path=drop_path, init=init,
+                   **kwargs)

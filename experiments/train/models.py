@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import timm
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from demonet import DemoNet
-from starnet import VARIANTS, create_starnet
+import demonet  # noqa: F401  (registers starbench_demonet in timm)
+from starnet import VARIANTS  # importing starnet registers starbench_starnet_*
 
 from ..config import plain
 
@@ -16,18 +17,24 @@ MODELS = ("demonet", "starnet")
 
 
 def build_model(cfg: DictConfig, in_chans: int, num_classes: int) -> nn.Module:
+    """The configured model, built through timm's registry (``starbench_demonet``, ``starbench_starnet_<variant>``:
+    ``demonet/timm_models.py``, ``starnet/timm_models.py``), the same module as ``DemoNet(...)`` /
+    ``create_starnet(...)`` with the same initialisation."""
     m = cfg.model
     if m.name == "demonet":
         patch = m.patch_size or cfg.data.patch_size
-        return DemoNet(width=cfg.width, depth=cfg.depth, op=cfg.op, act=m.act, num_classes=num_classes,
-                       in_chans=in_chans, patch_size=patch, drop_path=m.drop_path, layer_scale=m.layer_scale)
+        return timm.create_model("starbench_demonet", width=cfg.width, depth=cfg.depth, op=plain(cfg.op), act=m.act,
+                                 num_classes=num_classes, in_chans=in_chans, patch_size=patch,
+                                 drop_path_rate=m.drop_path, layer_scale=m.layer_scale)
     if m.name == "starnet":
         depth = plain(cfg.depth)
         if depth is not None and not isinstance(depth, list):
             raise ValueError(f"StarNet depth is one block count per stage, e.g. depth=[2,2,8,3]; got {depth!r}")
-        return create_starnet(m.variant, op=plain(cfg.op), act=m.act, num_classes=num_classes,
-                              in_chans=in_chans, drop_path=m.drop_path, width=cfg.width, depths=depth,
-                              init=m.init)
+        if m.variant not in VARIANTS:
+            raise ValueError(f"unknown StarNet variant '{m.variant}'; valid: {', '.join(VARIANTS)}")
+        return timm.create_model(f"starbench_starnet_{m.variant}", op=plain(cfg.op), act=m.act,
+                                 num_classes=num_classes, in_chans=in_chans, drop_path_rate=m.drop_path,
+                                 width=cfg.width, depths=depth, init=m.init)
     raise ValueError(f"unknown model '{m.name}'; valid: {', '.join(MODELS)}")
 
 

@@ -16,7 +16,8 @@ LAYERS = {
     "starnet.dwconv": 0, "starnet.fast_bn": 0,  # aliases of old pickle paths
     "starnet.ops": 1, "starnet.layers": 1, "starnet.fold": 1,
     "starnet.model": 2, "demonet.model": 2,
-    "starnet": 3, "demonet": 3,  # the packages' __init__: the public API
+    "starnet.timm_models": 3, "demonet.timm_models": 3,  # the models in timm's registry
+    "starnet": 4, "demonet": 4,  # the packages' __init__: the public API
 }
 
 

@@ -81,14 +81,14 @@ def _allow_safe_load() -> None:
     pickled detector names these classes and the fusion functions, nothing else of ours."""
     from starnet import FUSION_OPS
     from starnet.dwconv import DepthwiseConv2d
-    from starnet.layers import DropPath
+    from starnet.layers import DropPath, GlobalPool
     from starnet.fast_bn import BatchNorm2d
     from starnet.model import StarBlock, StarNet, Stem
     from starnet.ops import Fusion
     add = getattr(torch.serialization, "add_safe_globals", None)
     if add is not None:
         classes = [StarNetBackbone, StarNet, Stem, StarBlock, ConvBN, BatchNorm2d, DepthwiseConv2d, DropPath, Fusion,
-                   *FUSION_OPS.values()]
+                   GlobalPool, *FUSION_OPS.values()]
         # A weights_only load matches the module path written in the file: checkpoints saved before a class
         # moved name it by its old path (experiments.detect.model.StarNetBackbone, ...), so allow both.
         old = [(cls, name) for cls, name in _old_paths(classes) if name != f"{cls.__module__}.{cls.__qualname__}"]
