@@ -18,7 +18,7 @@ from torch import nn
 from starnet.fold import fold_linear_branch
 from starnet.kernels.accelerate import PLAIN
 from starnet.kernels.dwconv import DepthwiseConv2d
-from starnet.layers import DropPath, GlobalPool, drop_path_rates, take_indices
+from starnet.layers import DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
 from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
 
 
@@ -54,7 +54,7 @@ class DemoBlock(nn.Module):
         return shortcut + self.drop_path(x)
 
 
-class DemoNet(nn.Module):
+class DemoNet(TimmApiDefaults, nn.Module):
     """timm's model API (``timm.create_model("starbench_demonet", ...)``, registered in ``timm_models.py``):
     ``forward_features`` gives the blocks' output as an NCHW map (B, width, H/patch, W/patch); ``forward_head``
     pools it, applies the LayerNorm (the paper's head norm, after the pool) and the classifier
@@ -82,16 +82,9 @@ class DemoNet(nn.Module):
         self.head = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(_init_trunc_normal)
 
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        """Models pickled before the timm API (``torch.save(model)``) get its attributes' defaults."""
-        super().__setstate__(state)
-        if "global_pool" not in self._modules:
-            self.global_pool = GlobalPool("avg")
-        self.__dict__.setdefault("drop_rate", 0.0)
-        self.__dict__.setdefault("head_hidden_size", self.num_features)
-        if "feature_info" not in self.__dict__:
-            self.feature_info = [dict(num_chs=self.num_features, reduction=self.stem.stride[0],
-                                               module=f"blocks.{i}") for i in range(len(self.blocks))]
+    def _pickled_feature_info(self) -> List[Dict[str, Any]]:
+        return [dict(num_chs=self.num_features, reduction=self.stem.stride[0], module=f"blocks.{i}")
+                for i in range(len(self.blocks))]
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:

@@ -1,6 +1,8 @@
 """Small layers shared by DemoNet and StarNet (torch and the kernel-aware modules of ``kernels/``)."""
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import torch
 from torch import nn
 
@@ -96,3 +98,18 @@ def take_indices(n: int, indices=None):
 def drop_path_rates(drop_path: float, n: int) -> list:
     """Linearly increasing stochastic-depth rates, 0 for the first block (paper/timm schedule)."""
     return [x.item() for x in torch.linspace(0, drop_path, n)] if n else []
+
+
+class TimmApiDefaults:
+    """Mixin for the models' ``__setstate__``: a model pickled before the timm API (``torch.save(model)``)
+    gets that API's attributes' defaults when loaded. Each model says its feature_info in
+    ``_pickled_feature_info()``."""
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "global_pool" not in self._modules:
+            self.global_pool = GlobalPool("avg")
+        self.__dict__.setdefault("drop_rate", 0.0)
+        self.__dict__.setdefault("head_hidden_size", self.num_features)
+        if "feature_info" not in self.__dict__:
+            self.feature_info = self._pickled_feature_info()

@@ -29,7 +29,7 @@ from .fold import fold_conv_bn, fold_linear_branch, fold_norm_into_linear
 from .kernels.accelerate import PLAIN
 from .kernels.fast_bn import BatchNorm2d, fast_batch_norm
 from .kernels.fused_mlp import fused_mlp
-from .layers import ConvBN, DropPath, GlobalPool, drop_path_rates, take_indices
+from .layers import ConvBN, DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
 from .ops import Fusion, act_kernel_code, act_then_op, check_positive_int, make_act
 
 
@@ -118,7 +118,7 @@ class Stem(nn.Sequential):
         return super().forward(x)
 
 
-class StarNet(nn.Module):
+class StarNet(TimmApiDefaults, nn.Module):
     stem_dim = 32
 
     def __init__(self, base_dim: int = 32, depths: Sequence[int] = (3, 3, 12, 5), mlp_ratio: int = 4,
@@ -188,16 +188,9 @@ class StarNet(nn.Module):
                 break
         return outs
 
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        """Models pickled before the timm API (``torch.save(model)``) get its attributes' defaults."""
-        super().__setstate__(state)
-        if "global_pool" not in self._modules:
-            self.global_pool = GlobalPool("avg")
-        self.__dict__.setdefault("drop_rate", 0.0)
-        self.__dict__.setdefault("head_hidden_size", self.num_features)
-        if "feature_info" not in self.__dict__:
-            self.feature_info = [dict(num_chs=c, reduction=r, module=f"stages.{i}")
-                                         for i, (c, r) in enumerate(zip(self.stage_channels, self.stage_strides))]
+    def _pickled_feature_info(self) -> List[Dict[str, Any]]:
+        return [dict(num_chs=c, reduction=r, module=f"stages.{i}")
+                for i, (c, r) in enumerate(zip(self.stage_channels, self.stage_strides))]
 
     # timm's model API (``timm.create_model("starbench_starnet_s1")``, registered in ``timm_models.py``).
     @torch.jit.ignore
