@@ -1,5 +1,7 @@
 """Every experiment preset composes at both scales, sweeps star vs sum over seeds, and its first job
 builds its model."""
+import math
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -10,7 +12,8 @@ from experiments.train.models import build_model
 
 PRESETS = ("fig1_width", "table3_depth", "no_act", "starnet_op", "moons")
 # The protocol presets (docs/protocol.md) and their try-out versions.
-PROTOCOL = ("fig1_width", "table3_depth", "no_act", "starnet_op", "budget_curve")
+PROTOCOL = ("fig1_width", "table3_depth", "no_act", "starnet_op", "budget_curve", "budget_curve_55k")
+PILOTS = ("budget_curve", "budget_curve_55k")  # on the validation split carved from the training set
 SCALES = {"cpu": "{}", "paper": "{}_paper"}
 ALL_FILES = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -75,17 +78,23 @@ def test_protocol_presets_follow_the_protocol(preset):
     params = sweep_params(cfg)
     if cfg.model.name == "demonet":
         assert cfg.model.patch_size <= 4 and cfg.depth == 12 or "depth" in params  # >= 7x7 tokens
-    assert cfg.data.train_size == 10000 and not cfg.data.augment and not cfg.trainer.ema
+    pilot = preset in PILOTS
+    # Amendment 2: 55,000 training images, except the 10k budget curve of part 1 and amendment 1.
+    assert cfg.data.train_size == (10000 if preset == "budget_curve" else 55000)
+    assert not cfg.data.augment and not cfg.trainer.ema
+    steps_per_epoch = math.ceil(cfg.data.train_size / cfg.trainer.batch_size)
+    assert int(cfg.trainer.warmup_epochs * steps_per_epoch) == 15  # the protocol's warm-up, in steps
     assert cfg.trainer.threads == 1 and cfg.hydra.launcher.n_jobs == -1
-    assert (cfg.data.val_from == "train") == (preset == "budget_curve")  # only the pilot avoids the test set
-    assert len(params["seed"]) >= (3 if preset == "budget_curve" else 5)
+    assert (cfg.data.val_from == "train") == pilot  # only the pilots avoid the test set
+    assert len(params["seed"]) >= (3 if pilot else 5)
     if preset == "fig1_width":
         assert len(params["width"]) >= 6
     if preset == "table3_depth":
         assert len(params["depth"]) >= 5
-    if preset == "budget_curve":  # >= 4 budgets spanning >= 10x at two widths
+    if pilot:  # >= 4 budgets at two widths; the 10k budget curve spans >= 10x
         epochs = [int(e) for e in params["trainer.epochs"]]
-        assert len(epochs) >= 4 and max(epochs) / min(epochs) >= 10 and len(params["width"]) == 2
+        assert len(epochs) >= 4 and len(params["width"]) == 2
+        assert max(epochs) / min(epochs) >= (10 if preset == "budget_curve" else 8)
 
 
 @pytest.mark.parametrize("preset", PROTOCOL)
