@@ -46,6 +46,17 @@ def test_latency_table_and_json(tmp_path):
     assert json.loads((tmp_path / "latency.json").read_text())
 
 
+def test_protocol_cost_times_each_model_once_and_sums_each_sweep():
+    out = run_script("benchmark_protocol_cost.py", "--presets", "budget_curve_smoke,no_act_smoke", "--rounds", 1).stdout
+    models = out.split("(step cost")[0].strip().splitlines()[1:]
+    # budget_curve_smoke: width 8; no_act_smoke: width 16 with act gelu and none.
+    assert len(models) == 3 and sum(line.rstrip().endswith("1.00x") for line in models) >= 1
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.endswith(tuple("0123456789"))
+            and line.split()[0].endswith("_smoke")}
+    assert rows["budget_curve_smoke"][1] == "8" and rows["no_act_smoke"][1] == "8"  # jobs per sweep
+    assert all(float(r[-1]) >= 0 for r in rows.values())  # hours: 0.00 on a fast machine
+
+
 def test_gpu_script_runs_on_cpu(tmp_path):
     run_script("benchmark_gpu.py", "--device", "cpu", "--batch", 2, "--steps", 1, "--warmup", 1, "--no-compile",
                "--size", 64, "--json", tmp_path / "gpu.json")
@@ -57,6 +68,8 @@ def test_gpu_script_runs_on_cpu(tmp_path):
     ("benchmark_flops.py", ["--op", "foo"]),
     ("benchmark_flops.py", ["--width", "0"]),
     ("benchmark_train_throughput.py", ["--repeats", "1"]),
+    ("benchmark_protocol_cost.py", ["--presets", "fig9_width"]),
+    ("benchmark_protocol_cost.py", ["--rounds", "0"]),
 ])
 def test_bad_input_is_a_one_line_error(name, args):
     proc = run_script(name, *args, check=False)
