@@ -1,0 +1,335 @@
+"""DemoNet's whole block, ``x + gamma * g(op(act(f(dwconv(norm(x))))))``, as one CPU kernel, forward and backward.
+
+At DemoNet's science sizes (widths 8-64 on 7x7 or 14x14 tokens) a block is a chain of small ops: LayerNorm,
+the 7x7 depthwise conv (with permutes around it), a d->6d GEMM, the activation, the op, a 3d->d GEMM, the
+layer scale and the residual, each a pass over memory and a dispatch, twice as many in the backward. The
+step is bound by those, not by arithmetic (docs/performance.md, issue 12). Here a block runs over tiles of
+whole images (the depthwise conv only mixes tokens of one image), so every intermediate stays in cache:
+per tile, LayerNorm, the depthwise conv as a direct loop over channel vectors, ``h = u wf^T + bf`` and
+``o = z wg^T + bg`` as ATen GEMMs, GELU as ATen's own vectorised kernel (the same values as ``nn.GELU``).
+The forward keeps only the C-wide tensors the backward needs (the conv output ``u``, ``o`` and the
+LayerNorm statistics); the backward recomputes the 6d-wide ``h`` per tile and sums weight gradients per
+thread.
+
+Opt-in per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``), built on first
+use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and activations with a
+code here (star, sum; gelu, none, relu, relu6) and blocks without an active drop path; anything else takes
+the plain modules. Outputs and gradients equal the plain block's to float rounding
+(``tests/starnet/kernels/test_demo_block.py``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ._build import ACTIVATIONS_CPP, build
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <cmath>
+#include <vector>
+
+// act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU (erf) through ATen; op: 0 star, 1 sum.
+static const int64_t GELU = 3;
+
+// a = act(h1); h1 a (T x Hd) view with row stride 2 Hd
+static void activate(const at::Tensor& h1, at::Tensor& a, int64_t act) {
+  if (act == GELU) { at::gelu_out(a, h1); return; }
+  const int64_t T = a.size(0), Hd = a.size(1), s = h1.stride(0);
+  const float* hp = h1.data_ptr<float>(); float* ap = a.data_ptr<float>();
+  for (int64_t r = 0; r < T; ++r) {
+    #pragma omp simd
+    for (int64_t j = 0; j < Hd; ++j) ap[r * Hd + j] = act_f(hp[r * s + j], act);
+  }
+}
+
+// z = op(a, h2)
+static void merge(const float* a, const float* h, float* z, int64_t T, int64_t Hd, int64_t op) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* ar = a + r * Hd; const float* h2 = h + r * 2 * Hd + Hd; float* zr = z + r * Hd;
+    if (op == 0) {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] * h2[j];
+    } else {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] + h2[j];
+    }
+  }
+}
+
+// LayerNorm over the rows of x (T x C): nhat = (x - mean) * rstd, n = nhat * w + b.
+static void layer_norm(const float* x, const float* w, const float* b, float eps, float* n, float* mean,
+                       float* rstd, int64_t T, int64_t C) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* xr = x + r * C; float* nr = n + r * C;
+    float s = 0.f;
+    #pragma omp simd reduction(+:s)
+    for (int64_t c = 0; c < C; ++c) s += xr[c];
+    const float m = s / C;
+    float v = 0.f;
+    #pragma omp simd reduction(+:v)
+    for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);  // centred first: no cancellation
+    const float rs = 1.f / std::sqrt(v / C + eps);
+    mean[r] = m; rstd[r] = rs;
+    #pragma omp simd
+    for (int64_t c = 0; c < C; ++c) nr[c] = (xr[c] - m) * rs * w[c] + b[c];
+  }
+}
+
+// Depthwise k x k conv, stride 1, padding k / 2, over `imgs` images of H x W tokens x C channels.
+// wt: (k*k, C), the weight transposed so that the loops run over contiguous channels.
+static void dwconv(const float* n, const float* wt, const float* bias, float* u, int64_t imgs, int64_t H,
+                   int64_t W, int64_t C, int64_t k) {
+  const int64_t p = k / 2;
+  for (int64_t i = 0; i < imgs; ++i) {
+    const float* ni = n + i * H * W * C; float* ui = u + i * H * W * C;
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) {
+        float* ur = ui + (y * W + x) * C;
+        for (int64_t c = 0; c < C; ++c) ur[c] = bias[c];
+        for (int64_t ky = std::max<int64_t>(0, p - y); ky < std::min<int64_t>(k, H + p - y); ++ky)
+          for (int64_t kx = std::max<int64_t>(0, p - x); kx < std::min<int64_t>(k, W + p - x); ++kx) {
+            const float* nr = ni + ((y + ky - p) * W + (x + kx - p)) * C; const float* wr = wt + (ky * k + kx) * C;
+            #pragma omp simd
+            for (int64_t c = 0; c < C; ++c) ur[c] += wr[c] * nr[c];
+          }
+      }
+  }
+}
+
+// Its backward: dn (zeroed here) += w * du scattered back; dwt += n * du; dbias += du.
+static void dwconv_backward(const float* n, const float* wt, const float* du, float* dn, float* dwt, float* dbias,
+                            int64_t imgs, int64_t H, int64_t W, int64_t C, int64_t k) {
+  const int64_t p = k / 2;
+  std::fill(dn, dn + imgs * H * W * C, 0.f);
+  for (int64_t i = 0; i < imgs; ++i) {
+    const float* ni = n + i * H * W * C; const float* gi = du + i * H * W * C; float* di = dn + i * H * W * C;
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) {
+        const float* gr = gi + (y * W + x) * C;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) dbias[c] += gr[c];
+        for (int64_t ky = std::max<int64_t>(0, p - y); ky < std::min<int64_t>(k, H + p - y); ++ky)
+          for (int64_t kx = std::max<int64_t>(0, p - x); kx < std::min<int64_t>(k, W + p - x); ++kx) {
+            const int64_t off = ((y + ky - p) * W + (x + kx - p)) * C;
+            const float* nr = ni + off; float* dr = di + off;
+            const float* wr = wt + (ky * k + kx) * C; float* dwr = dwt + (ky * k + kx) * C;
+            #pragma omp simd
+            for (int64_t c = 0; c < C; ++c) { dr[c] += wr[c] * gr[c]; dwr[c] += nr[c] * gr[c]; }
+          }
+      }
+  }
+}
+
+// x: (B*H*W, C) tokens; wt (k*k, C); wf (6C', C), wg (C, 3C'). Returns y, and for the backward u (conv
+// output), o (g's output, before the layer scale), mean, rstd.
+std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, torch::Tensor lnw,
+    torch::Tensor lnb, double eps, torch::Tensor wt, torch::Tensor dwb, torch::Tensor wf, torch::Tensor bf,
+    torch::Tensor wg, torch::Tensor bg, torch::Tensor gamma, int64_t act, int64_t op, int64_t tile) {
+  const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
+  const int64_t k = (int64_t)std::lround(std::sqrt((double)wt.size(0)));
+  auto y = at::empty_like(x), u = at::empty_like(x), o = at::empty_like(x);
+  auto mean = at::empty({M}, x.options()), rstd = at::empty({M}, x.options());
+  auto wft = wf.t(), wgt = wg.t();
+  const int64_t ntiles = (B + tile - 1) / tile;
+  at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
+    auto n = at::empty({tile * HW, C}, x.options());
+    auto h = at::empty({tile * HW, H2}, x.options());
+    auto a = at::empty({tile * HW, Hd}, x.options());
+    auto z = at::empty({tile * HW, Hd}, x.options());
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i0 = t * tile, imgs = std::min(tile, B - i0), r0 = i0 * HW, T = imgs * HW;
+      layer_norm(x.data_ptr<float>() + r0 * C, lnw.data_ptr<float>(), lnb.data_ptr<float>(), (float)eps,
+                 n.data_ptr<float>(), mean.data_ptr<float>() + r0, rstd.data_ptr<float>() + r0, T, C);
+      dwconv(n.data_ptr<float>(), wt.data_ptr<float>(), dwb.data_ptr<float>(), u.data_ptr<float>() + r0 * C,
+             imgs, H, W, C, k);
+      auto ht = h.narrow(0, 0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
+      at::addmm_out(ht, bf, u.narrow(0, r0, T), wft);
+      activate(ht.narrow(1, 0, Hd), at_, act);
+      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
+      at::addmm_out(ot, bg, zt, wgt);
+      const float* xp = x.data_ptr<float>() + r0 * C; const float* op_ = ot.data_ptr<float>();
+      const float* gp = gamma.data_ptr<float>(); float* yp = y.data_ptr<float>() + r0 * C;
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yp[r * C + c] = xp[r * C + c] + gp[c] * op_[r * C + c];
+      }
+    }
+  });
+  return {y, u, o, mean, rstd};
+}
+
+// Gradients of x, lnw, lnb, the conv weight (C, 1, k, k) and bias, wf, bf, wg, bg, gamma.
+std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int64_t H, int64_t W,
+    torch::Tensor lnw, torch::Tensor lnb, torch::Tensor wt, torch::Tensor wf, torch::Tensor bf, torch::Tensor wg,
+    torch::Tensor gamma, torch::Tensor u, torch::Tensor o, torch::Tensor mean, torch::Tensor rstd, int64_t act,
+    int64_t op, int64_t tile) {
+  const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
+  const int64_t KK = wt.size(0), k = (int64_t)std::lround(std::sqrt((double)KK));
+  const int64_t nthreads = at::get_num_threads();
+  auto dx = at::empty_like(x);
+  auto dwft_p = at::zeros({nthreads, C, H2}, x.options());  // dWf^T: u^T dh is the faster GEMM
+  auto dwg_p = at::zeros({nthreads, C, Hd}, x.options());
+  // per thread, the vector gradients: bf (H2), then bg, gamma, lnw, lnb, conv bias (C each), conv weight (KK*C)
+  const int64_t V = H2 + 5 * C + KK * C;
+  auto vec_p = at::zeros({nthreads, V}, x.options());
+  auto wft = wf.t();
+  const int64_t ntiles = (B + tile - 1) / tile;
+  at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;
+    const int64_t tid = at::get_thread_num();
+    auto dwft = dwft_p[tid], dwg = dwg_p[tid];
+    float* dbf = vec_p[tid].data_ptr<float>();
+    float* dbg = dbf + H2; float* dgam = dbg + C; float* dlnw = dgam + C; float* dlnb = dlnw + C;
+    float* ddwb = dlnb + C; float* ddwt = ddwb + C;
+    const int64_t R = tile * HW;
+    auto n = at::empty({R, C}, x.options()), nhat = at::empty({R, C}, x.options());
+    auto h = at::empty({R, H2}, x.options()), a = at::empty({R, Hd}, x.options());
+    auto z = at::empty({R, Hd}, x.options()), dz = at::empty({R, Hd}, x.options());
+    auto dh = at::empty({R, H2}, x.options()), dout = at::empty({R, C}, x.options());
+    auto du = at::empty({R, C}, x.options()), dn = at::empty({R, C}, x.options());
+    const float* lw = lnw.data_ptr<float>(); const float* lb = lnb.data_ptr<float>();
+    const float* gp = gamma.data_ptr<float>();
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i0 = t * tile, imgs = std::min(tile, B - i0), r0 = i0 * HW, T = imgs * HW;
+      const float* xp = x.data_ptr<float>() + r0 * C; const float* dyp = dy.data_ptr<float>() + r0 * C;
+      const float* opp = o.data_ptr<float>() + r0 * C;
+      const float* mp = mean.data_ptr<float>() + r0; const float* rp = rstd.data_ptr<float>() + r0;
+      float* np_ = n.data_ptr<float>(); float* nh = nhat.data_ptr<float>(); float* dop = dout.data_ptr<float>();
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t i = r * C + c;
+          nh[i] = (xp[i] - mp[r]) * rp[r];
+          np_[i] = nh[i] * lw[c] + lb[c];
+          dgam[c] += dyp[i] * opp[i];
+          dop[i] = dyp[i] * gp[c];
+          dbg[c] += dop[i];
+        }
+      }
+      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, 0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T);
+      auto dzt = dz.narrow(0, 0, T), dht = dh.narrow(0, 0, T), dot = dout.narrow(0, 0, T), dut = du.narrow(0, 0, T);
+      at::addmm_out(ht, bf, ut, wft);                  // recompute h, act(h1), z
+      activate(ht.narrow(1, 0, Hd), at_, act);
+      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
+      dwg.addmm_(dot.t(), zt);                           // dWg += dout^T z
+      at::mm_out(dzt, dot, wg);                          // dz = dout wg
+      const float* hp = ht.data_ptr<float>(); const float* ap = at_.data_ptr<float>();
+      float* dzp = dzt.data_ptr<float>(); float* dhp = dht.data_ptr<float>();
+      for (int64_t r = 0; r < T; ++r) {                  // dh2; dz becomes d act(h1)
+        const float* h2 = hp + r * H2 + Hd; const float* ar = ap + r * Hd; float* g = dzp + r * Hd;
+        float* d2 = dhp + r * H2 + Hd;
+        if (op == 0) {
+          #pragma omp simd
+          for (int64_t j = 0; j < Hd; ++j) { d2[j] = g[j] * ar[j]; g[j] *= h2[j]; }
+        } else {
+          #pragma omp simd
+          for (int64_t j = 0; j < Hd; ++j) d2[j] = g[j];
+        }
+      }
+      auto dh1 = dht.narrow(1, 0, Hd);
+      if (act == GELU) {
+        at::gelu_backward_out(dh1, dzt, ht.narrow(1, 0, Hd));
+      } else {
+        for (int64_t r = 0; r < T; ++r) {
+          const float* h1 = hp + r * H2; const float* g = dzp + r * Hd; float* d1 = dhp + r * H2;
+          #pragma omp simd
+          for (int64_t j = 0; j < Hd; ++j) d1[j] = g[j] * act_d(h1[j], act);
+        }
+      }
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t j = 0; j < H2; ++j) dbf[j] += dhp[r * H2 + j];
+      }
+      dwft.addmm_(ut.t(), dht);                         // dWf^T += u^T dh
+      at::mm_out(dut, dht, wf);                          // du = dh wf
+      float* dnp = dn.data_ptr<float>();
+      dwconv_backward(np_, wt.data_ptr<float>(), dut.data_ptr<float>(), dnp, ddwt, ddwb, imgs, H, W, C, k);
+      float* dxp = dx.data_ptr<float>() + r0 * C;
+      for (int64_t r = 0; r < T; ++r) {                  // LayerNorm backward, plus the residual's dy
+        const float* d = dnp + r * C; const float* nr = nh + r * C;
+        float m1 = 0.f, m2 = 0.f;
+        #pragma omp simd reduction(+:m1, m2)
+        for (int64_t c = 0; c < C; ++c) { const float g = d[c] * lw[c]; m1 += g; m2 += g * nr[c]; }
+        m1 /= C; m2 /= C;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          dlnw[c] += d[c] * nr[c]; dlnb[c] += d[c];
+          dxp[r * C + c] = dyp[r * C + c] + rp[r] * (d[c] * lw[c] - m1 - nr[c] * m2);
+        }
+      }
+    }
+  });
+  auto vec = vec_p.sum(0);
+  auto dwt = vec.narrow(0, H2 + 5 * C, KK * C).view({KK, C});
+  return {dx, vec.narrow(0, H2 + 2 * C, C), vec.narrow(0, H2 + 3 * C, C), dwt.t().reshape({C, 1, k, k}),
+          vec.narrow(0, H2 + 4 * C, C), dwft_p.sum(0).t().contiguous(), vec.narrow(0, 0, H2),
+          dwg_p.sum(0), vec.narrow(0, H2, C), vec.narrow(0, H2 + C, C)};
+}
+"""
+
+TILE_FLOATS = 1 << 18  # images per tile: the (tokens x 6C) intermediate fills ~1 MB (this CPU: 2 MB L2/core)
+
+
+def extension():
+    return build("starbench_demo_block", ACTIVATIONS_CPP + _SOURCE, ["block_forward", "block_backward"])
+
+
+def tile_images(tokens: int, hidden: int, batch: int) -> int:
+    """Images per tile: as many as keep ``tokens x hidden`` floats within TILE_FLOATS (at least one)."""
+    return max(1, min(batch, TILE_FLOATS // (tokens * hidden)))
+
+
+class _DemoBlockFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lnw, lnb, dww, dwb, wf, bf, wg, bg, gamma, hw, eps: float, act: int, op: int, tile: int):
+        h, w = hw
+        c, k = dww.shape[0], dww.shape[-1]
+        wt = dww.view(c, k * k).t().contiguous()  # (k*k, C): the kernel's loops run over channels
+        y, u, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg, gamma,
+                                                        act, op, tile)
+        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, o, mean, rstd)
+        ctx.hw, ctx.act, ctx.op, ctx.tile = hw, act, op, tile
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lnw, lnb, wt, wf, bf, wg, gamma, u, o, mean, rstd = ctx.saved_tensors
+        grads = extension().block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
+                                           gamma, u, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
+        return (*grads, None, None, None, None, None)
+
+
+def _is_float_cpu(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
+def fused_demo_block(x: torch.Tensor, norm: nn.LayerNorm, dwconv: nn.Conv2d, f: nn.Linear, g: nn.Linear,
+                     gamma: Optional[torch.Tensor], act: Optional[int], op: Optional[int],
+                     tile: Optional[int] = None) -> Optional[torch.Tensor]:
+    """``x + gamma * g(op(act(x1), x2))`` with ``x1, x2 = f(dwconv(norm(x))).chunk(2)`` over channels-last
+    tokens ``x`` (B, H, W, C) through the kernel (``gamma`` None: no layer scale; ``act``, ``op``: kernel
+    codes, None where there is none), or None where it does not apply (then the caller runs the modules)."""
+    k = dwconv.kernel_size[0]
+    if not (act is not None and op is not None and torch.is_grad_enabled() and x.ndim == 4
+            and x.shape[-1] == dwconv.in_channels == dwconv.groups == dwconv.out_channels
+            and dwconv.kernel_size == (k, k) and k % 2 == 1 and dwconv.padding == (k // 2, k // 2)
+            and dwconv.stride == (1, 1) and dwconv.dilation == (1, 1) and dwconv.padding_mode == "zeros"
+            and dwconv.bias is not None and f.bias is not None and g.bias is not None
+            and norm.elementwise_affine and norm.weight is not None and norm.bias is not None
+            and f.out_features == 2 * g.in_features and norm.normalized_shape == (x.shape[-1],)
+            and _is_float_cpu(x, norm.weight, dwconv.weight, f.weight, g.weight)
+            and not torch.compiler.is_compiling() and extension() is not None):
+        return None
+    b, h, w, c = x.shape
+    if gamma is None:
+        gamma = x.new_ones(c)
+    tile = tile or tile_images(h * w, f.out_features, b)
+    y = _DemoBlockFn.apply(x.reshape(b * h * w, c).contiguous(), norm.weight, norm.bias, dwconv.weight, dwconv.bias, f.weight,
+                           f.bias, g.weight, g.bias, gamma, (h, w), norm.eps, act, op, tile)
+    return y.view(b, h, w, c)
+
