@@ -7,9 +7,9 @@ step is bound by those, not by arithmetic (docs/performance.md, issue 12). Here 
 whole images (the depthwise conv only mixes tokens of one image), so every intermediate stays in cache:
 per tile, LayerNorm, the depthwise conv as a direct loop over channel vectors, ``h = u wf^T + bf`` and
 ``o = z wg^T + bg`` as ATen GEMMs, GELU with the erf approximation of ATen's vectorised kernel.
-The forward keeps only the C-wide tensors the backward needs (the conv output ``u``, ``o`` and the
-LayerNorm statistics); the backward recomputes the 6d-wide ``h`` per tile and sums weight gradients per
-thread.
+The forward keeps what the backward needs (the conv output ``u``, f's output ``h``, g's output ``o``, the
+LayerNorm statistics: less than the plain block keeps); the backward recomputes the activation and the op
+per tile and sums weight gradients per thread.
 
 Opt-in per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``), built on first
 use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and activations with a
@@ -213,20 +213,20 @@ static void dwconv_backward(const float* n, const float* wt, const float* du, fl
 }
 
 // x: (B*H*W, C) tokens; wt (k*k, C); wf (6C', C), wg (C, 3C'). Returns y, and for the backward u (conv
-// output), o (g's output, before the layer scale), mean, rstd.
+// output), h (f's output: storing it costs less than recomputing its GEMM), o (g's output, before the layer
+// scale), mean, rstd.
 std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, torch::Tensor lnw,
     torch::Tensor lnb, double eps, torch::Tensor wt, torch::Tensor dwb, torch::Tensor wf, torch::Tensor bf,
     torch::Tensor wg, torch::Tensor bg, torch::Tensor gamma, int64_t act, int64_t op, int64_t tile) {
   const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
   const int64_t k = (int64_t)std::lround(std::sqrt((double)wt.size(0)));
-  auto y = at::empty_like(x), u = at::empty_like(x), o = at::empty_like(x);
+  auto y = at::empty_like(x), u = at::empty_like(x), o = at::empty_like(x), h = at::empty({M, H2}, x.options());
   auto mean = at::empty({M}, x.options()), rstd = at::empty({M}, x.options());
   auto wft = wf.t(), wgt = wg.t();
   const int64_t ntiles = (B + tile - 1) / tile;
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
     auto n = at::empty({tile * HW, C}, x.options());
-    auto h = at::empty({tile * HW, H2}, x.options());
     auto a = at::empty({tile * HW, Hd}, x.options());
     auto z = at::empty({tile * HW, Hd}, x.options());
     for (int64_t t = begin; t < end; ++t) {
@@ -235,7 +235,7 @@ std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, 
                  n.data_ptr<float>(), mean.data_ptr<float>() + r0, rstd.data_ptr<float>() + r0, T, C);
       dwconv(n.data_ptr<float>(), wt.data_ptr<float>(), dwb.data_ptr<float>(), u.data_ptr<float>() + r0 * C,
              imgs, H, W, C, k);
-      auto ht = h.narrow(0, 0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
+      auto ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
       at::addmm_out(ht, bf, u.narrow(0, r0, T), wft);
       activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), nullptr, T, Hd, act);
       merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
@@ -248,13 +248,13 @@ std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, 
       }
     }
   });
-  return {y, u, o, mean, rstd};
+  return {y, u, h, o, mean, rstd};
 }
 
 // Gradients of x, lnw, lnb, the conv weight (C, 1, k, k) and bias, wf, bf, wg, bg, gamma.
 std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int64_t H, int64_t W,
     torch::Tensor lnw, torch::Tensor lnb, torch::Tensor wt, torch::Tensor wf, torch::Tensor bf, torch::Tensor wg,
-    torch::Tensor gamma, torch::Tensor u, torch::Tensor o, torch::Tensor mean, torch::Tensor rstd, int64_t act,
+    torch::Tensor gamma, torch::Tensor u, torch::Tensor h, torch::Tensor o, torch::Tensor mean, torch::Tensor rstd, int64_t act,
     int64_t op, int64_t tile) {
   const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
   const int64_t KK = wt.size(0), k = (int64_t)std::lround(std::sqrt((double)KK));
@@ -265,7 +265,6 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
   // per thread, the vector gradients: bf (H2), then bg, gamma, lnw, lnb, conv bias (C each), conv weight (KK*C)
   const int64_t V = H2 + 5 * C + KK * C;
   auto vec_p = at::zeros({nthreads, V}, x.options());
-  auto wft = wf.t();
   const int64_t ntiles = (B + tile - 1) / tile;
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;
@@ -276,7 +275,7 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
     float* ddwb = dlnb + C; float* ddwt = ddwb + C;
     const int64_t R = tile * HW;
     auto n = at::empty({R, C}, x.options()), nhat = at::empty({R, C}, x.options());
-    auto h = at::empty({R, H2}, x.options()), a = at::empty({R, Hd}, x.options());
+    auto a = at::empty({R, Hd}, x.options());
     auto z = at::empty({R, Hd}, x.options()), dz = at::empty({R, Hd}, x.options());
     auto dh = at::empty({R, H2}, x.options()), dout = at::empty({R, C}, x.options());
     auto du = at::empty({R, C}, x.options()), dn = at::empty({R, C}, x.options());
@@ -299,9 +298,9 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
           dbg[c] += dop[i];
         }
       }
-      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, 0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T);
+      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T);
       auto dzt = dz.narrow(0, 0, T), dht = dh.narrow(0, 0, T), dot = dout.narrow(0, 0, T), dut = du.narrow(0, 0, T);
-      at::addmm_out(ht, bf, ut, wft);                  // recompute h, act(h1), z
+      // recompute act(h1) and z from h
       activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), dht.data_ptr<float>(), T, Hd, act);  // dh1 = act'(h1)
       merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
       dwg.addmm_(dot.t(), zt);                           // dWg += dout^T z
@@ -369,17 +368,17 @@ class _DemoBlockFn(torch.autograd.Function):
         h, w = hw
         c, k = dww.shape[0], dww.shape[-1]
         wt = dww.view(c, k * k).t().contiguous()  # (k*k, C): the kernel's loops run over channels
-        y, u, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg, gamma,
+        y, u, h, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg, gamma,
                                                         act, op, tile)
-        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, o, mean, rstd)
+        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, h, o, mean, rstd)
         ctx.hw, ctx.act, ctx.op, ctx.tile = hw, act, op, tile
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, lnw, lnb, wt, wf, bf, wg, gamma, u, o, mean, rstd = ctx.saved_tensors
+        x, lnw, lnb, wt, wf, bf, wg, gamma, u, h, o, mean, rstd = ctx.saved_tensors
         grads = extension().block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
-                                           gamma, u, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
+                                           gamma, u, h, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
         return (*grads, None, None, None, None, None)
 
 
