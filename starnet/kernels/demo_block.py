@@ -27,6 +27,9 @@ from torch import nn
 from ._build import ACTIVATIONS_CPP, build
 
 _SOURCE = r"""
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#pragma GCC target("prefer-vector-width=512")  // GCC's default for -march=native is 256-bit vectors: 512 here
+#endif
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
