@@ -13,6 +13,8 @@ set ``at::NoGradGuard`` there.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
 from typing import Dict, Sequence
 
@@ -36,6 +38,12 @@ static inline float act_d(float v, int64_t act) {
   return (v > 0.f && v < 6.f) ? 1.f : 0.f;
 }
 """
+
+
+def compiler_available() -> bool:
+    """Whether the C++ compiler torch's extensions build with (``$CXX``, else ``c++``) is on the PATH: the kernels
+    here, and ``torch.compile`` on CPU (``compile_branches``), need one."""
+    return shutil.which(os.environ.get("CXX", "c++")) is not None
 
 
 def build(name: str, source: str, functions: Sequence[str]):
