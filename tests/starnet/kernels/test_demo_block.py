@@ -188,3 +188,30 @@ def test_trainer_switches_default_on_and_one_key_for_plain(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="starbench"):
         assert not any(kernel_switches(tcfg, cpu=True).values())
     assert len([r for r in caplog.records if "no C++ compiler" in r.getMessage()]) == 1
+
+
+def test_default_run_takes_the_fused_block_and_resumes_exactly(tiny_cfg, tmp_path, calls, monkeypatch):
+    """`run.py` with the default switches trains DemoNet through the kernel; a run killed after an epoch and
+    resumed from its checkpoint (the fast path on) ends exactly where an uninterrupted one does;
+    trainer.fast_paths=false never calls the kernel."""
+    from experiments.entry import run_job
+    from experiments.train.trainer import Trainer
+    straight = run_job(tiny_cfg(), tmp_path / "straight")
+    assert straight["status"] == "completed" and calls
+    real_epoch = Trainer.train_epoch
+
+    def crash_in_second_epoch(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(tiny_cfg(), tmp_path / "resumed")
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    resumed = run_job(tiny_cfg(), tmp_path / "resumed")
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in straight["history"]]
+    assert resumed["top1"] == straight["top1"]
+    del calls[:]
+    assert run_job(tiny_cfg("trainer.fast_paths=false"), tmp_path / "plain")["status"] == "completed"
+    assert not calls
