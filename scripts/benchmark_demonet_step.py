@@ -70,7 +70,8 @@ def main():
     print(f"DemoNet d{args.depth}, batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}; "
           f"median of {args.rounds} rounds, best of {args.best_of} steps each")
     print(f"{'width':>5} {'patch':>5} {'op':>4} {'act':>4} | {'plain ms':>8} {'dw_cb ms':>8} {'default ms':>10} | "
-          f"{'vs plain':>8} {'vs dw_cb':>8} | fastest rounds' | GFLOP/s plain/dw_cb/default | warm-up s plain/dw_cb/default")
+          f"{'vs plain':>8} {'vs dw_cb':>8} | fastest rounds' | GFLOP/s plain/dw_cb/default | "
+          "warm-up s plain/dw_cb/default")
     rows = []
     configs = [(w, 4) for w in args.widths] + [(w, 2) for w in args.patch2_widths]
     for width, patch in configs:
@@ -87,7 +88,8 @@ def main():
                 ms = {k: 1e3 * t.median(k) for k in steps}
                 fastest = {k: 1e3 * min(t.times[k]) for k in steps}  # the least disturbed round, on a busy machine
                 row = dict(width=width, patch=patch, op=op, act=act, gflop=flops / 1e9, ms=ms,
-                           vs_plain=ms["plain"] / ms["default"], vs_dw_cb=ms["dw_cb"] / ms["default"], fastest_ms=fastest,
+                           vs_plain=ms["plain"] / ms["default"], vs_dw_cb=ms["dw_cb"] / ms["default"],
+                           fastest_ms=fastest,
                            fastest_vs_plain=fastest["plain"] / fastest["default"],
                            fastest_vs_dw_cb=fastest["dw_cb"] / fastest["default"],
                            gflops={k: flops / 1e6 / v for k, v in ms.items()}, warmup_s=t.warmup_s,

@@ -99,7 +99,7 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
 }
 # The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
 ACT_KERNEL_CODES: Dict[str, int] = {"none": ACT_IDENTITY, "relu": ACT_RELU, "relu6": ACT_RELU6}
-# DemoNet's block kernel (``kernels/demo_block.py``) also has GELU (through ATen's, from the input).
+# DemoNet's block kernel (``kernels/demo_block.py``) also has GELU.
 BLOCK_ACT_KERNEL_CODES: Dict[str, int] = {**ACT_KERNEL_CODES, "gelu": ACT_GELU}
 
 

@@ -23,7 +23,7 @@ _built: Dict[str, object] = {}
 # The activations the kernels know, by the code they take (``act_f``/``act_d`` below, prepended to their
 # sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
 ACT_IDENTITY, ACT_RELU, ACT_RELU6 = 0, 1, 2
-ACT_GELU = 3  # only the DemoNet block kernel (demo_block.py) has it, through ATen's GELU: act_f/act_d do not
+ACT_GELU = 3  # only the DemoNet block kernel has it (its own loop, demo_block.py): act_f/act_d below do not
 ACTIVATIONS_CPP = r"""
 #include <cstdint>
 static inline float act_f(float v, int64_t act) {

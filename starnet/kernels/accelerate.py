@@ -1,7 +1,7 @@
 """``accelerate(model, ...)``: switch the opt-in kernels on for one model, module by module.
 
-The kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, ``demo_block.py``, and ``torch.compile`` of the branch merge)
-compute what the plain modules compute, faster on CPU; they are off unless asked for. A module with a
+The kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, ``demo_block.py``, and ``torch.compile`` of the
+branch merge) compute what the plain modules compute, faster on CPU; they are off unless asked for. A module with a
 kernel path opts in by declaring the class attribute ``kernels = PLAIN``; ``accelerate`` gives every such
 module in the model its ``KernelOptions``, and the module's forward reads them. Nothing is swapped out:
 module classes, parameters, buffers and state-dict keys stay as they are, so checkpoints are unaffected

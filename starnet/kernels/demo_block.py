@@ -11,10 +11,10 @@ The forward keeps what the backward needs (the conv output ``u``, f's output ``h
 LayerNorm statistics: less than the plain block keeps); the backward recomputes the activation and the op
 per tile and sums weight gradients per thread.
 
-Opt-in per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``), built on first
-use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and activations with a
-code here (star, sum; gelu, none, relu, relu6) and blocks without an active drop path; anything else takes
-the plain modules. Outputs and gradients equal the plain block's to float rounding
+Per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``, on by default in the
+trainer), built on first use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and
+activations with a code here (star, sum; gelu, none, relu, relu6) and blocks without an active drop path;
+anything else takes the plain modules. Outputs and gradients equal the plain block's to float rounding
 (``tests/starnet/kernels/test_demo_block.py``).
 """
 from __future__ import annotations
@@ -371,17 +371,17 @@ class _DemoBlockFn(torch.autograd.Function):
         h, w = hw
         c, k = dww.shape[0], dww.shape[-1]
         wt = dww.view(c, k * k).t().contiguous()  # (k*k, C): the kernel's loops run over channels
-        y, u, h, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg, gamma,
-                                                        act, op, tile)
-        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, h, o, mean, rstd)
+        y, u, f_out, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg,
+                                                                gamma, act, op, tile)
+        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd)
         ctx.hw, ctx.act, ctx.op, ctx.tile = hw, act, op, tile
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, lnw, lnb, wt, wf, bf, wg, gamma, u, h, o, mean, rstd = ctx.saved_tensors
+        x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd = ctx.saved_tensors
         grads = extension().block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
-                                           gamma, u, h, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
+                                           gamma, u, f_out, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
         return (*grads, None, None, None, None, None)
 
 
@@ -410,7 +410,8 @@ def fused_demo_block(x: torch.Tensor, norm: nn.LayerNorm, dwconv: nn.Conv2d, f: 
     if gamma is None:
         gamma = x.new_ones(c)
     tile = tile or tile_images(h * w, f.out_features, b)
-    y = _DemoBlockFn.apply(x.reshape(b * h * w, c).contiguous(), norm.weight, norm.bias, dwconv.weight, dwconv.bias, f.weight,
-                           f.bias, g.weight, g.bias, gamma, (h, w), norm.eps, act, op, tile)
+    tokens = x.reshape(b * h * w, c).contiguous()  # a view, except for the first block's permuted stem output
+    y = _DemoBlockFn.apply(tokens, norm.weight, norm.bias, dwconv.weight, dwconv.bias, f.weight, f.bias, g.weight,
+                           g.bias, gamma, (h, w), norm.eps, act, op, tile)
     return y.view(b, h, w, c)
 
