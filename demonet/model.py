@@ -17,15 +17,16 @@ from torch import nn
 
 from starnet.fold import fold_linear_branch
 from starnet.kernels.accelerate import PLAIN
+from starnet.kernels.demo_block import fused_demo_block
 from starnet.kernels.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
-from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
+from starnet.ops import Fusion, act_then_op, block_act_kernel_code, check_positive_int, make_act
 
 
 class DemoBlock(nn.Module):
     """Channels-last block: input and output are (B, H, W, C)."""
 
-    kernels = PLAIN  # set by starnet.accelerate(): compile_branches (dwconv has its own: fast_dwconv)
+    kernels = PLAIN  # set by starnet.accelerate(): fused_block, compile_branches (dwconv has its own: fast_dwconv)
 
     def __init__(self, dim: int, op: str = "star", act: str = "gelu", drop_path: float = 0.0,
                  layer_scale: float = 1e-6):
@@ -40,6 +41,11 @@ class DemoBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernels.fused_block and isinstance(self.drop_path, nn.Identity):  # the lines below as one kernel
+            y = fused_demo_block(x, self.norm, self.dwconv, self.f, self.g, self.gamma,
+                                 block_act_kernel_code(self.act_name), self.fuse.kernel_code)
+            if y is not None:  # None: the kernel does not apply here (eval, another device, op or activation)
+                return y
         shortcut = x
         x = self.norm(x)
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.

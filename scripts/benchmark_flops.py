@@ -4,22 +4,19 @@ machine's fp32 matmul peak, and where the rest of the time goes (torch profiler,
     python scripts/benchmark_flops.py --width 64 --depth 12 --batch 128 --threads 2 [--compile] [--fast-dwconv]
 
 FLOPs of a training step are counted by torch's FlopCounterMode over forward + backward (2 per
-multiply-add; the optimizer is not counted), except convolution backward: torch 2.14's counter ignores
-`groups` there and counts a depthwise conv's backward as a dense one (30x too much for DemoNet), so it
-is taken as 2x the forward convolutions (grad input + grad weight). The peak is the best of a few
-large fp32 matmuls.
+multiply-add; the optimizer is not counted; depthwise conv backward corrected: experiments/tools/timing.py
+training_flops). The peak is the best of a few large fp32 matmuls.
 """
 import argparse
 import statistics
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from demonet import DemoNet
 from starnet import accelerate
 from starnet.ops import FUSION_OPS, get_op
 from experiments.tools.cli import positive_int
-from experiments.tools.timing import interleaved
+from experiments.tools.timing import interleaved, training_flops
 
 
 MATMUL = 2048  # the peak is measured on fp32 MATMUL^3 products, best of 10 per round
@@ -37,6 +34,8 @@ def main():
     ap.add_argument("--fast-dwconv", action="store_true", help="trainer.fast_dwconv=true: C++ depthwise weight gradient")
     ap.add_argument("--compile-branches", action="store_true",
                     help="trainer.compile_branches=true: each block's op(act(x1), x2) as one compiled kernel")
+    ap.add_argument("--fused-block", action="store_true",
+                    help="trainer.fused_block=true: DemoNet's whole block as one C++ kernel")
     ap.add_argument("--steps", type=positive_int, default=20)
     ap.add_argument("--rounds", type=positive_int, default=5)
     args = ap.parse_args()
@@ -47,10 +46,12 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = DemoNet(args.width, args.depth, op=args.op, num_classes=10, in_chans=1, patch_size=args.patch_size)
-    accelerate(model, fast_dwconv=args.fast_dwconv, compile_branches=args.compile_branches)
+    x, y = torch.randn(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
+    flops = training_flops(model, x, y)  # before accelerate(): the counter sees ATen ops, not a C++ kernel's
+    accelerate(model, fast_dwconv=args.fast_dwconv, compile_branches=args.compile_branches,
+               fused_block=args.fused_block)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     forward = torch.compile(model) if args.compile else model
-    x, y = torch.randn(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
 
     def step():
         loss = torch.nn.functional.cross_entropy(forward(x), y, label_smoothing=0.1)
@@ -58,13 +59,6 @@ def main():
         loss.backward()
         opt.step()
 
-    counter = FlopCounterMode(display=False)
-    with counter:
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-    counts = counter.get_flop_counts()["Global"]
-    counts = {str(k): v for k, v in counts.items()}
-    conv = counts.get("aten.convolution", 0)
-    flops = sum(v for k, v in counts.items() if k != "aten.convolution_backward") + 2 * conv
     a, b = torch.randn(MATMUL, MATMUL), torch.randn(MATMUL, MATMUL)
     # Peak and model in the same rounds, so a noisy neighbour hits both.
     timed = interleaved({"peak": lambda: a @ b, "step": step}, rounds=args.rounds, warmup={"peak": 1, "step": 3},
@@ -74,7 +68,7 @@ def main():
     achieved = flops / step_s
     print(f"DemoNet w{args.width} d{args.depth} {args.op}, batch {args.batch}, patch {args.patch_size}, "
           f"{args.threads} threads, compile={args.compile}, fast_dwconv={args.fast_dwconv}, "
-          f"compile_branches={args.compile_branches}, torch {torch.__version__}")
+          f"compile_branches={args.compile_branches}, fused_block={args.fused_block}, torch {torch.__version__}")
     print(f"step: {flops / 1e9:.2f} GFLOP (fwd+bwd) in {step_s * 1e3:.1f} ms (best of {args.steps}, median of "
           f"{args.rounds} rounds) = {achieved / 1e9:.1f} GFLOP/s; {args.batch / step_s:.0f} img/s")
     print(f"fp32 matmul peak (2048^3): {peak_flops / 1e9:.1f} GFLOP/s -> {100 * achieved / peak_flops:.1f}% of peak")

@@ -21,7 +21,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-from .kernels._build import ACT_IDENTITY, ACT_RELU, ACT_RELU6
+from .kernels._build import ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_RELU6
 from .kernels.fused_mlp import OP_STAR, OP_SUM
 
 FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -99,6 +99,8 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
 }
 # The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
 ACT_KERNEL_CODES: Dict[str, int] = {"none": ACT_IDENTITY, "relu": ACT_RELU, "relu6": ACT_RELU6}
+# DemoNet's block kernel (``kernels/demo_block.py``) also has GELU.
+BLOCK_ACT_KERNEL_CODES: Dict[str, int] = {**ACT_KERNEL_CODES, "gelu": ACT_GELU}
 
 
 def make_act(name: str) -> nn.Module:
@@ -110,6 +112,11 @@ def make_act(name: str) -> nn.Module:
 def act_kernel_code(name: str) -> Optional[int]:
     """The C++ kernels' code for activation ``name``, or None (then they leave it to PyTorch)."""
     return ACT_KERNEL_CODES.get(name)
+
+
+def block_act_kernel_code(name: str) -> Optional[int]:
+    """The DemoNet block kernel's code for activation ``name``, or None (then the block runs as PyTorch's)."""
+    return BLOCK_ACT_KERNEL_CODES.get(name)
 
 
 _COMPILED: Dict[tuple, FusionFn] = {}

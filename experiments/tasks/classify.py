@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -9,6 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from starnet import accelerate
+from starnet.kernels._build import compiler_available
 from starnet.ops import check_positive_int
 
 from ..data import build_data
@@ -21,6 +23,21 @@ from ..train.trainer import Trainer, seed_everything
 from .base import TaskSpec
 
 log = logging.getLogger("starbench")
+
+KERNEL_SWITCHES = ("fast_dwconv", "fused_mlp", "fast_batchnorm", "compile_branches", "fused_block")
+
+
+def kernel_switches(tcfg: DictConfig, cpu: bool) -> Dict[str, bool]:
+    """``accelerate()``'s options from ``trainer.<switch>``: all off (PyTorch's plain ops) off the CPU (the fast
+    paths are CPU kernels), with ``trainer.fast_paths=false``, or without a C++ compiler (then one log line)."""
+    wanted = {key: bool(tcfg.get(key, False)) for key in KERNEL_SWITCHES}
+    if not (cpu and tcfg.get("fast_paths", True) and any(wanted.values())):
+        return dict.fromkeys(KERNEL_SWITCHES, False)
+    if not compiler_available():
+        log.warning("no C++ compiler (%s): training with PyTorch's plain ops (trainer.fast_paths needs one)",
+                    os.environ.get("CXX", "c++"))
+        return dict.fromkeys(KERNEL_SWITCHES, False)
+    return wanted
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -64,9 +81,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
-    cpu = device.type == "cpu"  # the C++ kernels are CPU-only
-    model = accelerate(model, fast_dwconv=bool(tcfg.fast_dwconv) and cpu, fused_mlp=bool(tcfg.fused_mlp) and cpu,
-                       fast_batchnorm=bool(tcfg.fast_batchnorm) and cpu, compile_branches=bool(tcfg.compile_branches))
+    model = accelerate(model, **kernel_switches(tcfg, cpu=device.type == "cpu"))
     data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
     info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,

@@ -59,6 +59,22 @@ def interleaved(sides: Mapping[str, Callable[[], Any]], rounds: int, *, warmup: 
     return out
 
 
+def training_flops(model, x, y) -> float:
+    """FLOPs of one forward + backward of ``cross_entropy(model(x), y)`` (torch's FlopCounterMode, 2 per multiply-add),
+    except convolution backward: torch 2.14's counter ignores ``groups`` there and counts a depthwise conv's backward
+    as a dense one (30x too much for DemoNet), so it is taken as 2x the forward convolutions (grad input + grad
+    weight). Run it on a plain model: the counter sees ATen ops, not what a C++ kernel does inside."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    counts = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    model.zero_grad(set_to_none=True)
+    conv = counts.get("aten.convolution", 0)
+    return sum(v for k, v in counts.items() if k != "aten.convolution_backward") + 2 * conv
+
+
 def quartiles(values: List[float]):
     """(q1, median, q3); needs at least two values."""
     q1, q2, q3 = statistics.quantiles(values, n=4)

@@ -114,8 +114,11 @@ class Trainer:
                 self.model, device_ids=[device.index] if device.type == "cuda" else None)
         if tcfg.compile:  # fused elementwise kernels; checkpoints keep the plain model's keys
             self.forward_model = torch.compile(self.forward_model)
+        # CPU fast path: the optimizer's per-parameter loop as multi-tensor (foreach) ops, the same math (torch takes
+        # them by default only on GPUs; DemoNet d12 has ~110 parameter tensors: AdamW's step 6.7 -> 2.6 ms at w16)
+        foreach = True if device.type == "cpu" and tcfg.get("fast_paths", True) else None
         self.optimizer = create_optimizer_v2(self.model, opt=tcfg.optimizer, lr=self.peak_lr(tcfg),
-                                             weight_decay=tcfg.weight_decay, betas=tuple(tcfg.betas))
+                                             weight_decay=tcfg.weight_decay, betas=tuple(tcfg.betas), foreach=foreach)
         steps = data.steps_per_epoch
         if steps < 1:
             raise StarbenchError(f"no training batches: {data.num_train} images with batch size {tcfg.batch_size}")

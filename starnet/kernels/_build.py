@@ -13,6 +13,8 @@ set ``at::NoGradGuard`` there.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
 from typing import Dict, Sequence
 
@@ -21,6 +23,7 @@ _built: Dict[str, object] = {}
 # The activations the kernels know, by the code they take (``act_f``/``act_d`` below, prepended to their
 # sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
 ACT_IDENTITY, ACT_RELU, ACT_RELU6 = 0, 1, 2
+ACT_GELU = 3  # only the DemoNet block kernel has it (its own loop, demo_block.py): act_f/act_d below do not
 ACTIVATIONS_CPP = r"""
 #include <cstdint>
 static inline float act_f(float v, int64_t act) {
@@ -35,6 +38,12 @@ static inline float act_d(float v, int64_t act) {
   return (v > 0.f && v < 6.f) ? 1.f : 0.f;
 }
 """
+
+
+def compiler_available() -> bool:
+    """Whether the C++ compiler torch's extensions build with (``$CXX``, else ``c++``) is on the PATH: the kernels
+    here, and ``torch.compile`` on CPU (``compile_branches``), need one."""
+    return shutil.which(os.environ.get("CXX", "c++")) is not None
 
 
 def build(name: str, source: str, functions: Sequence[str]):

@@ -1,7 +1,7 @@
 """``accelerate(model, ...)``: switch the opt-in kernels on for one model, module by module.
 
-The kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, and ``torch.compile`` of the branch merge)
-compute what the plain modules compute, faster on CPU; they are off unless asked for. A module with a
+The kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, ``demo_block.py``, and ``torch.compile`` of the
+branch merge) compute what the plain modules compute, faster on CPU; they are off unless asked for. A module with a
 kernel path opts in by declaring the class attribute ``kernels = PLAIN``; ``accelerate`` gives every such
 module in the model its ``KernelOptions``, and the module's forward reads them. Nothing is swapped out:
 module classes, parameters, buffers and state-dict keys stay as they are, so checkpoints are unaffected
@@ -25,16 +25,18 @@ class KernelOptions:
     fused_mlp: bool = False         # StarNet's block MLP as one C++ kernel (fused_mlp.py)
     fast_batchnorm: bool = False    # training-mode BatchNorm (+ReLU/ReLU6) as one C++ kernel (fast_bn.py)
     compile_branches: bool = False  # op(act(x1), x2) as one torch.compile'd function while training
+    fused_block: bool = False       # DemoNet's whole block as one C++ kernel (demo_block.py)
 
 
 PLAIN = KernelOptions()
 
 
 def accelerate(model: nn.Module, *, fast_dwconv: bool = False, fused_mlp: bool = False,
-               fast_batchnorm: bool = False, compile_branches: bool = False) -> nn.Module:
+               fast_batchnorm: bool = False, compile_branches: bool = False, fused_block: bool = False) -> nn.Module:
     """Give every kernel-aware module of ``model`` these options (in place); returns ``model``.
     The C++ kernels are CPU-only (elsewhere they fall back); they are built on first use."""
-    options = KernelOptions(bool(fast_dwconv), bool(fused_mlp), bool(fast_batchnorm), bool(compile_branches))
+    options = KernelOptions(bool(fast_dwconv), bool(fused_mlp), bool(fast_batchnorm), bool(compile_branches),
+                            bool(fused_block))
     for module in model.modules():
         if isinstance(getattr(type(module), "kernels", None), KernelOptions):
             module.kernels = options

@@ -112,3 +112,13 @@ def test_export_onnx_passes_act_to_starnet():
     assert torch.nn.ReLU6 in acts(starnet)
     demonet, _ = mod.build(argparse.Namespace(model="demonet", act=None, **base))  # its own default: GELU
     assert torch.nn.GELU in acts(demonet)
+
+
+def test_demonet_step_prints_each_width_and_writes_json(tmp_path):
+    out = run_script("benchmark_demonet_step.py", "--widths", 8, "--patch2-widths", 8, "--depth", 1, "--batch", 4,
+                     "--rounds", 1, "--best-of", 1, "--ops", "star,sum", "--json", tmp_path / "out.json").stdout
+    assert "vs plain" in out and "GFLOP/s" in out
+    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+    assert [(r["width"], r["patch"], r["op"]) for r in rows] == [(8, 4, "star"), (8, 4, "sum"), (8, 2, "star"),
+                                                                 (8, 2, "sum")]
+    assert all(set(r["ms"]) == {"plain", "dw_cb", "default"} for r in rows)

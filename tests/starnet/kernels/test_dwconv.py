@@ -72,6 +72,8 @@ def test_run_with_fast_dwconv_and_compiled_branches(tiny_cfg, tmp_path, monkeypa
     calls = []
     real = module._DepthwiseConvFn.apply
     monkeypatch.setattr(module._DepthwiseConvFn, "apply", lambda *a: calls.append(1) or real(*a))
-    record = run_job(tiny_cfg("trainer.fast_dwconv=true", "trainer.compile_branches=true"), tmp_path / "run")
+    # fused_block (on by default) would run DemoNet's whole block, its depthwise conv included, as one kernel
+    record = run_job(tiny_cfg("trainer.fast_dwconv=true", "trainer.compile_branches=true", "trainer.fused_block=false"),
+                     tmp_path / "run")
     assert record["status"] == "completed"
     assert calls, "trainer.fast_dwconv=true did not reach the depthwise convs"

@@ -105,7 +105,7 @@ def test_run_with_fast_batchnorm_uses_the_kernel_and_matches(tiny_cfg, tmp_path,
     fast_run = run_job(tiny_cfg(*starnet, "trainer.fast_batchnorm=true"), tmp_path / "fast")
     assert 2 in calls and 0 in calls, "trainer.fast_batchnorm=true did not reach the stem and the blocks"
     n = len(calls)
-    plain = run_job(tiny_cfg(*starnet), tmp_path / "plain")
-    assert len(calls) == n  # off by default
+    plain = run_job(tiny_cfg(*starnet, "trainer.fast_paths=false"), tmp_path / "plain")
+    assert len(calls) == n  # trainer.fast_paths=false: the plain path, whatever the switches say
     assert fast_run["status"] == plain["status"] == "completed"
     assert fast_run["history"][0]["train_loss"] == pytest.approx(plain["history"][0]["train_loss"], rel=1e-4)

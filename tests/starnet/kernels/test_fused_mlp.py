@@ -102,7 +102,7 @@ def test_run_with_fused_mlp_uses_the_kernel_and_matches(tiny_cfg, tmp_path, monk
     fused_run = run_job(tiny_cfg(*starnet, "trainer.fused_mlp=true"), tmp_path / "fused")
     assert calls, "trainer.fused_mlp=true did not reach the blocks"
     n = len(calls)
-    plain = run_job(tiny_cfg(*starnet), tmp_path / "plain")
-    assert len(calls) == n  # off by default
+    plain = run_job(tiny_cfg(*starnet, "trainer.fast_paths=false"), tmp_path / "plain")
+    assert len(calls) == n  # trainer.fast_paths=false: the plain path, whatever the switches say
     assert fused_run["status"] == plain["status"] == "completed"
     assert fused_run["history"][0]["train_loss"] == pytest.approx(plain["history"][0]["train_loss"], rel=1e-4)

@@ -1,0 +1,108 @@
+"""DemoNet training-step time per width, the fast default against the plain path and the older switches (issue 12).
+
+    python scripts/benchmark_demonet_step.py --threads 1 [--widths 8,16,32,64] [--patch2-widths 16] [--ops star]
+                                             [--acts gelu] [--json out.json]
+
+For each (width, patch, op, act), three sides of one training step (forward, label-smoothed cross entropy,
+backward, grad-norm clip, AdamW; batch 128 on 28x28 one-channel images, depth 12) run interleaved in this one
+process, so that a busy machine slows them alike; the ratios are what to compare:
+  plain    trainer.fast_paths=false: PyTorch's own ops (main's default path before issue 12)
+  dw_cb    fast_dwconv + compile_branches (the fastest DemoNet switches before issue 12)
+  default  what the trainer now does by default on CPU: fused_block with all other switches on, and AdamW's
+           multi-tensor (foreach) step
+Printed per row: the median of the rounds' best step times, the default's ratios to the other two (and the ratios
+of each side's fastest round, steadier when neighbours come and go), GFLOP/s (the plain model's
+FLOPs, experiments/tools/timing.py training_flops), and each side's warm-up (its first steps, compiling
+included; a C++ kernel built before is loaded from torch's cache).
+"""
+import argparse
+import time
+
+import torch
+
+from demonet import DemoNet
+from experiments.tools.cli import positive_int
+from experiments.tools.timing import interleaved, training_flops, write_json
+from starnet import accelerate
+
+SIDES = {
+    "plain": {},
+    "dw_cb": {"fast_dwconv": True, "compile_branches": True},
+    "default": {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True,
+                "fused_block": True},
+}
+
+
+def int_list(text: str):
+    return [positive_int(v) for v in text.split(",") if v]
+
+
+def step_fn(width, depth, patch, op, act, batch, switches, foreach=None):
+    torch.manual_seed(0)
+    model = accelerate(DemoNet(width, depth, op=op, act=act, num_classes=10, in_chans=1, patch_size=patch).train(),
+                       **switches)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, foreach=foreach)
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def step():  # as experiments/train/trainer.py's train_epoch
+        loss = torch.nn.functional.cross_entropy(model(x), y, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return model, x, y, step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--widths", type=int_list, default=[8, 16, 32, 64], help="widths at patch 4 (7x7 tokens)")
+    ap.add_argument("--patch2-widths", type=int_list, default=[16], help="widths at patch 2 (14x14 tokens)")
+    ap.add_argument("--ops", default="star", help="comma-separated: star,sum")
+    ap.add_argument("--acts", default="gelu", help="comma-separated: gelu,none")
+    ap.add_argument("--depth", type=positive_int, default=12)
+    ap.add_argument("--batch", type=positive_int, default=128)
+    ap.add_argument("--threads", type=positive_int, default=1)
+    ap.add_argument("--rounds", type=positive_int, default=5)
+    ap.add_argument("--best-of", type=positive_int, default=5)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"DemoNet d{args.depth}, batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}; "
+          f"median of {args.rounds} rounds, best of {args.best_of} steps each")
+    print(f"{'width':>5} {'patch':>5} {'op':>4} {'act':>4} | {'plain ms':>8} {'dw_cb ms':>8} {'default ms':>10} | "
+          f"{'vs plain':>8} {'vs dw_cb':>8} | fastest rounds' | GFLOP/s plain/dw_cb/default | "
+          "warm-up s plain/dw_cb/default")
+    rows = []
+    configs = [(w, 4) for w in args.widths] + [(w, 2) for w in args.patch2_widths]
+    for width, patch in configs:
+        for op in args.ops.split(","):
+            for act in args.acts.split(","):
+                steps, flops = {}, None
+                for name, switches in SIDES.items():
+                    model, x, y, steps[name] = step_fn(width, args.depth, patch, op, act, args.batch, switches,
+                                                       foreach=True if name == "default" else None)
+                    if flops is None:  # on the plain model: the counter sees ATen ops, not a kernel's
+                        flops = training_flops(model, x, y)
+                start = time.perf_counter()
+                t = interleaved(steps, rounds=args.rounds, warmup=3, best_of=args.best_of, alternate=True)
+                ms = {k: 1e3 * t.median(k) for k in steps}
+                fastest = {k: 1e3 * min(t.times[k]) for k in steps}  # the least disturbed round, on a busy machine
+                row = dict(width=width, patch=patch, op=op, act=act, gflop=flops / 1e9, ms=ms,
+                           vs_plain=ms["plain"] / ms["default"], vs_dw_cb=ms["dw_cb"] / ms["default"],
+                           fastest_ms=fastest,
+                           fastest_vs_plain=fastest["plain"] / fastest["default"],
+                           fastest_vs_dw_cb=fastest["dw_cb"] / fastest["default"],
+                           gflops={k: flops / 1e6 / v for k, v in ms.items()}, warmup_s=t.warmup_s,
+                           wall_s=time.perf_counter() - start)
+                rows.append(row)
+                g, w = row["gflops"], row["warmup_s"]
+                print(f"{width:>5} {patch:>5} {op:>4} {act:>4} | {ms['plain']:8.1f} {ms['dw_cb']:8.1f} "
+                      f"{ms['default']:10.1f} | {row['vs_plain']:7.2f}x {row['vs_dw_cb']:7.2f}x | "
+                      f"{row['fastest_vs_plain']:.2f}x {row['fastest_vs_dw_cb']:.2f}x | "
+                      f"{g['plain']:.1f}/{g['dw_cb']:.1f}/{g['default']:.1f} | "
+                      f"{w['plain']:.1f}/{w['dw_cb']:.1f}/{w['default']:.1f}", flush=True)
+    write_json(args.json, dict(args=vars(args), rows=rows))
+
+
+if __name__ == "__main__":
+    main()

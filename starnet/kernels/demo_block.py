@@ -1,0 +1,417 @@
+"""DemoNet's whole block, ``x + gamma * g(op(act(f(dwconv(norm(x))))))``, as one CPU kernel, forward and backward.
+
+At DemoNet's science sizes (widths 8-64 on 7x7 or 14x14 tokens) a block is a chain of small ops: LayerNorm,
+the 7x7 depthwise conv (with permutes around it), a d->6d GEMM, the activation, the op, a 3d->d GEMM, the
+layer scale and the residual, each a pass over memory and a dispatch, twice as many in the backward. The
+step is bound by those, not by arithmetic (docs/performance.md, issue 12). Here a block runs over tiles of
+whole images (the depthwise conv only mixes tokens of one image), so every intermediate stays in cache:
+per tile, LayerNorm, the depthwise conv as a direct loop over channel vectors, ``h = u wf^T + bf`` and
+``o = z wg^T + bg`` as ATen GEMMs, GELU with the erf approximation of ATen's vectorised kernel.
+The forward keeps what the backward needs (the conv output ``u``, f's output ``h``, g's output ``o``, the
+LayerNorm statistics: less than the plain block keeps); the backward recomputes the activation and the op
+per tile and sums weight gradients per thread.
+
+Per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``, on by default in the
+trainer), built on first use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and
+activations with a code here (star, sum; gelu, none, relu, relu6) and blocks without an active drop path;
+anything else takes the plain modules. Outputs and gradients equal the plain block's to float rounding
+(``tests/starnet/kernels/test_demo_block.py``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ._build import ACTIVATIONS_CPP, build
+
+_SOURCE = r"""
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#pragma GCC target("prefer-vector-width=512")  // GCC's default for -march=native is 256-bit vectors: 512 here
+#endif
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+// act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU; op: 0 star, 1 sum.
+static const int64_t GELU = 3;
+
+// GELU(v) = v * Phi(v) and its derivative Phi(v) + v * phi(v), in loops the compiler vectorises (std::erf and
+// std::exp do not vectorise, and ATen's vectorised GELU is 10x slower on a strided half of h). erf by
+// Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), the formula of ATen's own vectorised erf; exp by Cephes'
+// expf polynomial. erf(|v| / sqrt 2) needs exp(-v^2 / 2), which is phi's exponential too: one exp for both.
+static inline float exp_neg(float v) {  // exp(v) for v <= 0, 0 below the float range
+  v = std::max(v, -87.f);
+  const float n = std::nearbyint(v * 1.44269504088896341f);
+  const float r = (v - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f; p = p * r + 8.3334519073e-3f; p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f; p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  const int32_t bits = ((int32_t)n + 127) << 23;
+  float scale; std::memcpy(&scale, &bits, sizeof scale);
+  return v <= -87.f ? 0.f : p * scale;
+}
+static inline void gelu_parts(float v, float& cdf, float& pdf_v) {  // Phi(v) and v * phi(v)
+  const float e = exp_neg(-0.5f * v * v), z = std::fabs(v) * 0.70710678118654752f;
+  const float t = 1.f / (1.f + 0.3275911f * z);
+  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float erf_abs = 1.f - poly * e;
+  cdf = 0.5f * (1.f + (v < 0.f ? -erf_abs : erf_abs));
+  pdf_v = v * e * 0.39894228040143268f;
+}
+
+// a = act(h1), and where d1 is given act'(h1) there (the backward's; one GELU evaluation for both).
+// h1 and d1: T x Hd with row stride s.
+static void activate(const float* h1, int64_t s, float* a, float* d1, int64_t T, int64_t Hd, int64_t act) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* hr = h1 + r * s; float* ar = a + r * Hd;
+    if (act == GELU && d1) {
+      float* dr = d1 + r * s;
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) { float cdf, pv; gelu_parts(hr[j], cdf, pv); ar[j] = hr[j] * cdf; dr[j] = cdf + pv; }
+    } else if (act == GELU) {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) { float cdf, pv; gelu_parts(hr[j], cdf, pv); ar[j] = hr[j] * cdf; }
+    } else {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) ar[j] = act_f(hr[j], act);
+      if (d1) {
+        float* dr = d1 + r * s;
+        #pragma omp simd
+        for (int64_t j = 0; j < Hd; ++j) dr[j] = act_d(hr[j], act);
+      }
+    }
+  }
+}
+
+// z = op(a, h2)
+static void merge(const float* a, const float* h, float* z, int64_t T, int64_t Hd, int64_t op) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* ar = a + r * Hd; const float* h2 = h + r * 2 * Hd + Hd; float* zr = z + r * Hd;
+    if (op == 0) {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] * h2[j];
+    } else {
+      #pragma omp simd
+      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] + h2[j];
+    }
+  }
+}
+
+// LayerNorm over the rows of x (T x C): nhat = (x - mean) * rstd, n = nhat * w + b.
+static void layer_norm(const float* x, const float* w, const float* b, float eps, float* n, float* mean,
+                       float* rstd, int64_t T, int64_t C) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* xr = x + r * C; float* nr = n + r * C;
+    float s = 0.f;
+    #pragma omp simd reduction(+:s)
+    for (int64_t c = 0; c < C; ++c) s += xr[c];
+    const float m = s / C;
+    float v = 0.f;
+    #pragma omp simd reduction(+:v)
+    for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);  // centred first: no cancellation
+    const float rs = 1.f / std::sqrt(v / C + eps);
+    mean[r] = m; rstd[r] = rs;
+    #pragma omp simd
+    for (int64_t c = 0; c < C; ++c) nr[c] = (xr[c] - m) * rs * w[c] + b[c];
+  }
+}
+
+// Depthwise k x k conv, stride 1, padding k / 2, over `imgs` images of H x W tokens x C channels; wt: (k*k, C),
+// the weight transposed so that the loops run over contiguous channels. Each loop runs over chunks of L
+// channels with its sums in registers (L fixed: the compiler unrolls it into independent vector FMAs).
+// The valid taps of output row y: ky in [max(0, p - y), min(k, H + p - y)).
+template <int L>
+static void dw_chunk_forward(const float* n, const float* wt, const float* bias, float* u, int64_t H, int64_t W,
+                             int64_t C, int64_t k, int64_t c0) {
+  const int64_t p = k / 2;
+  for (int64_t y = 0; y < H; ++y)
+    for (int64_t x = 0; x < W; ++x) {
+      float acc[L];
+      for (int j = 0; j < L; ++j) acc[j] = bias[c0 + j];
+      for (int64_t ky = std::max<int64_t>(0, p - y); ky < std::min<int64_t>(k, H + p - y); ++ky)
+        for (int64_t kx = std::max<int64_t>(0, p - x); kx < std::min<int64_t>(k, W + p - x); ++kx) {
+          const float* nr = n + ((y + ky - p) * W + (x + kx - p)) * C + c0; const float* wr = wt + (ky * k + kx) * C + c0;
+          #pragma omp simd
+          for (int j = 0; j < L; ++j) acc[j] += wr[j] * nr[j];
+        }
+      float* ur = u + (y * W + x) * C + c0;
+      for (int j = 0; j < L; ++j) ur[j] = acc[j];
+    }
+}
+
+// The backward of one chunk: dn = the transposed conv of du (a gather over the outputs each input feeds),
+// dwt += per tap the sum of n * du over the positions, dbias += du.
+template <int L>
+static void dw_chunk_backward(const float* n, const float* wt, const float* du, float* dn, float* dwt, float* dbias,
+                              int64_t H, int64_t W, int64_t C, int64_t k, int64_t c0) {
+  const int64_t p = k / 2;
+  for (int64_t iy = 0; iy < H; ++iy)
+    for (int64_t ix = 0; ix < W; ++ix) {  // output y = iy + p - ky must lie in [0, H)
+      float acc[L] = {};
+      for (int64_t ky = std::max<int64_t>(0, iy + p - H + 1); ky < std::min<int64_t>(k, iy + p + 1); ++ky)
+        for (int64_t kx = std::max<int64_t>(0, ix + p - W + 1); kx < std::min<int64_t>(k, ix + p + 1); ++kx) {
+          const float* gr = du + ((iy + p - ky) * W + (ix + p - kx)) * C + c0; const float* wr = wt + (ky * k + kx) * C + c0;
+          #pragma omp simd
+          for (int j = 0; j < L; ++j) acc[j] += wr[j] * gr[j];
+        }
+      float* dr = dn + (iy * W + ix) * C + c0;
+      for (int j = 0; j < L; ++j) dr[j] = acc[j];
+    }
+  for (int64_t ky = 0; ky < k; ++ky)
+    for (int64_t kx = 0; kx < k; ++kx) {
+      float acc[L] = {};
+      for (int64_t y = std::max<int64_t>(0, p - ky); y < std::min<int64_t>(H, H + p - ky); ++y)
+        for (int64_t x = std::max<int64_t>(0, p - kx); x < std::min<int64_t>(W, W + p - kx); ++x) {
+          const float* nr = n + ((y + ky - p) * W + (x + kx - p)) * C + c0; const float* gr = du + (y * W + x) * C + c0;
+          #pragma omp simd
+          for (int j = 0; j < L; ++j) acc[j] += nr[j] * gr[j];
+        }
+      float* dwr = dwt + (ky * k + kx) * C + c0;
+      for (int j = 0; j < L; ++j) dwr[j] += acc[j];
+    }
+  float acc[L] = {};
+  for (int64_t i = 0; i < H * W; ++i) {
+    #pragma omp simd
+    for (int j = 0; j < L; ++j) acc[j] += du[i * C + c0 + j];
+  }
+  for (int j = 0; j < L; ++j) dbias[c0 + j] += acc[j];
+}
+
+// Channels in chunks of 32, 16, 8, then one at a time.
+template <typename F32, typename F16, typename F8, typename F1>
+static void over_chunks(int64_t C, F32 f32, F16 f16, F8 f8, F1 f1) {
+  int64_t c0 = 0;
+  for (; c0 + 32 <= C; c0 += 32) f32(c0);
+  for (; c0 + 16 <= C; c0 += 16) f16(c0);
+  for (; c0 + 8 <= C; c0 += 8) f8(c0);
+  for (; c0 < C; ++c0) f1(c0);
+}
+
+static void dwconv(const float* n, const float* wt, const float* bias, float* u, int64_t imgs, int64_t H,
+                   int64_t W, int64_t C, int64_t k) {
+  for (int64_t i = 0; i < imgs; ++i) {
+    const float* ni = n + i * H * W * C; float* ui = u + i * H * W * C;
+    over_chunks(C, [&](int64_t c0) { dw_chunk_forward<32>(ni, wt, bias, ui, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_forward<16>(ni, wt, bias, ui, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_forward<8>(ni, wt, bias, ui, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_forward<1>(ni, wt, bias, ui, H, W, C, k, c0); });
+  }
+}
+
+static void dwconv_backward(const float* n, const float* wt, const float* du, float* dn, float* dwt, float* dbias,
+                            int64_t imgs, int64_t H, int64_t W, int64_t C, int64_t k) {
+  for (int64_t i = 0; i < imgs; ++i) {
+    const int64_t off = i * H * W * C;
+    over_chunks(C, [&](int64_t c0) { dw_chunk_backward<32>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_backward<16>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_backward<8>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
+                [&](int64_t c0) { dw_chunk_backward<1>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); });
+  }
+}
+
+// x: (B*H*W, C) tokens; wt (k*k, C); wf (6C', C), wg (C, 3C'). Returns y, and for the backward u (conv
+// output), h (f's output: storing it costs less than recomputing its GEMM), o (g's output, before the layer
+// scale), mean, rstd.
+std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, torch::Tensor lnw,
+    torch::Tensor lnb, double eps, torch::Tensor wt, torch::Tensor dwb, torch::Tensor wf, torch::Tensor bf,
+    torch::Tensor wg, torch::Tensor bg, torch::Tensor gamma, int64_t act, int64_t op, int64_t tile) {
+  const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
+  const int64_t k = (int64_t)std::lround(std::sqrt((double)wt.size(0)));
+  auto y = at::empty_like(x), u = at::empty_like(x), o = at::empty_like(x), h = at::empty({M, H2}, x.options());
+  auto mean = at::empty({M}, x.options()), rstd = at::empty({M}, x.options());
+  auto wft = wf.t(), wgt = wg.t();
+  const int64_t ntiles = (B + tile - 1) / tile;
+  at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
+    auto n = at::empty({tile * HW, C}, x.options());
+    auto a = at::empty({tile * HW, Hd}, x.options());
+    auto z = at::empty({tile * HW, Hd}, x.options());
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i0 = t * tile, imgs = std::min(tile, B - i0), r0 = i0 * HW, T = imgs * HW;
+      layer_norm(x.data_ptr<float>() + r0 * C, lnw.data_ptr<float>(), lnb.data_ptr<float>(), (float)eps,
+                 n.data_ptr<float>(), mean.data_ptr<float>() + r0, rstd.data_ptr<float>() + r0, T, C);
+      dwconv(n.data_ptr<float>(), wt.data_ptr<float>(), dwb.data_ptr<float>(), u.data_ptr<float>() + r0 * C,
+             imgs, H, W, C, k);
+      auto ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
+      at::addmm_out(ht, bf, u.narrow(0, r0, T), wft);
+      activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), nullptr, T, Hd, act);
+      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
+      at::addmm_out(ot, bg, zt, wgt);
+      const float* xp = x.data_ptr<float>() + r0 * C; const float* op_ = ot.data_ptr<float>();
+      const float* gp = gamma.data_ptr<float>(); float* yp = y.data_ptr<float>() + r0 * C;
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yp[r * C + c] = xp[r * C + c] + gp[c] * op_[r * C + c];
+      }
+    }
+  });
+  return {y, u, h, o, mean, rstd};
+}
+
+// Gradients of x, lnw, lnb, the conv weight (C, 1, k, k) and bias, wf, bf, wg, bg, gamma.
+std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int64_t H, int64_t W,
+    torch::Tensor lnw, torch::Tensor lnb, torch::Tensor wt, torch::Tensor wf, torch::Tensor bf, torch::Tensor wg,
+    torch::Tensor gamma, torch::Tensor u, torch::Tensor h, torch::Tensor o, torch::Tensor mean, torch::Tensor rstd, int64_t act,
+    int64_t op, int64_t tile) {
+  const int64_t M = x.size(0), C = x.size(1), HW = H * W, B = M / HW, H2 = wf.size(0), Hd = H2 / 2;
+  const int64_t KK = wt.size(0), k = (int64_t)std::lround(std::sqrt((double)KK));
+  const int64_t nthreads = at::get_num_threads();
+  auto dx = at::empty_like(x);
+  auto dwft_p = at::zeros({nthreads, C, H2}, x.options());  // dWf^T: u^T dh is the faster GEMM
+  auto dwg_p = at::zeros({nthreads, C, Hd}, x.options());
+  // per thread, the vector gradients: bf (H2), then bg, gamma, lnw, lnb, conv bias (C each), conv weight (KK*C)
+  const int64_t V = H2 + 5 * C + KK * C;
+  auto vec_p = at::zeros({nthreads, V}, x.options());
+  const int64_t ntiles = (B + tile - 1) / tile;
+  at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;
+    const int64_t tid = at::get_thread_num();
+    auto dwft = dwft_p[tid], dwg = dwg_p[tid];
+    float* dbf = vec_p[tid].data_ptr<float>();
+    float* dbg = dbf + H2; float* dgam = dbg + C; float* dlnw = dgam + C; float* dlnb = dlnw + C;
+    float* ddwb = dlnb + C; float* ddwt = ddwb + C;
+    const int64_t R = tile * HW;
+    auto n = at::empty({R, C}, x.options()), nhat = at::empty({R, C}, x.options());
+    auto a = at::empty({R, Hd}, x.options());
+    auto z = at::empty({R, Hd}, x.options()), dz = at::empty({R, Hd}, x.options());
+    auto dh = at::empty({R, H2}, x.options()), dout = at::empty({R, C}, x.options());
+    auto du = at::empty({R, C}, x.options()), dn = at::empty({R, C}, x.options());
+    const float* lw = lnw.data_ptr<float>(); const float* lb = lnb.data_ptr<float>();
+    const float* gp = gamma.data_ptr<float>();
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i0 = t * tile, imgs = std::min(tile, B - i0), r0 = i0 * HW, T = imgs * HW;
+      const float* xp = x.data_ptr<float>() + r0 * C; const float* dyp = dy.data_ptr<float>() + r0 * C;
+      const float* opp = o.data_ptr<float>() + r0 * C;
+      const float* mp = mean.data_ptr<float>() + r0; const float* rp = rstd.data_ptr<float>() + r0;
+      float* np_ = n.data_ptr<float>(); float* nh = nhat.data_ptr<float>(); float* dop = dout.data_ptr<float>();
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t i = r * C + c;
+          nh[i] = (xp[i] - mp[r]) * rp[r];
+          np_[i] = nh[i] * lw[c] + lb[c];
+          dgam[c] += dyp[i] * opp[i];
+          dop[i] = dyp[i] * gp[c];
+          dbg[c] += dop[i];
+        }
+      }
+      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T);
+      auto dzt = dz.narrow(0, 0, T), dht = dh.narrow(0, 0, T), dot = dout.narrow(0, 0, T), dut = du.narrow(0, 0, T);
+      // recompute act(h1) and z from h
+      activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), dht.data_ptr<float>(), T, Hd, act);  // dh1 = act'(h1)
+      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
+      dwg.addmm_(dot.t(), zt);                           // dWg += dout^T z
+      at::mm_out(dzt, dot, wg);                          // dz = dout wg
+      const float* hp = ht.data_ptr<float>(); const float* ap = at_.data_ptr<float>();
+      const float* dzp = dzt.data_ptr<float>(); float* dhp = dht.data_ptr<float>();
+      for (int64_t r = 0; r < T; ++r) {                  // dh1 = dz (* h2 for star) * act'(h1); dh2
+        const float* h2 = hp + r * H2 + Hd; const float* ar = ap + r * Hd; const float* g = dzp + r * Hd;
+        float* d1 = dhp + r * H2; float* d2 = d1 + Hd;
+        if (op == 0) {
+          #pragma omp simd
+          for (int64_t j = 0; j < Hd; ++j) { d1[j] *= g[j] * h2[j]; d2[j] = g[j] * ar[j]; }
+        } else {
+          #pragma omp simd
+          for (int64_t j = 0; j < Hd; ++j) { d1[j] *= g[j]; d2[j] = g[j]; }
+        }
+      }
+      for (int64_t r = 0; r < T; ++r) {
+        #pragma omp simd
+        for (int64_t j = 0; j < H2; ++j) dbf[j] += dhp[r * H2 + j];
+      }
+      dwft.addmm_(ut.t(), dht);                         // dWf^T += u^T dh
+      at::mm_out(dut, dht, wf);                          // du = dh wf
+      float* dnp = dn.data_ptr<float>();
+      dwconv_backward(np_, wt.data_ptr<float>(), dut.data_ptr<float>(), dnp, ddwt, ddwb, imgs, H, W, C, k);
+      float* dxp = dx.data_ptr<float>() + r0 * C;
+      for (int64_t r = 0; r < T; ++r) {                  // LayerNorm backward, plus the residual's dy
+        const float* d = dnp + r * C; const float* nr = nh + r * C;
+        float m1 = 0.f, m2 = 0.f;
+        #pragma omp simd reduction(+:m1, m2)
+        for (int64_t c = 0; c < C; ++c) { const float g = d[c] * lw[c]; m1 += g; m2 += g * nr[c]; }
+        m1 /= C; m2 /= C;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          dlnw[c] += d[c] * nr[c]; dlnb[c] += d[c];
+          dxp[r * C + c] = dyp[r * C + c] + rp[r] * (d[c] * lw[c] - m1 - nr[c] * m2);
+        }
+      }
+    }
+  });
+  auto vec = vec_p.sum(0);
+  auto dwt = vec.narrow(0, H2 + 5 * C, KK * C).view({KK, C});
+  return {dx, vec.narrow(0, H2 + 2 * C, C), vec.narrow(0, H2 + 3 * C, C), dwt.t().reshape({C, 1, k, k}),
+          vec.narrow(0, H2 + 4 * C, C), dwft_p.sum(0).t().contiguous(), vec.narrow(0, 0, H2),
+          dwg_p.sum(0), vec.narrow(0, H2, C), vec.narrow(0, H2 + C, C)};
+}
+"""
+
+TILE_FLOATS = 1 << 16  # images per tile: the (tokens x 6C) intermediate fills ~256 KB, and with the rest of a
+                       # tile's buffers the L2 (measured at w16 on 7x7 tokens: 8-16 images best; 55 ~25% slower)
+
+
+def extension():
+    return build("starbench_demo_block", ACTIVATIONS_CPP + _SOURCE, ["block_forward", "block_backward"])
+
+
+def tile_images(tokens: int, hidden: int, batch: int) -> int:
+    """Images per tile: as many as keep ``tokens x hidden`` floats within TILE_FLOATS (at least one)."""
+    return max(1, min(batch, TILE_FLOATS // (tokens * hidden)))
+
+
+class _DemoBlockFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lnw, lnb, dww, dwb, wf, bf, wg, bg, gamma, hw, eps: float, act: int, op: int, tile: int):
+        h, w = hw
+        c, k = dww.shape[0], dww.shape[-1]
+        wt = dww.view(c, k * k).t().contiguous()  # (k*k, C): the kernel's loops run over channels
+        y, u, f_out, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg,
+                                                                gamma, act, op, tile)
+        ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd)
+        ctx.hw, ctx.act, ctx.op, ctx.tile = hw, act, op, tile
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd = ctx.saved_tensors
+        grads = extension().block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
+                                           gamma, u, f_out, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
+        return (*grads, None, None, None, None, None)
+
+
+def _is_float_cpu(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
+def fused_demo_block(x: torch.Tensor, norm: nn.LayerNorm, dwconv: nn.Conv2d, f: nn.Linear, g: nn.Linear,
+                     gamma: Optional[torch.Tensor], act: Optional[int], op: Optional[int],
+                     tile: Optional[int] = None) -> Optional[torch.Tensor]:
+    """``x + gamma * g(op(act(x1), x2))`` with ``x1, x2 = f(dwconv(norm(x))).chunk(2)`` over channels-last
+    tokens ``x`` (B, H, W, C) through the kernel (``gamma`` None: no layer scale; ``act``, ``op``: kernel
+    codes, None where there is none), or None where it does not apply (then the caller runs the modules)."""
+    k = dwconv.kernel_size[0]
+    if not (act is not None and op is not None and torch.is_grad_enabled() and x.ndim == 4
+            and x.shape[-1] == dwconv.in_channels == dwconv.groups == dwconv.out_channels
+            and dwconv.kernel_size == (k, k) and k % 2 == 1 and dwconv.padding == (k // 2, k // 2)
+            and dwconv.stride == (1, 1) and dwconv.dilation == (1, 1) and dwconv.padding_mode == "zeros"
+            and dwconv.bias is not None and f.bias is not None and g.bias is not None
+            and norm.elementwise_affine and norm.weight is not None and norm.bias is not None
+            and f.out_features == 2 * g.in_features and norm.normalized_shape == (x.shape[-1],)
+            and _is_float_cpu(x, norm.weight, dwconv.weight, f.weight, g.weight)
+            and not torch.compiler.is_compiling() and extension() is not None):
+        return None
+    b, h, w, c = x.shape
+    if gamma is None:
+        gamma = x.new_ones(c)
+    tile = tile or tile_images(h * w, f.out_features, b)
+    tokens = x.reshape(b * h * w, c).contiguous()  # a view, except for the first block's permuted stem output
+    y = _DemoBlockFn.apply(tokens, norm.weight, norm.bias, dwconv.weight, dwconv.bias, f.weight, f.bias, g.weight,
+                           g.bias, gamma, (h, w), norm.eps, act, op, tile)
+    return y.view(b, h, w, c)
+
