@@ -51,7 +51,7 @@ def check_run(run_dir: Path) -> None:
     """A trained DemoNet classification run, or a StarbenchError saying what it is instead."""
     config = run_dir / ".hydra" / "config.yaml"
     if not run_dir.is_dir():
-        raise StarbenchError(f"{run_dir} does not exist")
+        raise StarbenchError(f"{run_dir} {'is not a directory' if run_dir.exists() else 'does not exist'}")
     if not config.is_file():
         raise StarbenchError(f"{run_dir} is not a run dir (no .hydra/config.yaml)")
     cfg = OmegaConf.load(config)

@@ -145,8 +145,10 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, title=f"error bars: {LEVEL:.0%} t CI over seeds", title_fontsize=8)
-    axes[0].set_yscale("log", base=2)
-    axes[1].set_yscale("log", base=2)
+    for ax, (key, _) in zip(axes[:2], panels):  # rank grows with width: log y when it spans 8x or more
+        values = [g[key]["mean"] for g in groups if g[key]["mean"]] + [3 * w for w in widths]
+        if values and min(values) > 0 and max(values) / min(values) >= 8:
+            ax.set_yscale("log", base=2)
     if title:
         fig.suptitle(textwrap.fill(title, 120), fontsize=10)
     fig.text(0.5, 0.01, "Points: mean over seeds (a single seed: no interval). Rank statistics over every token of a "

@@ -19,6 +19,16 @@ def env():
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
+def probe_in_process(capsys, *args):
+    """main() of the script in this process (no interpreter start-up): (exit status, stderr lines)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("probe_dimension_script", ROOT / "scripts" / "probe_dimension.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
 def probe(*args):
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "probe_dimension.py"), *map(str, args)],
                           capture_output=True, text=True, env=env(), timeout=600, cwd=ROOT)
@@ -58,21 +68,18 @@ def test_probe_end_to_end(runs, tmp_path):
     assert (out / "probe_dimension.png").stat().st_size > 10_000
 
 
-def test_probe_rejects_what_is_not_a_trained_demonet(runs, tmp_path):
-    proc = probe(tmp_path, "--out", tmp_path / "out")
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"probe_dimension: error: {tmp_path} is not a run dir (no .hydra/config.yaml)"]
+def test_probe_rejects_what_is_not_a_trained_demonet(runs, tmp_path, capsys):
+    assert probe_in_process(capsys, tmp_path, "--out", tmp_path / "out") == (
+        1, [f"probe_dimension: error: {tmp_path} is not a run dir (no .hydra/config.yaml)"])
     starnet = tmp_path / "starnet_run"
     (starnet / ".hydra").mkdir(parents=True)
     cfg = yaml.safe_load((runs[0] / ".hydra" / "config.yaml").read_text())
     cfg["model"]["name"] = "starnet"
     (starnet / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    proc = probe(runs[0], starnet)   # checked before anything is probed
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        f"probe_dimension: error: {starnet} is a starnet classify run; the probe covers DemoNet classification runs"]
+    assert probe_in_process(capsys, runs[0], starnet) == (   # every dir checked before anything is probed
+        1, [f"probe_dimension: error: {starnet} is a starnet classify run; the probe covers DemoNet classification runs"])
     untrained = tmp_path / "untrained"
     (untrained / ".hydra").mkdir(parents=True)
     (untrained / ".hydra" / "config.yaml").write_text((runs[0] / ".hydra" / "config.yaml").read_text())
-    proc = probe(untrained)
-    assert proc.returncode == 1 and "has no last.pt" in proc.stderr and "Traceback" not in proc.stderr
+    assert probe_in_process(capsys, untrained) == (1, [f"probe_dimension: error: {untrained} has no last.pt (not trained yet?)"])
+    assert probe_in_process(capsys, tmp_path / "nowhere") == (1, [f"probe_dimension: error: {tmp_path / 'nowhere'} does not exist"])

@@ -154,3 +154,22 @@ def test_aggregate_script_reference(sweep):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "aggregate: error: reference op 'nope' has no completed job in this sweep (its ops: max, star, sum)"]
+
+
+def test_wandb_summary_run_of_three_ops(sweep):
+    """The summary run's table has one line per (row, op), its charts every op's gap, its pooled fields per op."""
+    from tests.experiments.analysis.test_wandb_charts import OFFLINE, summary_run, table_rows
+    from experiments.analysis.wandb_charts import BY_OP_CHART, GAP_CHART, GAP_CI_CHART
+    aggregate(sweep, wandb=OFFLINE)
+    run, run_dir = summary_run(sweep)
+    expected = summarize(load_jobs(sweep))
+    for op in ("star", "max"):
+        assert run["summary"][f"summary/pooled_gap_{op}"] == pytest.approx(expected.pooled_of(op).mean)
+    assert run["summary"]["summary/reference_op"] == "sum"
+    columns, rows = table_rows(run_dir, run["summary"], GAP_CHART)
+    assert sorted(r[0] for r in rows) == ["32 · max", "32 · star", "8 · max", "8 · star"]
+    columns, rows = table_rows(run_dir, run["summary"], GAP_CI_CHART)
+    assert {r[columns.index("lineKey")] for r in rows} == {f"{op} − sum {k}" for op in ("star", "max")
+                                                          for k in ("gap", "95% CI low", "95% CI high")}
+    columns, rows = table_rows(run_dir, run["summary"], BY_OP_CHART)
+    assert {r[columns.index("lineKey")] for r in rows} == {"sum mean", "star mean", "max mean"}
