@@ -120,8 +120,12 @@ def main(argv=None) -> int:
             check_run(run_dir)
         runs = []
         for run_dir in args.run_dirs:
-            runs.append(probe_run(run_dir, args))
-            print(f"probed {run_dir}", file=sys.stderr)
+            run = probe_run(run_dir, args)
+            runs.append(run)
+            capped = run["probe"]["tokens"] < 3 * run["width"]
+            print(f"probed {run_dir}" + (f" (warning: {run['probe']['tokens']} tokens < hidden width "
+                  f"{3 * run['width']}: the rank statistics are capped by the tokens; raise --images)"
+                  if capped else ""), file=sys.stderr)
     except StarbenchError as e:
         print(f"probe_dimension: error: {e}", file=sys.stderr)
         return 1
