@@ -8,5 +8,5 @@ from .sweep import CSV_FILE, FIG_FILE, MD_FILE, SweepReport, aggregate, write_ou
 from .tables import BASE_OP, TEST_OP, Row, Summary, compared_ops, summarize
 
 __all__ = ["BASE_OP", "CSV_FILE", "FIG_FILE", "Gap", "Job", "LEVEL", "MD_FILE", "Row", "Summary", "SweepReport",
-           "TEST_OP", "aggregate", "compared_ops", "flatten", "knobs_of", "load_jobs", "mean_std", "paired_gap", "summarize",
-           "write_outputs"]
+           "TEST_OP", "aggregate", "compared_ops", "flatten", "knobs_of", "load_jobs", "mean_std", "paired_gap",
+           "summarize", "write_outputs"]

@@ -195,7 +195,8 @@ def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL
         ci = f" [{num(p.lo)}, {num(p.hi)}]" if p.lo is not None else ""
         lines.append(f"| {op} | {p.n_pairs} ({p.n_strata}) | {num(p.mean)}{ci} | {sig} "
                      f"| {p.wins} / {p.ties} / {p.losses} "
-                     f"| {num(p.p_improve, '{:.2f}')} [{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] "
+                     f"| {num(p.p_improve, '{:.2f}')} "
+                     f"[{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] "
                      f"| {pct(p.rel_err)} [{pct(p.rel_err_lo)}, {pct(p.rel_err_hi)}] | {num(p.wilcoxon_p, '{:.3g}')} |")
     lines += ["", f"Pooled: for each op, every (row, seed) pair with {base} counts once. The mean gap's interval "
               "weights each row's variance by its share of the pairs (Welch–Satterthwaite df), so differences "

@@ -314,7 +314,8 @@ def markdown_table(summary: Summary) -> List[str]:
 def _long_table(summary: Summary, heads: Sequence[str]) -> List[str]:
     """Several compared ops: one line per (row, op), the reference first, each other op with its gap."""
     ref = summary.reference
-    lines = [f"| {' | '.join(heads)} | op | {summary.metric} | gap op − {ref} [{LEVEL:.0%} CI] | seeds | significant |",
+    lines = [f"| {' | '.join(heads)} | op | {summary.metric} | gap op − {ref} [{LEVEL:.0%} CI] "
+             "| seeds | significant |",
              "|" + "---:|" * len(heads) + ":---|---:|---:|---:|:---:|"]
     for row in summary.rows:
         keys = " | ".join([_fmt(v) for v in row.key] or ["all"])

@@ -77,9 +77,12 @@ def test_probe_rejects_what_is_not_a_trained_demonet(runs, tmp_path, capsys):
     cfg["model"]["name"] = "starnet"
     (starnet / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert probe_in_process(capsys, runs[0], starnet) == (   # every dir checked before anything is probed
-        1, [f"probe_dimension: error: {starnet} is a starnet classify run; the probe covers DemoNet classification runs"])
+        1, [f"probe_dimension: error: {starnet} is a starnet classify run; "
+            "the probe covers DemoNet classification runs"])
     untrained = tmp_path / "untrained"
     (untrained / ".hydra").mkdir(parents=True)
     (untrained / ".hydra" / "config.yaml").write_text((runs[0] / ".hydra" / "config.yaml").read_text())
-    assert probe_in_process(capsys, untrained) == (1, [f"probe_dimension: error: {untrained} has no last.pt (not trained yet?)"])
-    assert probe_in_process(capsys, tmp_path / "nowhere") == (1, [f"probe_dimension: error: {tmp_path / 'nowhere'} does not exist"])
+    assert probe_in_process(capsys, untrained) == (
+        1, [f"probe_dimension: error: {untrained} has no last.pt (not trained yet?)"])
+    assert probe_in_process(capsys, tmp_path / "nowhere") == (
+        1, [f"probe_dimension: error: {tmp_path / 'nowhere'} does not exist"])

@@ -58,7 +58,8 @@ def test_every_op_gets_its_gap_against_sum(sweep):
             assert (gap.mean, gap.lo, gap.hi) == (pytest.approx(mean), pytest.approx(lo), pytest.approx(hi))
             assert gap.significant == (lo > 0 or hi < 0)
             # the same test as scipy's paired t test: the interval excludes 0 iff p < 0.05
-            assert gap.significant == (stats.ttest_rel(RESULTS[row.key[0]][op], RESULTS[row.key[0]]["sum"]).pvalue < 0.05)
+            p_value = stats.ttest_rel(RESULTS[row.key[0]][op], RESULTS[row.key[0]]["sum"]).pvalue
+            assert gap.significant == (p_value < 0.05)
     assert summary.rows[0].gap_of("star").significant is True   # width 8: star clearly above sum
     assert summary.rows[1].gap_of("max").significant is not None
 
