@@ -70,6 +70,10 @@ class Summary:
     ops: List[Any] = field(default_factory=lambda: [TEST_OP])  # the compared ops, each against the reference
     _pooled_cache: Dict[Any, Tuple[Any, Pooled]] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        for row in self.rows:  # every row's gaps against this summary's reference
+            row.reference, row.test = self.reference, self.ops[0]
+
     @property
     def multi(self) -> bool:
         """More than one op compared with the reference (the long-format tables)."""
@@ -223,8 +227,6 @@ def summarize(jobs: Sequence[Job], metric: Optional[str] = None, reference: Opti
         raise StarbenchError(f"reference op '{reference}' has no completed job in this sweep (its ops: {names})")
     reference = BASE_OP if reference is None else reference
     ops = compared_ops(seen, reference)
-    for row in rows.values():
-        row.reference, row.test = reference, ops[0]
     ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple(_sort_key(v) for v in k))]
     return Summary(metric, varied, axes, ordered, _title(jobs, axes, reference, ops), metric_label(jobs, metric),
                    reference=reference, ops=ops)

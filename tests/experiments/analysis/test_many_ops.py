@@ -174,3 +174,11 @@ def test_wandb_summary_run_of_three_ops(sweep):
                                                           for k in ("gap", "95% CI low", "95% CI high")}
     columns, rows = table_rows(run_dir, run["summary"], BY_OP_CHART)
     assert {r[columns.index("lineKey")] for r in rows} == {"sum mean", "star mean", "max mean"}
+
+
+def test_a_summary_built_by_hand_takes_its_reference_to_the_rows():
+    from experiments.analysis.tables import Row, Summary
+    row = Row((8,), {"sum": {0: 1.0, 1: 2.0}, "max": {0: 3.0, 1: 3.0}, "star": {0: 2.0, 1: 4.0}})
+    summary = Summary("top1", ["op", "seed"], ["width"], [row], "t", reference="max", ops=["star", "sum"])
+    assert row.gap.mean == pytest.approx(0.0) and row.gap_of("sum").mean == pytest.approx(-1.5)
+    assert summary.comparison == "star, sum vs max"
