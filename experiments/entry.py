@@ -54,6 +54,8 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         raise
 
 
-def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto") -> List[Path]:
-    """``experiments.analysis.aggregate`` with the registered tasks' own summary.md sections."""
-    return aggregate(sweep_dir, metric=metric, wandb=wandb, reports=TASKS.sweep_reports())
+def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",
+                    reference: Optional[str] = None) -> List[Path]:
+    """``experiments.analysis.aggregate`` with the registered tasks' own summary.md sections; ``reference``: the
+    op the others are compared with (None: sum)."""
+    return aggregate(sweep_dir, metric=metric, wandb=wandb, reports=TASKS.sweep_reports(), reference=reference)

@@ -6,13 +6,16 @@ Registered in ``conf/hydra/starbench.yaml``::
     callbacks:
       sweep_summary:
         _target_: experiments.hydra_callbacks.SweepSummary
+
+The reference op of the summary (default sum) is the callback's ``reference`` argument: for one multirun,
+``+hydra.callbacks.sweep_summary.reference=max`` on the command line.
 """
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -25,13 +28,18 @@ log = logging.getLogger("starbench")
 
 class SweepSummary(Callback):
     """Writes summary.csv / summary.md / star_vs_sum.png into the sweep dir when a multirun ends
-    (and logs them to W&B when the logger is wandb)."""
+    (and logs them to W&B when the logger is wandb). ``reference``: the op the others are compared with
+    (None: sum)."""
+
+    def __init__(self, reference: Optional[str] = None) -> None:
+        self.reference = reference
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))  # the launcher runs in the launch dir
         logger = config.get("logger") or {}
         try:
-            paths = summarize_sweep(sweep_dir, wandb=logger if logger.get("name") == "wandb" else None)
+            paths = summarize_sweep(sweep_dir, wandb=logger if logger.get("name") == "wandb" else None,
+                                    reference=self.reference)
         except Exception as e:  # never lose the sweep over its summary: it can be redone by hand
             log.error("sweep summary failed (%s: %s); rerun: python scripts/aggregate.py %s",
                       type(e).__name__, e, sweep_dir)

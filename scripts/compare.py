@@ -27,6 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("--group", help="W&B group of the sweep (with --project)")
     parser.add_argument("--sweep", type=Path, help="sweep dir to derive the group from (with --project)")
     parser.add_argument("--metric", default=None, help="default: map50_95 for detection runs, else top1")
+    parser.add_argument("--reference", default=None, metavar="OP", help="the op every other op is compared "
+                        "with (default: sum)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     from experiments.analysis import wandb_runs
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
             group = sweep_group(args.local)
             jobs, source_name = wandb_runs.jobs_from_local(args.local), f"W&B run files under {args.local}"
         out = args.out or Path("outputs") / "compare" / group
-        _, paths = write_outputs(jobs, out, source_name, args.metric)
+        _, paths = write_outputs(jobs, out, source_name, args.metric, reference=args.reference)
     except StarbenchError as e:
         print(f"compare: error: {e}", file=sys.stderr)
         return 1

@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--project", required=True, help="ENTITY/PROJECT the sweep's runs are in")
     parser.add_argument("--metric", default=None, help="record field to compare (default: as aggregate: "
                         "map50_95 for detection sweeps, else top1)")
+    parser.add_argument("--reference", default=None, metavar="OP", help="the op the others are compared with "
+                        "(default: sum, as aggregate)")
     parser.add_argument("--workspace", action="store_true", help="also save a workspace view of the group")
     parser.add_argument("--dry-run", action="store_true", help="print the objects' structure as JSON; "
                         "nothing is sent to W&B")
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     from experiments.analysis import wandb_report as wrep
     try:
         entity, project = wrep.parse_project(args.project)
-        view = wrep.load_view(args.sweep_dir, args.metric)
+        view = wrep.load_view(args.sweep_dir, args.metric, args.reference)
         report = wrep.build_report(view, entity, project)
         workspace = wrep.build_workspace(view, entity, project) if args.workspace else None
     except StarbenchError as e:

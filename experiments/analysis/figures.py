@@ -1,7 +1,8 @@
 """``star_vs_sum.png``: accuracy per op and the paired gap, in two panels, for a ``Summary``.
 
-Left: each op's mean over seeds with its 95% t interval; the linear baseline as a reference line. Right:
-the paired gap (test op − base op) with its 95% t interval and a zero line. Points, not bars, so the
+Left: every op's mean over seeds with its 95% t interval; the linear baseline as a reference line. Right:
+each compared op's paired gap against the reference op (``Summary.reference``, default sum: star − sum in a
+star/sum sweep) with its 95% t interval and a zero line, one colour per op as on the left. Points, not bars, so the
 accuracy axis may start near the data without exaggerating a difference. A numeric axis (width, depth,
 epochs) is drawn to scale (log when it spans 10x or more) and its points are joined; categories (an
 activation, a variant) are not. With two axes, one numeric, the other becomes one series per value (the
@@ -17,6 +18,7 @@ from .stats import LEVEL, mean_ci
 from .tables import BASE_OP, TEST_OP, Row, Summary, _fmt, row_label
 
 OP_COLORS = {BASE_OP: "#1f77b4", TEST_OP: "#ff7f0e"}
+GAP_COLOR = "#d62728"   # the gap of a sweep with one compared op
 OTHER_COLORS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 SERIES_STYLES = (("-", "o"), ("--", "s"), (":", "D"), ("-.", "^"))
 # Preferred x axis when a sweep has two axes and both are numeric: the budget first (the budget curve).
@@ -43,9 +45,20 @@ def layout(summary: Summary) -> Tuple[Optional[int], Optional[int]]:
 
 
 def ops_of(summary: Summary) -> List[Any]:
+    """Every op with a value: the reference, the compared ops, then the rest (per-stage lists)."""
     seen = {op for r in summary.rows for op in r.by_op}
-    others = sorted((op for op in seen if op not in (BASE_OP, TEST_OP)), key=str)
-    return [op for op in (BASE_OP, TEST_OP) if op in seen] + others
+    first = [summary.reference, *summary.ops]
+    others = sorted((op for op in seen if op not in first), key=str)
+    return [op for op in first if op in seen] + others
+
+
+def op_colors(summary: Summary) -> Dict[Any, str]:
+    """One colour per op, the same in both panels (sum and star keep theirs)."""
+    colors: Dict[Any, str] = {}
+    spare = iter(c for c in OTHER_COLORS)
+    for op in ops_of(summary):
+        colors[op] = OP_COLORS.get(op) if isinstance(op, str) and op in OP_COLORS else next(spare, "0.4")
+    return colors
 
 
 def _op_label(op: Any) -> str:
@@ -73,6 +86,8 @@ def plot(summary: Summary, path: Path) -> None:
     xs_all = [r.key[x_axis] for r in summary.rows] if not categorical else []
     log_x = bool(xs_all) and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10
     ops = ops_of(summary)
+    colors = op_colors(summary)
+    ref, compared = summary.reference, summary.ops
 
     def xpos(row: Row, slot: int, slots: int) -> float:
         """Dodged position so that error bars of different ops/series do not overlap."""
@@ -87,7 +102,7 @@ def plot(summary: Summary, path: Path) -> None:
     for s_index, (s_value, rows) in enumerate(series.items()):
         style, marker = SERIES_STYLES[s_index % len(SERIES_STYLES)]
         for o_index, op in enumerate(ops):
-            color = OP_COLORS.get(op, OTHER_COLORS[o_index % len(OTHER_COLORS)])
+            color = colors[op]
             pts = []
             for row in rows:
                 values = row.by_op.get(op, {})
@@ -111,30 +126,44 @@ def plot(summary: Summary, path: Path) -> None:
     ax.set_ylabel(f"{label} (%)")
     ax.set_title(f"{label} per op", fontsize=10)
 
-    gap_series = []
+    gap_labels = 0
+    gap_slots = len(compared) * len(series)
     for s_index, (s_value, rows) in enumerate(series.items()):
         style, marker = SERIES_STYLES[s_index % len(SERIES_STYLES)]
-        pts = [(xpos(r, s_index, len(series)), r.gap) for r in rows if r.gap.mean is not None]
-        if not pts:
-            continue
-        gap_series.append(s_value)
-        name = f"{TEST_OP} − {BASE_OP}" if s_value is None else f"{summary.axes[series_axis]} {_fmt(s_value)}"
-        if not categorical:
-            gx.plot([p[0] for p in pts], [g.mean for _, g in pts], style, color="#d62728", linewidth=1.0, alpha=0.7)
-        for i, (x, g) in enumerate(pts):
-            lower, upper = _err(g.lo, g.mean, g.hi)
-            gx.errorbar([x], [g.mean], yerr=[[lower], [upper]], fmt=marker, color="#d62728", capsize=3,
-                        markerfacecolor="#d62728" if g.lo is not None else "white", markersize=5,
-                        label=name if i == 0 else None)
+        for o_index, op in enumerate(compared):
+            color = GAP_COLOR if len(compared) == 1 else colors.get(op, GAP_COLOR)
+            pts = [(xpos(r, s_index * len(compared) + o_index, gap_slots), r.gap_of(op)) for r in rows
+                   if r.gap_of(op).mean is not None]
+            if not pts:
+                continue
+            gap_labels += 1
+            name = f"{op} − {ref}" if s_value is None else \
+                f"{op} − {ref}, {summary.axes[series_axis]} {_fmt(s_value)}"
+            if not categorical:
+                gx.plot([p[0] for p in pts], [g.mean for _, g in pts], style, color=color, linewidth=1.0, alpha=0.7)
+            for i, (x, g) in enumerate(pts):
+                lower, upper = _err(g.lo, g.mean, g.hi)
+                gx.errorbar([x], [g.mean], yerr=[[lower], [upper]], fmt=marker, color=color, capsize=3,
+                            markerfacecolor=color if g.lo is not None else "white", markersize=5,
+                            label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
-    pooled = summary.pooled
+    pooled_parts = []
+    for op in compared:  # the sweep's headline numbers, on the panel they sum up
+        pooled = summary.pooled_of(op)
+        if pooled.n_pairs >= 2 and len(summary.rows) > 1:
+            ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
+            pooled_parts.append(f"{op} {pooled.mean:+.2f}{ci}, wins {pooled.wins} of {pooled.n_pairs}")
     pooled_text = ""
-    if pooled.n_pairs >= 2 and len(summary.rows) > 1:  # the sweep's headline number, on the panel it sums up
+    if len(compared) == 1 and pooled_parts:
+        pooled = summary.pooled_of(compared[0])
         ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
         pooled_text = (f"\npooled over {pooled.n_pairs} pairs: {pooled.mean:+.2f}{ci} (95% CI); "
-                       f"{TEST_OP} wins {pooled.wins} of {pooled.n_pairs}")
-    gx.set_ylabel(f"{TEST_OP} − {BASE_OP} (points)")
-    gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {TEST_OP} − {BASE_OP}{pooled_text}", fontsize=10)
+                       f"{compared[0]} wins {pooled.wins} of {pooled.n_pairs}")
+    elif pooled_parts:
+        pooled_text = "\n" + textwrap.fill("pooled (95% CI): " + "; ".join(pooled_parts), 80)
+    what = f"{compared[0]} − {ref}" if len(compared) == 1 else f"op − {ref}"
+    gx.set_ylabel(f"{what} (points)")
+    gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {what}{pooled_text}", fontsize=10)
 
     for a in (ax, gx):
         if categorical:
@@ -153,9 +182,10 @@ def plot(summary: Summary, path: Path) -> None:
             a.minorticks_off()
             a.set_xlabel(AXIS_LABELS.get(summary.axes[x_axis], summary.axes[x_axis]))
         a.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="best", framealpha=0.9)
-    if len(gap_series) > 1:
-        gx.legend(fontsize=8, loc="best", framealpha=0.9)
+    bars = f"error bars: {LEVEL:.0%} t CI"
+    ax.legend(fontsize=8, loc="best", framealpha=0.9, title=f"{bars} of the mean", title_fontsize=8)
+    if gap_labels:
+        gx.legend(fontsize=8, loc="best", framealpha=0.9, title=f"{bars} of the paired gap", title_fontsize=8)
 
     fig.suptitle(textwrap.fill(summary.title, 110), fontsize=10)
     fig.text(0.5, 0.01, textwrap.fill(

@@ -175,3 +175,32 @@ def markdown(p: Pooled, base: str, test: str, level: float = LEVEL) -> List[str]
         f"the bootstrap resamples pairs within rows ({N_BOOT:,} draws, seed {BOOT_SEED}). Ties count half in "
         f"P({test} > {base}).",
     ]
+
+
+def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL) -> List[str]:
+    """The pooled section of summary.md for several ops, each against ``base``: one line per op."""
+    def num(x, fmt="{:+.2f}"):
+        return "–" if x is None else fmt.format(x)
+
+    def pct(x):
+        return num(x if x is None else 100 * x, "{:+.1f}%")
+
+    lines = [f"## Pooled over all (row, seed) pairs, each op against {base}", "",
+             f"| op | pairs (rows) | mean gap op − {base} (points) [{level:.0%} stratified t CI] | significant "
+             f"| wins / ties / losses | P(op > {base}) [{level:.0%} stratified bootstrap CI] "
+             f"| relative error-rate reduction [{level:.0%} bootstrap CI] | Wilcoxon signed-rank p |",
+             "|---|---:|---:|:---:|---:|---:|---:|---:|"]
+    for op, p in results.items():
+        sig = {None: f"n/a ({p.reason})" if p.reason else "n/a", True: "yes", False: "no"}[p.significant]
+        ci = f" [{num(p.lo)}, {num(p.hi)}]" if p.lo is not None else ""
+        lines.append(f"| {op} | {p.n_pairs} ({p.n_strata}) | {num(p.mean)}{ci} | {sig} "
+                     f"| {p.wins} / {p.ties} / {p.losses} "
+                     f"| {num(p.p_improve, '{:.2f}')} "
+                     f"[{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] "
+                     f"| {pct(p.rel_err)} [{pct(p.rel_err_lo)}, {pct(p.rel_err_hi)}] | {num(p.wilcoxon_p, '{:.3g}')} |")
+    lines += ["", f"Pooled: for each op, every (row, seed) pair with {base} counts once. The mean gap's interval "
+              "weights each row's variance by its share of the pairs (Welch–Satterthwaite df), so differences "
+              f"between rows are not noise; the bootstrap resamples pairs within rows ({N_BOOT:,} draws, seed "
+              f"{BOOT_SEED}). Ties count half in P(op > {base}). Each line is its own test (no correction for "
+              "multiple comparisons)."]
+    return lines

@@ -2,9 +2,10 @@
 
 Every job dir of a sweep holds ``metrics.json`` (written by the job) and ``.hydra/config.yaml``.
 Knobs that differ between jobs are the sweep's axes: ``op`` and ``seed`` pair the runs, the rest
-(``width``, ``depth``, ``model.act``, ...) make the rows. For each row, star and sum are compared
-per seed; the gap gets a paired t confidence interval, because the paper reports one run per
-point and a gap of a few tenths can be seed noise.
+(``width``, ``depth``, ``model.act``, ...) make the rows. For each row, every op is compared per seed
+with the reference op (``reference``, default sum: star vs sum in the paper's sweeps); each gap gets a
+paired t confidence interval, because the paper reports one run per point and a gap of a few tenths can
+be seed noise.
 
 ``python scripts/aggregate.py SWEEP_DIR`` runs this by hand; ``experiments.hydra_callbacks.SweepSummary``
 at the end of every multirun (both through ``experiments.entry.summarize_sweep``, which adds the tasks'
@@ -30,13 +31,14 @@ SweepReport = Callable[[Path, Sequence[Job]], List[str]]
 
 
 def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[str] = None,
-                  extra: Sequence[str] = ()) -> Tuple[Summary, List[Path]]:
-    """The three summary files for ``jobs`` into ``out_dir`` (shared by aggregate and compare)."""
+                  extra: Sequence[str] = (), reference: Optional[str] = None) -> Tuple[Summary, List[Path]]:
+    """The three summary files for ``jobs`` into ``out_dir`` (shared by aggregate and compare); ``reference``:
+    the op the others are compared with (None: sum)."""
     if not jobs:
         raise StarbenchError(f"no jobs found in {source}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(jobs, metric)
+    summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     write_csv(jobs, summary, paths[0])
@@ -81,14 +83,16 @@ def task_reports(sweep_dir: Path, jobs: Sequence[Job], reports: Optional[Mapping
 
 
 def aggregate(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",
-              reports: Optional[Mapping[str, SweepReport]] = None) -> List[Path]:
+              reports: Optional[Mapping[str, SweepReport]] = None, reference: Optional[str] = None) -> List[Path]:
     """Summarise a sweep dir in place. ``wandb``: a logger config to log a summary run with, None
     for no W&B, or "auto" to use the jobs' own logger config when it is wandb. ``reports``: task name ->
     ``sweep_report(sweep_dir, jobs)``, whose markdown lines are added for that task's jobs (analysis does
-    not know the tasks: ``experiments.entry.summarize_sweep`` passes the registered ones)."""
+    not know the tasks: ``experiments.entry.summarize_sweep`` passes the registered ones). ``reference``: the op
+    every other op is compared with (None: sum; a name given must have completed jobs)."""
     sweep_dir = Path(sweep_dir)
     jobs = load_jobs(sweep_dir)
-    summary, paths = write_outputs(jobs, sweep_dir, str(sweep_dir), metric, task_reports(sweep_dir, jobs, reports))
+    summary, paths = write_outputs(jobs, sweep_dir, str(sweep_dir), metric, task_reports(sweep_dir, jobs, reports),
+                                   reference)
     if wandb == "auto":
         wandb = _jobs_logger(jobs)
     if wandb:

@@ -1,5 +1,11 @@
-"""Jobs -> a ``Summary`` (rows by the sweep's axes, star and sum paired by seed) -> ``summary.csv`` and the
-markdown of ``summary.md``."""
+"""Jobs -> a ``Summary`` (rows by the sweep's axes, each op paired by seed with the reference op) ->
+``summary.csv`` and the markdown of ``summary.md``.
+
+The reference op is ``sum`` unless one is given (``summarize(jobs, reference="max")``, ``scripts/aggregate.py
+--reference max``); every other op of the sweep that is a name (per-stage op lists stay in "Other ops") gets its
+own paired gap, 95% t interval, significance and pooled test against it. A sweep of star and sum alone writes
+the files it always wrote (star − sum); with more ops the per-row table has one line per (row, op) and the
+pooled test one line per op."""
 from __future__ import annotations
 
 import csv
@@ -13,9 +19,10 @@ from .jobs import Job
 from .pooled import Pooled, pooled
 from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
+from .pooled import markdown_many as pooled_markdown_many
 from .stats import LEVEL, Gap, mean_std, paired_gap
 
-BASE_OP, TEST_OP = "sum", "star"
+BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
 METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
                  "map50_95": "mAP50-95", "map50": "mAP50"}
 # A task whose metric means something else than its name says (moons scores its 100 training points).
@@ -35,13 +42,19 @@ MODEL_LABELS = {"demonet": "DemoNet", "starnet": "StarNet"}
 class Row:
     key: Tuple[Any, ...]                                      # values of the axes
     by_op: Dict[Any, Dict[Any, float]] = field(default_factory=dict)  # op -> seed -> metric
+    reference: Any = BASE_OP                                  # the op every gap is taken against
+    test: Any = TEST_OP                                       # the first compared op (``gap``)
 
     def values(self, op: str) -> List[float]:
         return list(self.by_op.get(op, {}).values())
 
+    def gap_of(self, op: Any) -> Gap:
+        """op − reference, paired by seed."""
+        return paired_gap(self.by_op.get(self.reference, {}), self.by_op.get(op, {}))
+
     @property
     def gap(self) -> Gap:
-        return paired_gap(self.by_op.get(BASE_OP, {}), self.by_op.get(TEST_OP, {}))
+        return self.gap_of(self.test)
 
 
 @dataclass
@@ -53,18 +66,54 @@ class Summary:
     title: str
     metric_label: str = ""             # e.g. "Top-1 accuracy", "Training accuracy" (moons)
     baseline: Optional[float] = None   # the linear baseline on the same images (analysis.baseline), if known
+    reference: Any = BASE_OP           # the op every gap is taken against
+    ops: List[Any] = field(default_factory=lambda: [TEST_OP])  # the compared ops, each against the reference
+    _pooled_cache: Dict[Any, Tuple[Any, Pooled]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for row in self.rows:  # every row's gaps against this summary's reference
+            row.reference, row.test = self.reference, self.ops[0]
+
+    @property
+    def multi(self) -> bool:
+        """More than one op compared with the reference (the long-format tables)."""
+        return len(self.ops) > 1
+
+    @property
+    def comparison(self) -> str:
+        """"star vs sum", "star, max vs sum"."""
+        return f"{', '.join(map(str, self.ops))} vs {self.reference}"
+
+    def pooled_of(self, op: Any) -> Pooled:
+        """Every (row, seed) pair of ``op`` and the reference at once (analysis.pooled)."""
+        pairs = {r.key: (r.by_op.get(self.reference, {}), r.by_op.get(op, {})) for r in self.rows}
+        stamp = repr(sorted((repr(k), sorted(b.items(), key=repr), sorted(t.items(), key=repr))
+                            for k, (b, t) in pairs.items()))
+        cached = self._pooled_cache.get(op)
+        if cached is None or cached[0] != stamp:  # the bootstrap is not free: once per op and data
+            cached = self._pooled_cache[op] = (stamp, pooled(pairs))
+        return cached[1]
 
     @property
     def pooled(self) -> Pooled:
-        """Every (row, seed) pair of the sweep at once (analysis.pooled)."""
-        return pooled({r.key: (r.by_op.get(BASE_OP, {}), r.by_op.get(TEST_OP, {})) for r in self.rows})
+        """The first compared op's pooled test (star − sum in a star/sum sweep)."""
+        return self.pooled_of(self.ops[0])
 
     @property
     def inseparable(self) -> bool:
         """Every paired gap is exactly 0: the runs cannot tell the ops apart (too short or too small)."""
-        gaps = [r.by_op[TEST_OP][s] - r.by_op[BASE_OP][s] for r in self.rows
-                if BASE_OP in r.by_op and TEST_OP in r.by_op for s in r.by_op[BASE_OP] if s in r.by_op[TEST_OP]]
+        ref = self.reference
+        gaps = [r.by_op[op][s] - r.by_op[ref][s] for op in self.ops for r in self.rows
+                if ref in r.by_op and op in r.by_op for s in r.by_op[ref] if s in r.by_op[op]]
         return bool(gaps) and all(g == 0 for g in gaps)
+
+
+def compared_ops(ops: Sequence[Any], reference: Any = BASE_OP) -> List[Any]:
+    """The ops that get a gap against ``reference``: every op that is a name (a per-stage op list is not),
+    star first, then by name; star (or sum) when the sweep has no other."""
+    named = sorted({op for op in ops if isinstance(op, str) and op != reference},
+                   key=lambda op: (op != TEST_OP, op))
+    return named or [TEST_OP if reference != TEST_OP else BASE_OP]
 
 
 def _sort_key(value: Any) -> Tuple[int, Any]:
@@ -100,7 +149,8 @@ def choose_axes(jobs: Sequence[Job], varied: Sequence[str]) -> List[str]:
     return axes
 
 
-def _title(jobs: Sequence[Job], axes: Sequence[str]) -> str:
+def _title(jobs: Sequence[Job], axes: Sequence[str], reference: Any = BASE_OP,
+           ops: Sequence[Any] = (TEST_OP,)) -> str:
     """"Star vs sum: DemoNet (depth 12) on fashion_mnist (4 epochs, 3 seeds)", from the completed jobs."""
     done = [j for j in jobs if j.status == "completed"] or list(jobs)
 
@@ -125,7 +175,9 @@ def _title(jobs: Sequence[Job], axes: Sequence[str]) -> str:
         cells[key] = cells.get(key, 0) + 1
     lo, hi = min(cells.values(), default=0), max(cells.values(), default=0)
     detail.append(f"{lo} seed{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds per cell")
-    return (f"{TEST_OP.capitalize()} vs {BASE_OP}: {', '.join(sorted(models)) or 'model?'}"
+    compared = ", ".join(map(str, ops))
+    return (f"{compared[:1].upper()}{compared[1:].lower() if len(ops) == 1 else compared[1:]} vs {reference}: "
+            f"{', '.join(sorted(models)) or 'model?'}"
             f"{' (' + ', '.join(shape) + ')' if shape else ''} on "
             f"{'/'.join(values('data', 'data.name')) or 'data?'} ({', '.join(detail)})")
 
@@ -151,7 +203,9 @@ def default_metric(jobs: Sequence[Job]) -> str:
     return "map50_95" if tasks == {"detect"} else "top1"
 
 
-def summarize(jobs: Sequence[Job], metric: Optional[str] = None) -> Summary:
+def summarize(jobs: Sequence[Job], metric: Optional[str] = None, reference: Optional[str] = None) -> Summary:
+    """``reference``: the op every gap is taken against (None: sum, not checked; a name given must be an op of
+    the sweep's completed jobs)."""
     completed = [j for j in jobs if j.status == "completed"]
     if metric and completed and all(j.metric(metric) is None for j in completed):  # a typo: keep the old files
         known = sorted({k for j in completed for k, v in j.record.items()
@@ -167,8 +221,15 @@ def summarize(jobs: Sequence[Job], metric: Optional[str] = None) -> Summary:
         value = job.metric(metric)
         if value is not None:
             row.by_op.setdefault(job.get("op"), {})[job.get("seed")] = value
+    seen = {op for r in rows.values() for op in r.by_op}
+    if reference is not None and completed and reference not in seen:
+        names = ", ".join(sorted(map(_op_text, seen))) or "none"
+        raise StarbenchError(f"reference op '{reference}' has no completed job in this sweep (its ops: {names})")
+    reference = BASE_OP if reference is None else reference
+    ops = compared_ops(seen, reference)
     ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple(_sort_key(v) for v in k))]
-    return Summary(metric, varied, axes, ordered, _title(jobs, axes), metric_label(jobs, metric))
+    return Summary(metric, varied, axes, ordered, _title(jobs, axes, reference, ops), metric_label(jobs, metric),
+                   reference=reference, ops=ops)
 
 
 def _fmt(value: Any) -> str:
@@ -220,7 +281,13 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
     out = io.StringIO()
     writer = csv.writer(out)
     # The sweep-level numbers (baseline, pooled test) repeat on every row, so the file stays one table.
-    sweep_level = {"linear_baseline": summary.baseline, **pooled_fields(summary.pooled)}
+    sweep_level: Dict[str, Any] = {"linear_baseline": summary.baseline}
+    if summary.multi:  # each op's pooled test against the reference, its fields suffixed with the op
+        sweep_level["reference_op"] = summary.reference
+        for op in summary.ops:
+            sweep_level.update({f"{k}_{op}": v for k, v in pooled_fields(summary.pooled_of(op)).items()})
+    else:
+        sweep_level.update(pooled_fields(summary.pooled))
     writer.writerow(["job", "status", "error", *summary.varied, *metrics, "last_epoch_gain", *sweep_level])
     for job in jobs:
         gain = last_epoch_gain(job, summary.metric) if job.status == "completed" else None
@@ -232,14 +299,33 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
 
 def markdown_table(summary: Summary) -> List[str]:
     heads = summary.axes or ["runs"]
-    lines = [f"| {' | '.join(heads)} | {BASE_OP} | {TEST_OP} | gap {TEST_OP} − {BASE_OP} [{LEVEL:.0%} CI] "
+    base, test = summary.reference, summary.ops[0]
+    if summary.multi:
+        return _long_table(summary, heads)
+    lines = [f"| {' | '.join(heads)} | {base} | {test} | gap {test} − {base} [{LEVEL:.0%} CI] "
              f"| seeds | significant |",
              "|" + "---:|" * len(heads) + "---:|---:|---:|---:|:---:|"]
     for row in summary.rows:
         keys = [_fmt(v) for v in row.key] or ["all"]
         gap = row.gap
-        lines.append(f"| {' | '.join(keys)} | {_pm(row.values(BASE_OP))} | {_pm(row.values(TEST_OP))} "
+        lines.append(f"| {' | '.join(keys)} | {_pm(row.values(base))} | {_pm(row.values(test))} "
                      f"| {_gap_text(gap)} | {gap.n} | {_significant_text(gap)} |")
+    return lines
+
+
+def _long_table(summary: Summary, heads: Sequence[str]) -> List[str]:
+    """Several compared ops: one line per (row, op), the reference first, each other op with its gap."""
+    ref = summary.reference
+    lines = [f"| {' | '.join(heads)} | op | {summary.metric} | gap op − {ref} [{LEVEL:.0%} CI] "
+             "| seeds | significant |",
+             "|" + "---:|" * len(heads) + ":---|---:|---:|---:|:---:|"]
+    for row in summary.rows:
+        keys = " | ".join([_fmt(v) for v in row.key] or ["all"])
+        lines.append(f"| {keys} | {ref} (reference) | {_pm(row.values(ref))} | | | |")
+        for op in summary.ops:
+            gap = row.gap_of(op)
+            lines.append(f"| {keys} | {op} | {_pm(row.values(op))} | {_gap_text(gap)} | {gap.n} "
+                         f"| {_significant_text(gap)} |")
     return lines
 
 
@@ -297,29 +383,40 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
     by = " × ".join(summary.axes) or "all runs"
+    base, test = summary.reference, summary.ops[0]
+    gap_what = f"each op − {base}" if summary.multi else f"{test} − {base}"
+    multiple = (f" Each op's interval and test stand alone: no correction for its being one of "
+                f"{len(summary.ops)} comparisons with {base}." if summary.multi else "")
     lines = [f"# {summary.title}", "",
              f"Source: `{source}` · metric: `{summary.metric}` (%) · jobs: "
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",
              f"## By {by}", "", *markdown_table(summary), "",
-             f"Cells: mean ± sample std over seeds. Gap: {TEST_OP} − {BASE_OP} per seed (paired), its mean and "
+             f"Cells: mean ± sample std over seeds. Gap: {gap_what} per seed (paired), its mean and "
              f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0, which needs "
              "at least 3 pairs and paired gaps that are not all equal: otherwise n/a, with the reason. "
-             "Only completed jobs count."]
+             "Only completed jobs count." + multiple]
     if summary.baseline is not None:
         lines += ["", f"Linear baseline (softmax regression on the same training images, same evaluation images): "
                   f"**{summary.baseline:.2f}%**."]
     if summary.inseparable:
         lines += ["", "**These runs cannot separate the ops**: every paired gap is exactly 0 (too short or too "
                   "small a training for the blocks to leave their near-identity start); not evidence either way."]
-    pooled_result = summary.pooled
-    if pooled_result.n_pairs:
-        lines += ["", *pooled_markdown(pooled_result, BASE_OP, TEST_OP)]
-    unpaired = [row_label(summary, r) for r in summary.rows
-                if r.gap.n < max(len(r.values(BASE_OP)), len(r.values(TEST_OP)))]
-    if unpaired:
-        lines += ["", f"Rows whose {BASE_OP} and {TEST_OP} runs are not all paired by seed (the gap uses "
-                  f"the pairs only): {'; '.join(unpaired)}."]
-    others = [(r, op) for r in summary.rows for op in sorted(r.by_op, key=str) if op not in (BASE_OP, TEST_OP)]
+    if summary.multi:
+        results = {op: summary.pooled_of(op) for op in summary.ops}
+        if any(p.n_pairs for p in results.values()):
+            lines += ["", *pooled_markdown_many(results, base)]
+    else:
+        pooled_result = summary.pooled
+        if pooled_result.n_pairs:
+            lines += ["", *pooled_markdown(pooled_result, base, test)]
+    for op in summary.ops:
+        unpaired = [row_label(summary, r) for r in summary.rows
+                    if r.gap_of(op).n < max(len(r.values(base)), len(r.values(op)))]
+        if unpaired:
+            lines += ["", f"Rows whose {base} and {op} runs are not all paired by seed (the gap uses "
+                      f"the pairs only): {'; '.join(unpaired)}."]
+    compared = (base, *summary.ops)
+    others = [(r, op) for r in summary.rows for op in sorted(r.by_op, key=str) if op not in compared]
     if others:  # e.g. per-stage op lists: no paired gap, but their numbers belong in the report
         lines += ["", "## Other ops (not in the gap)", "",
                   f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import StarbenchError
 from ..records import sweep_group
 from .jobs import Job, load_jobs
-from .tables import BASE_OP, TEST_OP, Summary, row_label, summarize
+from .tables import Summary, row_label, summarize
 from .wandb_charts import GAP_CHART, GAP_CI_CHART, numeric_axis, table_key
 
 MD_FILE = "summary.md"
@@ -104,12 +104,12 @@ def _curve_keys(jobs: Sequence[Job], metric: str) -> List[str]:
     return [metric, *losses]
 
 
-def load_view(sweep_dir, metric: Optional[str] = None) -> SweepView:
+def load_view(sweep_dir, metric: Optional[str] = None, reference: Optional[str] = None) -> SweepView:
     sweep_dir = Path(sweep_dir)
     jobs = load_jobs(sweep_dir)
     if not jobs:
         raise StarbenchError(f"no jobs found in {sweep_dir}")
-    summary = summarize(jobs, metric)
+    summary = summarize(jobs, metric, reference)
     md_path = sweep_dir / MD_FILE
     if not md_path.exists():
         raise StarbenchError(f"{md_path} does not exist: run `python scripts/aggregate.py {sweep_dir}` first")
@@ -132,6 +132,10 @@ def _runset(view: SweepView, entity: str, project: str, name: str, groupby: Sequ
                      filters=[expr.Metric("Group") == view.group, kind], groupby=list(groupby))
 
 
+def _gap_what(s: Summary) -> str:
+    return f"{s.ops[0]} − {s.reference}" if not s.multi else f"op − {s.reference}"
+
+
 def _axes_text(view: SweepView) -> str:
     return " × ".join(view.summary.axes) or "all runs"
 
@@ -140,7 +144,7 @@ def star_vs_sum_panels(view: SweepView) -> list:
     """The metric per (axes, op) group: bars of the mean over seeds, the std as the spread."""
     wr, _, _ = _libs()
     m = view.summary.metric
-    return [wr.BarPlot(title=f"{m}: {TEST_OP} vs {BASE_OP} by {_axes_text(view)} (mean ± std over seeds)",
+    return [wr.BarPlot(title=f"{m}: {view.summary.comparison} by {_axes_text(view)} (mean ± std over seeds)",
                        metrics=[wr.SummaryMetric(m)], orientation="v", groupby_aggfunc="mean",
                        groupby_rangefunc="stddev", title_y=m, layout=wr.Layout(x=0, y=0, w=24, h=9))]
 
@@ -176,14 +180,14 @@ def summary_run_panels(view: SweepView) -> list:
               wr.MediaBrowser(title="star_vs_sum.png", media_keys=[FIGURE_KEY], layout=wr.Layout(x=0, y=8, w=12, h=10)),
               wr.CustomChart(query={"summaryTable": {"tableKey": table_key(GAP_CHART)}}, chart_name="wandb/bar/v0",
                              chart_fields={"label": "row", "value": "gap"},
-                             chart_strings={"title": f"{TEST_OP} − {BASE_OP} gap in {s.metric}"},
+                             chart_strings={"title": f"{_gap_what(s)} gap in {s.metric}"},
                              layout=wr.Layout(x=12, y=8, w=12, h=10))]
     axis = numeric_axis(s)
     if axis is not None:  # the gap and its CI as lines over the axis (logged only for one numeric axis)
         panels.append(wr.CustomChart(query={"summaryTable": {"tableKey": table_key(GAP_CI_CHART)}},
                                      chart_name="wandb/lineseries/v0",
                                      chart_fields={"step": "step", "lineKey": "lineKey", "lineVal": "lineVal"},
-                                     chart_strings={"title": f"{TEST_OP} − {BASE_OP} gap in {s.metric} over {axis}",
+                                     chart_strings={"title": f"{_gap_what(s)} gap in {s.metric} over {axis}",
                                                     "xname": axis},
                                      layout=wr.Layout(x=0, y=18, w=24, h=9)))
     panels.append(wr.WeavePanelSummaryTable(table_name=JOBS_TABLE, layout=wr.Layout(x=0, y=27, w=24, h=8)))
@@ -207,7 +211,7 @@ def build_report(view: SweepView, entity: str, project: str):
         wr.MarkdownBlock(text=intro),
         wr.H2(text="Verdict (from summary.md)"),
         wr.MarkdownBlock(text=view.verdict),
-        wr.H2(text=f"{TEST_OP} vs {BASE_OP} over {_axes_text(view)}"),
+        wr.H2(text=f"{s.comparison} over {_axes_text(view)}"),
         wr.PanelGrid(runsets=[jobs("jobs by axes and op", _groupby(view))], panels=star_vs_sum_panels(view)),
         wr.H2(text="Validation curves by op"),
         wr.PanelGrid(runsets=[jobs("jobs by op", ["config.op"])], panels=curve_panels(view)),
@@ -218,14 +222,14 @@ def build_report(view: SweepView, entity: str, project: str):
                      panels=summary_run_panels(view)),
     ]
     return wr.Report(entity=entity, project=project, title=title, width="fluid", blocks=blocks,
-                     description=f"starbench: {TEST_OP} vs {BASE_OP} for sweep group {view.group} ({s.metric})")
+                     description=f"starbench: {s.comparison} for sweep group {view.group} ({s.metric})")
 
 
 def build_workspace(view: SweepView, entity: str, project: str):
     """A saved view of the project's workspace: the group's job runs, grouped by ``[*axes, op]``."""
     wr, ws, expr = _libs()
     groupby = [expr.Config(a) for a in view.summary.axes] + [expr.Config("op")]
-    sections = [ws.Section(name=f"{TEST_OP} vs {BASE_OP}", panels=star_vs_sum_panels(view), is_open=True),
+    sections = [ws.Section(name=view.summary.comparison, panels=star_vs_sum_panels(view), is_open=True),
                 ws.Section(name="validation curves", panels=curve_panels(view, by=" × ".join([*view.summary.axes, "op"])),
                            is_open=True),
                 ws.Section(name="swept knobs", panels=knob_panels(view), is_open=True)]

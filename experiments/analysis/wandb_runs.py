@@ -17,7 +17,7 @@ from ..records import sweep_group, wandb_mode
 from .jobs import Job, knobs_of
 from .pooled import as_dict as pooled_fields
 from .stats import mean_std
-from .tables import BASE_OP, TEST_OP, Summary, _fmt, _significant_text
+from .tables import Summary, _fmt, _significant_text
 from .wandb_charts import gap_charts
 
 STATES = {"finished": "completed", "failed": "failed", "crashed": "failed", "killed": "failed",
@@ -135,7 +135,9 @@ def jobs_from_local(root) -> List[Job]:
 
 def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: Sequence[Path], logger) -> None:
     """One run named "summary" (job_type summary) in the sweep's group: both tables, the figure and native
-    W&B charts of the star − sum gap over the swept axis (``wandb_charts.gap_charts``).
+    W&B charts of each op's gap against the reference (star − sum) over the swept axis (``wandb_charts.gap_charts``).
+    With several compared ops the per-row table has one line per (row, op) and the pooled fields are suffixed
+    with the op, as in summary.csv.
     Its id comes from the sweep dir, so re-aggregating updates it instead of adding another."""
     import wandb
     run_id = "summary-" + hashlib.sha1(str(sweep_dir.resolve()).encode()).hexdigest()[:12]
@@ -147,20 +149,30 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
                      reinit="finish_previous")
     with paths[0].open() as f:
         rows = list(csv.reader(f))
-    heads = [*(summary.axes or ["runs"]), f"{BASE_OP}_mean", f"{BASE_OP}_std", f"{TEST_OP}_mean",
-             f"{TEST_OP}_std", "gap", "gap_lo", "gap_hi", "seeds", "significant"]
+    base, test = summary.reference, summary.ops[0]
+    if summary.multi:
+        heads = [*(summary.axes or ["runs"]), "op", f"{base}_mean", f"{base}_std", "mean", "std",
+                 "gap", "gap_lo", "gap_hi", "seeds", "significant"]
+    else:
+        heads = [*(summary.axes or ["runs"]), f"{base}_mean", f"{base}_std", f"{test}_mean",
+                 f"{test}_std", "gap", "gap_lo", "gap_hi", "seeds", "significant"]
     table = []
     for row in summary.rows:
-        gap = row.gap
-        table.append([*([_fmt(v) for v in row.key] or ["all"]), *mean_std(row.values(BASE_OP)),
-                      *mean_std(row.values(TEST_OP)), gap.mean, gap.lo, gap.hi, gap.n, _significant_text(gap)])
+        for op in summary.ops:
+            gap = row.gap_of(op)
+            table.append([*([_fmt(v) for v in row.key] or ["all"]), *([str(op)] if summary.multi else []),
+                          *mean_std(row.values(base)), *mean_std(row.values(op)), gap.mean, gap.lo, gap.hi, gap.n,
+                          _significant_text(gap)])
     run.log({"summary/star_vs_sum": wandb.Table(columns=heads, data=table),
              "summary/jobs": wandb.Table(columns=rows[0], data=rows[1:]),
              "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})
     run.summary["summary/jobs_completed"] = sum(j.status == "completed" for j in jobs)
     run.summary["summary/jobs_total"] = len(jobs)
-    for key, value in pooled_fields(summary.pooled).items():  # the pooled test, as in summary.md
-        run.summary[f"summary/{key}"] = value
+    for op in summary.ops:  # the pooled test, as in summary.md
+        for key, value in pooled_fields(summary.pooled_of(op)).items():
+            run.summary[f"summary/{key}_{op}" if summary.multi else f"summary/{key}"] = value
+    if summary.multi:
+        run.summary["summary/reference_op"] = summary.reference
     if summary.baseline is not None:
         run.summary["summary/linear_baseline"] = summary.baseline
     run.finish()
