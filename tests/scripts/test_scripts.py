@@ -41,9 +41,20 @@ def test_flops_reports_a_fraction_of_peak():
 def test_latency_table_and_json(tmp_path):
     pytest.importorskip("onnxruntime")
     out = run_script("benchmark_latency.py", "--variants", "s050", "--size", 32, "--rounds", 1, "--iters", 1,
-                     "--warmup", 1, "--threads", 1, "--json", tmp_path / "latency.json").stdout
+                     "--warmup", 1, "--threads", 1, "--ort-profile", 2, "--json", tmp_path / "latency.json").stdout
     assert "StarNet-S050 star" in out and "timm starnet_s050" in out
-    assert json.loads((tmp_path / "latency.json").read_text())
+    assert "ORT vs timm ORT" in out and "best vs timm best" in out and "ORT profile, timm starnet_s050" in out
+    rows = {r["model"]: r for r in json.loads((tmp_path / "latency.json").read_text())["rows"]}
+    star, timm_row = rows["StarNet-S050 star"], rows["timm starnet_s050"]
+    # like with like: ORT over ORT, PyTorch over PyTorch, best over best
+    assert star["vs_timm"]["ORT"] == pytest.approx(min(timm_row["ms"]["ORT"], timm_row["ms"]["ORT no spin"])
+                                                   / min(star["ms"]["ORT"], star["ms"]["ORT no spin"]))
+    assert star["vs_timm"]["best"] == pytest.approx(min(timm_row["ms"].values()) / min(star["ms"].values()))
+    assert star["vs_timm"]["PyTorch"] == pytest.approx(
+        min(timm_row["ms"]["eager NCHW"], timm_row["ms"]["eager CL"])
+        / min(v for k, v in star["ms"].items() if not k.startswith("ORT")))
+    # the star row has timm's weights: every mode, ORT included, computes timm's logits
+    assert star["err_vs"] == "timm eager" and star["max_err"] < 1e-4 and rows["StarNet-S050 sum"]["max_err"] < 1e-4
 
 
 def test_gpu_script_runs_on_cpu(tmp_path):
