@@ -33,6 +33,7 @@ log = logging.getLogger("starbench")
 AUTO = "auto"
 TOLERANCE = 0.05  # within 5% of the fastest, fewer threads win: they collapse less if load arrives later
 PROBE_ROUNDS = 3
+DROP_AFTER = 3.0  # a count this many times slower than the best after one round is not timed again
 
 
 def max_threads() -> int:
@@ -74,10 +75,13 @@ def pick(times: Mapping[int, float], tolerance: float = TOLERANCE) -> int:
     return min(n for n, t in times.items() if t <= fastest * (1 + tolerance))
 
 
-def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_ROUNDS) -> Dict[int, float]:
-    """Seconds per ``step`` at each thread count: one warm-up step each, then ``rounds`` interleaved rounds
-    (the repo's timing harness), best round each. Two steps per timing when a step is short (< 0.5 s).
-    Leaves torch at the thread count it found."""
+def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_ROUNDS,
+          drop_after: float = DROP_AFTER) -> Dict[int, float]:
+    """Seconds per ``step`` at each thread count, by the repo's timing harness: one warm-up step each,
+    then ``rounds`` interleaved rounds (the order reversed every other round), best round each; two steps
+    per timing when a step is short (< 0.5 s). A count more than ``drop_after`` times slower than the best
+    after the first round sits out the rest (it cannot win; on a busy machine all cores can be 20x slower,
+    and the probe should not pay for that twice). Leaves torch at the thread count it found."""
     from ..tools.timing import interleaved
     before = torch.get_num_threads()
 
@@ -88,12 +92,16 @@ def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_R
         return run
 
     try:
-        sides = {str(n): at(n) for n in counts}
         start = time.perf_counter()
-        sides[str(max(counts))]()  # first use: allocations, kernels compiled on first use
+        at(max(counts))()  # first use: allocations, kernels compiled on first use
         iters = 2 if time.perf_counter() - start < 0.5 else 1
-        timed = interleaved(sides, rounds, warmup=1, iters=iters)
-        return {n: min(timed.times[str(n)]) for n in counts}
+        first = interleaved({str(n): at(n) for n in counts}, 1, warmup=1, iters=iters)
+        best = {n: first.times[str(n)][0] for n in counts}
+        alive = [n for n in counts if best[n] <= drop_after * min(best.values())]
+        if rounds > 1:
+            rest = interleaved({str(n): at(n) for n in alive}, rounds - 1, iters=iters, alternate=True)
+            best.update({n: min(best[n], *rest.times[str(n)]) for n in alive})
+        return best
     finally:
         torch.set_num_threads(before)
 

@@ -132,3 +132,16 @@ def test_auto_is_the_default_and_bad_threads_fail_before_training(tiny_cfg, tmp_
     assert compose_cfg().trainer.threads == "auto"
     with pytest.raises(StarbenchError, match="trainer.threads must be"):
         run_job(tiny_cfg("trainer.threads=0"), tmp_path / "run")
+
+
+def test_probe_drops_a_collapsed_count_after_one_round():
+    calls = {1: 0, 2: 0}
+
+    def step():
+        n = torch.get_num_threads()
+        calls[n] += 1
+        time.sleep(0.05 if n == 2 else 0.001)
+    times = th.probe(step, [1, 2], rounds=3)
+    assert th.pick(times) == 1
+    # 2 threads: first use + warm-up + one round of 2 steps; 1 thread: warm-up + 3 rounds of 2
+    assert calls == {1: 7, 2: 4}
