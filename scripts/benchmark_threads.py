@@ -6,10 +6,11 @@ one core each, standing in for another training job); and in each case what ``tr
 against the best, and what its probe cost.
 
     python scripts/benchmark_threads.py                            # tiny-b4, tiny, main, w32p4; +1 busy
-    nice -n -20 python scripts/benchmark_threads.py --json t.json  # on a shared machine: near-idle for us
+    python scripts/benchmark_threads.py --models main --busy 0 --json t.json
 
-Under ``nice -n -20`` (root) the script and its competitors outrank the machine's other (nice 0) work, so
-"as is" approximates an idle machine and "+N busy" a machine with N other jobs.
+"As is" is an idle machine only where nothing else runs: the script prints the 1-minute load average at its
+start (on a shared machine `nice` does not isolate it where the kernel groups processes by session,
+/proc/sys/kernel/sched_autogroup_enabled = 1).
 """
 import argparse
 import subprocess

@@ -57,6 +57,21 @@ def test_latency_table_and_json(tmp_path):
     assert star["err_vs"] == "timm eager" and star["max_err"] < 1e-4 and rows["StarNet-S050 sum"]["max_err"] < 1e-4
 
 
+def test_threads_benchmark_as_is_and_busy(tmp_path):
+    import os
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}  # the comparison needs 2 cores' worth of threads
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_threads.py"), "--models", "tiny-b4", "--rounds",
+                           "1", "--json", str(tmp_path / "threads.json")], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| tiny-b4 (4) | as is |" in proc.stdout and "| tiny-b4 (4) | +1 busy |" in proc.stdout
+    results = json.loads((tmp_path / "threads.json").read_text())["results"]
+    for res in results.values():
+        r = res["tiny-b4"]
+        assert r["threads"] in (1, 2) and set(r["ms"]) == {"1", "2"}
+        assert r["auto_vs_best"] == pytest.approx(min(r["ms"].values()) / r["ms"][str(r["threads"])])
+
+
 def test_gpu_script_runs_on_cpu(tmp_path):
     run_script("benchmark_gpu.py", "--device", "cpu", "--batch", 2, "--steps", 1, "--warmup", 1, "--no-compile",
                "--size", 64, "--json", tmp_path / "gpu.json")
@@ -68,6 +83,8 @@ def test_gpu_script_runs_on_cpu(tmp_path):
     ("benchmark_flops.py", ["--op", "foo"]),
     ("benchmark_flops.py", ["--width", "0"]),
     ("benchmark_train_throughput.py", ["--repeats", "1"]),
+    ("benchmark_threads.py", ["--models", "huge"]),
+    ("benchmark_threads.py", ["--rounds", "0"]),
 ])
 def test_bad_input_is_a_one_line_error(name, args):
     proc = run_script(name, *args, check=False)
