@@ -126,8 +126,16 @@ def main():
                     "compiling per model)")
     ap.add_argument("--ort-profile", type=positive_int, nargs="?", const=50, default=0, metavar="CALLS",
                     help="after timing, profile each StarNet's ONNX model in ORT over CALLS calls (default 50)")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES)
+                    + " (e.g. 'ORT,ORT no spin' for many cheap rounds of ONNX Runtime alone)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
+    wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not wanted or any(m not in MODES for m in wanted):
+        ap.error(f"argument --modes: unknown mode(s) {', '.join(m for m in wanted if m not in MODES) or '(none given)'}"
+                 f"; valid: {', '.join(MODES)}")
+    if "compiled CL" in wanted and not args.compile and args.modes != ",".join(MODES):
+        ap.error("argument --modes: 'compiled CL' needs --compile")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
@@ -159,6 +167,8 @@ def main():
             ref = timm_out[variant] if same else model.eval().to(device)(x.to(device)).float().cpu()
             row["err_vs"] = "timm eager" if same else "own eager NCHW"
             for mode, fn in fns.items():
+                if mode not in wanted:
+                    continue
                 sides[(len(rows) - 1, mode)] = fn
                 row["max_err"] = max(row["max_err"], rel_err(fn(), ref))
         timed = interleaved({f"{i} {mode}": fn for (i, mode), fn in sides.items()}, rounds=args.rounds,
@@ -178,9 +188,7 @@ def main():
 
     theirs = {r["variant"]: r["ms"] for r in rows if not r["ours"]}
     modes = [m for m in MODES if any(m in r["ms"] for r in rows)]
-    kinds = [k for k in KINDS if k != "compiled" or args.compile]
-    if device.type != "cpu":
-        kinds.remove("ORT")
+    kinds = [k for k in KINDS if any(m in r["ms"] for r in rows for m in KINDS[k])]
     print(f"batch 1, {args.size} px, {device.type}, {args.threads} threads, torch {torch.__version__}; "
           f"{args.stat} of {args.rounds} interleaved rounds x {args.iters} calls, ms per call")
     print("| model | params (M) | FLOPs (M) | " + " | ".join(modes) + " | max err | "

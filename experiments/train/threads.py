@@ -33,7 +33,7 @@ log = logging.getLogger("starbench")
 AUTO = "auto"
 TOLERANCE = 0.05  # within 5% of the fastest, fewer threads win: they collapse less if load arrives later
 PROBE_ROUNDS = 3
-DROP_AFTER = 3.0  # a count this many times slower than the best after one round is not timed again
+DROP_AFTER = 3.0  # a count whose warm-up step is this many times the fastest warm-up is not timed again
 
 
 def max_threads() -> int:
@@ -77,11 +77,13 @@ def pick(times: Mapping[int, float], tolerance: float = TOLERANCE) -> int:
 
 def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_ROUNDS,
           drop_after: float = DROP_AFTER) -> Dict[int, float]:
-    """Seconds per ``step`` at each thread count, by the repo's timing harness: one warm-up step each,
-    then ``rounds`` interleaved rounds (the order reversed every other round), best round each; two steps
-    per timing when a step is short (< 0.5 s). A count more than ``drop_after`` times slower than the best
-    after the first round sits out the rest (it cannot win; on a busy machine all cores can be 20x slower,
-    and the probe should not pay for that twice). Leaves torch at the thread count it found."""
+    """Seconds per ``step`` at each thread count, by the repo's timing harness: one untimed first step (at
+    the fewest threads: allocations, kernels compiled on first use), one warm-up step at each count, then
+    ``rounds`` interleaved rounds (the order reversed every other round), best of each count's warm-up and
+    rounds; two steps per timing when a step is short (< 0.5 s). A count whose warm-up step took more than
+    ``drop_after`` times the fastest warm-up sits the rounds out (its time is its warm-up's): on a busy
+    machine all cores can be 20x slower, and the probe should not pay for that again. Leaves torch at the
+    thread count it found."""
     from ..tools.timing import interleaved
     before = torch.get_num_threads()
 
@@ -93,14 +95,14 @@ def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_R
 
     try:
         start = time.perf_counter()
-        at(max(counts))()  # first use: allocations, kernels compiled on first use
+        at(min(counts))()
         iters = 2 if time.perf_counter() - start < 0.5 else 1
-        first = interleaved({str(n): at(n) for n in counts}, 1, warmup=1, iters=iters)
-        best = {n: first.times[str(n)][0] for n in counts}
+        warm = interleaved({str(n): at(n) for n in counts}, 0, warmup=1).warmup_s
+        best = {n: warm[str(n)] for n in counts}
         alive = [n for n in counts if best[n] <= drop_after * min(best.values())]
-        if rounds > 1:
-            rest = interleaved({str(n): at(n) for n in alive}, rounds - 1, iters=iters, alternate=True)
-            best.update({n: min(best[n], *rest.times[str(n)]) for n in alive})
+        if rounds > 0:
+            timed = interleaved({str(n): at(n) for n in alive}, rounds, iters=iters, alternate=True)
+            best.update({n: min(best[n], *timed.times[str(n)]) for n in alive})
         return best
     finally:
         torch.set_num_threads(before)

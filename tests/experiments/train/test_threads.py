@@ -134,7 +134,7 @@ def test_auto_is_the_default_and_bad_threads_fail_before_training(tiny_cfg, tmp_
         run_job(tiny_cfg("trainer.threads=0"), tmp_path / "run")
 
 
-def test_probe_drops_a_collapsed_count_after_one_round():
+def test_probe_drops_a_collapsed_count_after_its_warm_up():
     calls = {1: 0, 2: 0}
 
     def step():
@@ -143,5 +143,5 @@ def test_probe_drops_a_collapsed_count_after_one_round():
         time.sleep(0.05 if n == 2 else 0.001)
     times = th.probe(step, [1, 2], rounds=3)
     assert th.pick(times) == 1
-    # 2 threads: first use + warm-up + one round of 2 steps; 1 thread: warm-up + 3 rounds of 2
-    assert calls == {1: 7, 2: 4}
+    # 1 thread: the first step, its warm-up and 3 rounds of 2 steps; 2 threads: its warm-up alone
+    assert calls == {1: 8, 2: 1}
