@@ -145,3 +145,11 @@ def test_probe_drops_a_collapsed_count_after_its_warm_up():
     assert th.pick(times) == 1
     # 1 thread: the first step, its warm-up and 3 rounds of 2 steps; 2 threads: its warm-up alone
     assert calls == {1: 8, 2: 1}
+
+
+def test_the_threads_default_does_not_change_config_hashes():
+    """trainer.threads is a NON_RESULT_KEY: runs recorded with null (the old default) or 1 keep their hash."""
+    from experiments.records.naming import config_hash
+    from tests.conftest import compose_cfg
+    base = config_hash(compose_cfg())
+    assert all(config_hash(compose_cfg(f"trainer.threads={v}")) == base for v in ("null", 1, 2))
