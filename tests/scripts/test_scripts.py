@@ -44,7 +44,11 @@ def test_latency_table_and_json(tmp_path):
                      "--warmup", 1, "--threads", 1, "--ort-profile", 2, "--json", tmp_path / "latency.json").stdout
     assert "StarNet-S050 star" in out and "timm starnet_s050" in out
     assert "ORT vs timm ORT" in out and "best vs timm best" in out and "ORT profile, timm starnet_s050" in out
-    rows = {r["model"]: r for r in json.loads((tmp_path / "latency.json").read_text())["rows"]}
+    payload = json.loads((tmp_path / "latency.json").read_text())
+    rows = {r["model"]: r for r in payload["rows"]}
+    for name in ("StarNet-S050 star", "timm starnet_s050"):  # both naming schemes map onto the layer roles
+        roles = set(payload["ort_profiles"][name]["ORT no spin"]["group_us"])
+        assert {"stem", "downsample", "dwconv", "f1", "f2", "star op (Mul)", "g", "dwconv2"} <= roles, roles
     star, timm_row = rows["StarNet-S050 star"], rows["timm starnet_s050"]
     # like with like: ORT over ORT, PyTorch over PyTorch, best over best
     assert star["vs_timm"]["ORT"] == pytest.approx(min(timm_row["ms"]["ORT"], timm_row["ms"]["ORT no spin"])
