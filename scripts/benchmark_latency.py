@@ -11,12 +11,15 @@ or its median round. The ratios compare like with like, each side's fastest mode
 timm's model in ONNX Runtime (the same session options on both sides), and best vs best (the fastest
 mode of any kind on each side). The star rows carry timm's weights (same state dict), so "max err" is
 every mode's largest |logit - timm's eager logit| over timm's largest logit; the other rows' is against
-their own eager NCHW output. `--ort-profile` adds ORT's profile (per op type and per StarNet layer
+their own eager NCHW output. `--tried` adds graph-level ONNX Runtime alternatives (ours with f1/f2 merged
+into one conv; both with a fixed batch dimension; both without ORT's NCHWc layout transformation), which
+count as ORT modes in the ratios. `--ort-profile` adds ORT's profile (per op type and per StarNet layer
 role) of our and timm's ONNX models.
 
     python scripts/benchmark_latency.py --compile                # S1 star, S1 sum, timm starnet_s1
     python scripts/benchmark_latency.py --variants s050,s1,s4 --demonet --threads 2 --json out.json
     python scripts/benchmark_latency.py --variants s1 --ort-profile   # where ORT's time goes
+    python scripts/benchmark_latency.py --variants s1 --tried --modes "ORT,ORT no spin,ORT merged f1+f2,ORT static batch,ORT extended"
     python scripts/benchmark_latency.py --device cuda            # GPU: eager and reparameterized only
 """
 import argparse
@@ -36,10 +39,13 @@ from starnet import VARIANTS, create_starnet, reparameterize
 from experiments.tools.cli import check_device, non_negative_int, positive_int
 from experiments.tools.timing import interleaved, write_json
 
-MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "compiled CL", "ORT", "ORT no spin")
+# --tried: graph-level alternatives for ONNX Runtime (docs/performance.md): ours with f1|f2 merged into one
+# conv; both with a fixed batch dimension; both at ORT_ENABLE_EXTENDED (no NCHWc layout transformation)
+TRIED = ("ORT merged f1+f2", "ORT static batch", "ORT extended")
+MODES = ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL", "compiled CL", "ORT", "ORT no spin", *TRIED)
 # The kinds the ratios compare like with like (a side's fastest mode of the kind); "best" is any mode.
 KINDS = {"PyTorch": ("eager NCHW", "eager CL", "reparam NCHW", "reparam CL"), "compiled": ("compiled CL",),
-         "ORT": ("ORT", "ORT no spin"), "best": MODES}
+         "ORT": ("ORT", "ORT no spin", *TRIED), "best": MODES}
 
 
 def candidates(args):
@@ -65,7 +71,28 @@ def candidates(args):
     return out
 
 
-def modes_for(model, x, ours, device, tmp, threads, compile_):
+def extended_session(path, threads):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def tried_modes(model, ours, path, tmp, threads, feeds):
+    shape = tuple(feeds["images"].shape[1:])
+    fns = {}
+    if ours and hasattr(model, "stages"):  # StarNet: its deploy form with the branch convs merged
+        merged = export_onnx(reparameterize(copy.deepcopy(model)), Path(tmp) / f"{id(model)}.merged.onnx", shape,
+                             reparam=False)
+        fns["ORT merged f1+f2"] = lambda s=ort_session(merged, threads): s.run(None, feeds)[0]
+    static = export_onnx(model, Path(tmp) / f"{id(model)}.static.onnx", shape, reparam=ours, dynamic_batch=False)
+    fns["ORT static batch"] = lambda s=ort_session(static, threads): s.run(None, feeds)[0]
+    fns["ORT extended"] = lambda s=extended_session(path, threads): s.run(None, feeds)[0]
+    return fns
+
+
+def modes_for(model, x, ours, device, tmp, threads, compile_, tried=False):
     """(mode name -> zero-argument callable that runs one batch-1 inference, ONNX file or None)."""
     model = model.eval().to(device)
     x = x.to(device)
@@ -83,6 +110,8 @@ def modes_for(model, x, ours, device, tmp, threads, compile_):
         path = export_onnx(model, Path(tmp) / f"{id(model)}.onnx", tuple(x.shape[1:]), reparam=ours)
         fns["ORT"] = lambda s=ort_session(path, threads): s.run(None, feeds)[0]
         fns["ORT no spin"] = lambda s=ort_session(path, threads, spinning=False): s.run(None, feeds)[0]
+        if tried:
+            fns.update(tried_modes(model, ours, path, tmp, threads, feeds))
     return fns, path
 
 
@@ -126,6 +155,8 @@ def main():
                     "compiling per model)")
     ap.add_argument("--ort-profile", type=positive_int, nargs="?", const=50, default=0, metavar="CALLS",
                     help="after timing, profile each StarNet's ONNX model in ORT over CALLS calls (default 50)")
+    ap.add_argument("--tried", action="store_true", help="add the graph-level ONNX Runtime alternatives: "
+                    + ", ".join(TRIED))
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES)
                     + " (e.g. 'ORT,ORT no spin' for many cheap rounds of ONNX Runtime alone)")
     ap.add_argument("--json", help="also write the numbers here")
@@ -162,7 +193,8 @@ def main():
             row = {"model": name, "variant": variant, "ours": ours, "params_m": count_params(model) / 1e6,
                    "flops_m": count_flops(model, shape) / 1e6, "ms": {}, "max_err": 0.0}
             rows.append(row)
-            fns, onnx_files[len(rows) - 1] = modes_for(model, x, ours, device, tmp, args.threads, args.compile)
+            fns, onnx_files[len(rows) - 1] = modes_for(model, x, ours, device, tmp, args.threads, args.compile,
+                                                       args.tried)
             same = ours and name.endswith(" star") and variant in timm_out
             ref = timm_out[variant] if same else model.eval().to(device)(x.to(device)).float().cpu()
             row["err_vs"] = "timm eager" if same else "own eager NCHW"

@@ -41,7 +41,8 @@ def test_flops_reports_a_fraction_of_peak():
 def test_latency_table_and_json(tmp_path):
     pytest.importorskip("onnxruntime")
     out = run_script("benchmark_latency.py", "--variants", "s050", "--size", 32, "--rounds", 1, "--iters", 1,
-                     "--warmup", 1, "--threads", 1, "--ort-profile", 2, "--json", tmp_path / "latency.json").stdout
+                     "--warmup", 1, "--threads", 1, "--ort-profile", 2, "--tried", "--json",
+                     tmp_path / "latency.json").stdout
     assert "StarNet-S050 star" in out and "timm starnet_s050" in out
     assert "ORT vs timm ORT" in out and "best vs timm best" in out and "ORT profile, timm starnet_s050" in out
     payload = json.loads((tmp_path / "latency.json").read_text())
@@ -51,8 +52,10 @@ def test_latency_table_and_json(tmp_path):
         assert {"stem", "downsample", "dwconv", "f1", "f2", "star op (Mul)", "g", "dwconv2"} <= roles, roles
     star, timm_row = rows["StarNet-S050 star"], rows["timm starnet_s050"]
     # like with like: ORT over ORT, PyTorch over PyTorch, best over best
-    assert star["vs_timm"]["ORT"] == pytest.approx(min(timm_row["ms"]["ORT"], timm_row["ms"]["ORT no spin"])
-                                                   / min(star["ms"]["ORT"], star["ms"]["ORT no spin"]))
+    ort = lambda row: min(v for k, v in row["ms"].items() if k.startswith("ORT"))  # noqa: E731
+    assert "ORT merged f1+f2" in star["ms"] and "ORT merged f1+f2" not in timm_row["ms"]
+    assert {"ORT static batch", "ORT extended"} <= set(timm_row["ms"])
+    assert star["vs_timm"]["ORT"] == pytest.approx(ort(timm_row) / ort(star))
     assert star["vs_timm"]["best"] == pytest.approx(min(timm_row["ms"].values()) / min(star["ms"].values()))
     assert star["vs_timm"]["PyTorch"] == pytest.approx(
         min(timm_row["ms"]["eager NCHW"], timm_row["ms"]["eager CL"])
