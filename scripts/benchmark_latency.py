@@ -208,6 +208,7 @@ def main():
         for i, mode in sides:
             values = timed.times[f"{i} {mode}"]
             rows[i]["ms"][mode] = (min(values) if args.stat == "best" else timed.median(f"{i} {mode}")) * 1e3
+            rows[i].setdefault("rounds_ms", {})[mode] = [v * 1e3 for v in values]  # per-round ratios from the JSON
         profiles = {}
         if args.ort_profile:
             feeds = {"images": x.numpy()}
