@@ -25,6 +25,7 @@ role) of our and timm's ONNX models.
 import argparse
 import copy
 import re
+import statistics
 import tempfile
 import warnings
 from pathlib import Path
@@ -138,6 +139,20 @@ def ratio(mine, theirs, kind):
     return min(b) / min(a) if a and b else None
 
 
+def per_round(mine, theirs, kind):
+    """Median [q1, q3] over rounds of the ratio of the two sides' fastest mode of ``kind`` in that round: on a
+    noisy machine steadier than the ratio of best rounds, which may come from different moments."""
+    a = [mine[m] for m in KINDS[kind] if m in mine]
+    b = [theirs[m] for m in KINDS[kind] if m in theirs]
+    if not a or not b:
+        return None
+    ratios = [min(col_b) / min(col_a) for col_a, col_b in zip(zip(*a), zip(*b))]
+    if len(ratios) < 2:
+        return [ratios[0]] * 3
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return [statistics.median(ratios), q1, q3]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="s1", help="comma-separated, from: " + ", ".join(VARIANTS))
@@ -230,9 +245,17 @@ def main():
     for r in rows:
         ref = theirs.get(r["variant"]) if r["ours"] else None
         r["vs_timm"] = {k: ratio(r["ms"], ref, k) for k in kinds} if ref else {}
+        theirs_rounds = next((t["rounds_ms"] for t in rows if not t["ours"] and t["variant"] == r["variant"]), None)
+        r["vs_timm_per_round"] = ({k: per_round(r["rounds_ms"], theirs_rounds, k) for k in kinds}
+                                  if ref and theirs_rounds else {})
         cells = " | ".join(f"{r['ms'][m]:.2f}" if m in r["ms"] else "–" for m in modes)
         ratios = " | ".join(f"{r['vs_timm'][k]:.2f}x" if r["vs_timm"].get(k) else "–" for k in kinds)
         print(f"| {r['model']} | {r['params_m']:.2f} | {r['flops_m']:.0f} | {cells} | {r['max_err']:.0e} | {ratios} |")
+    for r in rows:
+        if r.get("vs_timm_per_round"):
+            print(f"per round, {r['model']}: " + ", ".join(
+                f"{k} vs timm {k} {v[0]:.2f}x [q1 {v[1]:.2f}, q3 {v[2]:.2f}]"
+                for k, v in r["vs_timm_per_round"].items() if v))
     for model, by_spin in profiles.items():
         for spin, prof in by_spin.items():
             total = sum(prof["kernel_us"].values())

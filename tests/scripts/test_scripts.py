@@ -56,6 +56,8 @@ def test_latency_table_and_json(tmp_path):
     assert "ORT merged f1+f2" in star["ms"] and "ORT merged f1+f2" not in timm_row["ms"]
     assert {"ORT static batch", "ORT extended"} <= set(timm_row["ms"])
     assert star["vs_timm"]["ORT"] == pytest.approx(ort(timm_row) / ort(star))
+    median, q1, q3 = star["vs_timm_per_round"]["ORT"]  # one round here: all three are that round's ratio
+    assert median == q1 == q3 > 0 and "per round, StarNet-S050 star: " in out
     assert star["vs_timm"]["best"] == pytest.approx(min(timm_row["ms"].values()) / min(star["ms"].values()))
     assert star["vs_timm"]["PyTorch"] == pytest.approx(
         min(timm_row["ms"]["eager NCHW"], timm_row["ms"]["eager CL"])
