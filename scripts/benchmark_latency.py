@@ -19,7 +19,8 @@ role) of our and timm's ONNX models.
     python scripts/benchmark_latency.py --compile                # S1 star, S1 sum, timm starnet_s1
     python scripts/benchmark_latency.py --variants s050,s1,s4 --demonet --threads 2 --json out.json
     python scripts/benchmark_latency.py --variants s1 --ort-profile   # where ORT's time goes
-    python scripts/benchmark_latency.py --variants s1 --tried --modes "ORT,ORT no spin,ORT merged f1+f2,ORT static batch,ORT extended"
+    python scripts/benchmark_latency.py --variants s1 --tried \
+        --modes "ORT,ORT no spin,ORT merged f1+f2,ORT static batch,ORT extended"
     python scripts/benchmark_latency.py --device cuda            # GPU: eager and reparameterized only
 """
 import argparse
