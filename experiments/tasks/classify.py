@@ -19,6 +19,7 @@ from ..records import Tracker
 from ..train.device import resolve_device
 from ..train.distributed import broadcast_object, device_for, init_distributed
 from ..train.models import build_model, count_flops, count_params, model_identity
+from ..train.threads import AUTO, choose_threads, parse_threads
 from ..train.trainer import Trainer, seed_everything
 from .base import TaskSpec
 
@@ -45,6 +46,7 @@ def check_settings(cfg: DictConfig) -> None:
     tcfg, dcfg = cfg.trainer, cfg.data
     for key in ("epochs", "batch_size", "eval_batch_size"):
         check_positive_int(f"trainer.{key}", tcfg[key])
+    parse_threads(tcfg.get("threads"))
     for key in ("train_size", "val_size"):
         if dcfg.get(key) is not None:
             check_positive_int(f"data.{key}", dcfg[key])
@@ -73,8 +75,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     if tcfg.batch_size % dist_info.world_size:
         raise StarbenchError(f"trainer.batch_size={tcfg.batch_size} (the global batch) is not divisible by "
                              f"the {dist_info.world_size} processes")
-    if device.type == "cpu" and tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
+    if device.type == "cpu" and tcfg.threads != AUTO:  # auto: the trainer probes once the model exists
+        torch.set_num_threads(choose_threads(tcfg.threads, step_factory=None)[0])
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
     torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
@@ -94,7 +96,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
              info["params"] / 1e6, info["flops"] / 1e6, data.num_train, device)
     with Tracker(cfg, run_dir, info, enabled=dist_info.is_main) as tracker:
         trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last,
-                          dist_info)
+                          dist_info, input_shape=(cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size))
         result = trainer.fit()
         log.info("done: top1 %.2f (best %.2f), %.0f train img/s, %.0f s training",
                  result["top1"], result["best_top1"], result["train_images_per_s"], result["train_time_s"])

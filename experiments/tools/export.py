@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -63,7 +63,13 @@ def export_onnx(model: nn.Module, path, input_shape: Tuple[int, int, int], repar
     return path
 
 
-def ort_session(path, threads: Optional[int] = None):
+def ort_session(path, threads: Optional[int] = None, spinning: bool = True, profile_prefix: Optional[str] = None,
+                optimized_path=None):
+    """An ONNX Runtime CPU session at its default (highest) graph optimisation level. ``spinning=False``
+    sets ``session.intra_op.allow_spinning=0``: idle pool threads sleep instead of spinning, which on a
+    machine whose cores are busy with other work is much faster for both starbench's and timm's models
+    (docs/performance.md); ``profile_prefix`` turns on ORT's profiler; ``optimized_path`` saves the graph
+    ORT runs (after its own fusions)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -71,7 +77,60 @@ def ort_session(path, threads: Optional[int] = None):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    if optimized_path:
+        options.optimized_model_filepath = str(optimized_path)
+        options.log_severity_level = 3  # not the warning that a saved NCHWc graph is hardware-specific
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_profile(path, feeds: Dict[str, np.ndarray], threads: Optional[int] = None, spinning: bool = True,
+                calls: int = 50, warmup: int = 10, group: Optional[Callable[[str], str]] = None) -> Dict[str, Any]:
+    """Where ONNX Runtime spends a call of the model at ``path``: ORT's own profiler over ``calls`` calls
+    (after ``warmup``). Returns ``{"run_us": mean us per call, "kernel_us": {op type: mean us per call},
+    "nodes": {op type: count in the graph ORT runs}}``, and with ``group`` (node name -> a label)
+    ``"group_us"``: {label: mean us per call}; op types of ORT's internal domains keep their
+    domain's last part (``nchwc.Conv``: a Conv with ORT's BatchNorm/activation/Add fusions, blocked layout)."""
+    import json
+    import statistics
+    import tempfile
+
+    import onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        optimized = Path(tmp) / "optimized.onnx"
+        session = ort_session(path, threads, spinning, profile_prefix=Path(tmp) / "profile",
+                              optimized_path=optimized)
+        for _ in range(warmup):
+            session.run(None, feeds)
+        session.end_profiling()  # drop the warm-up: a new session profiles from its first call
+        session = ort_session(path, threads, spinning, profile_prefix=Path(tmp) / "profile")
+        for _ in range(calls):
+            session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+        graph = onnx.load(str(optimized)).graph
+    runs = [e["dur"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-calls:]
+    kernel: Dict[str, float] = {}
+    groups: Dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            op = e["args"]["op_name"]
+            kernel[op] = kernel.get(op, 0.0) + e["dur"] / calls
+            if group:
+                label = group(e["name"][:-len("_kernel_time")])
+                groups[label] = groups.get(label, 0.0) + e["dur"] / calls
+    nodes: Dict[str, int] = {}
+    for node in graph.node:
+        name = (node.domain.rsplit(".", 1)[-1] + "." if node.domain else "") + node.op_type
+        nodes[name] = nodes.get(name, 0) + 1
+    by_time = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1]))  # noqa: E731
+    out = {"run_us": statistics.fmean(runs), "kernel_us": by_time(kernel), "nodes": by_time(nodes)}
+    if group:
+        out["group_us"] = by_time(groups)
+    return out
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .distributed import DistInfo, all_reduce_sum
+from .threads import AUTO, choose_threads, describe, training_step
 from ..errors import Interrupted, StarbenchError
 from ..records import Tracker
 
@@ -94,7 +95,7 @@ def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_la
 class Trainer:
     def __init__(self, tcfg: DictConfig, model: nn.Module, data, device: torch.device, run_dir: Path,
                  tracker: Tracker, identity: Dict[str, Any], seed: int, channels_last: bool,
-                 dist_info: DistInfo = DistInfo()):
+                 dist_info: DistInfo = DistInfo(), input_shape: Optional[Tuple[int, int, int]] = None):
         from timm.data import Mixup
         from timm.loss import SoftTargetCrossEntropy
         from timm.optim import create_optimizer_v2
@@ -104,6 +105,9 @@ class Trainer:
         self.cfg, self.data, self.device = tcfg, data, device
         self.run_dir, self.tracker, self.identity, self.seed = Path(run_dir), tracker, identity, seed
         self.channels_last, self.dist = channels_last, dist_info
+        self.input_shape = input_shape  # (C, H, W): what trainer.threads=auto's probe feeds the model
+        self.threads: Optional[int] = None  # torch threads of this CPU run (set in fit; None on GPU)
+        self.saved_threads: Optional[int] = None  # the count a resumed run's checkpoint was trained with
         if dist_info.enabled and tcfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
@@ -158,7 +162,8 @@ class Trainer:
                  "epoch_loss_sum": self.epoch_loss_sum, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "ema": self.ema.state_dict() if self.ema else None, "rng": _rng_state(),
-                 "best_top1": self.best_top1, "train_time": self.train_time, "train_images": self.train_images}
+                 "best_top1": self.best_top1, "train_time": self.train_time, "train_images": self.train_images,
+                 "threads": self.threads}
         tmp = self.run_dir / (CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.run_dir / CHECKPOINT)  # atomic: a kill mid-save leaves the previous checkpoint
@@ -177,6 +182,7 @@ class Trainer:
         self.epoch, self.best_top1 = ckpt["epoch"], ckpt["best_top1"]
         self.step_in_epoch, self.epoch_loss_sum = ckpt["step_in_epoch"], ckpt["epoch_loss_sum"]
         self.train_time, self.train_images = ckpt["train_time"], ckpt["train_images"]
+        self.saved_threads = ckpt.get("threads")  # None in checkpoints from before trainer.threads=auto
         log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -239,8 +245,29 @@ class Trainer:
         if self.stop_signal == signal.SIGINT:  # a second Ctrl-C stops at once
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    def set_threads(self) -> None:
+        """torch's intra-op threads for a CPU run, from ``trainer.threads`` (``experiments/train/threads.py``):
+        ``auto`` probes the machine as it is now, unless this run resumed from a checkpoint, whose count
+        it keeps (its remaining steps then compute as an uninterrupted run's would)."""
+        if self.device.type != "cpu":
+            return
+        setting = self.cfg.threads
+        if setting == AUTO and self.saved_threads is not None:
+            threads, how = self.saved_threads, f"{self.saved_threads} (the resumed checkpoint's)"
+        else:
+            if setting == AUTO and self.input_shape is None:
+                raise StarbenchError("trainer.threads=auto needs the run's input shape to probe; set trainer.threads")
+            batch = max(1, self.cfg.batch_size // self.dist.world_size)
+            threads, times = choose_threads(setting, lambda: training_step(
+                self.model, batch, self.input_shape, self.data.num_classes, self.channels_last, self.autocast))
+            how = describe(threads, times)
+        torch.set_num_threads(threads)
+        self.threads = threads
+        (log.info if self.dist.is_main else log.debug)("trainer.threads=%s: %s", setting, how)
+
     def fit(self) -> Dict[str, Any]:
         self.maybe_resume()
+        self.set_threads()
         # SLURM sends SIGTERM before a time limit or preemption, a user Ctrl-C (SIGINT): finish the step,
         # checkpoint, exit.
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
@@ -277,6 +304,8 @@ class Trainer:
         result = {"top1": metrics["top1"], "top5": metrics["top5"], "best_top1": self.best_top1,
                   "epoch": self.epoch, "train_time_s": self.train_time,
                   "train_images_per_s": self.train_images / max(self.train_time, 1e-9)}
+        if self.threads is not None:
+            result["threads"] = self.threads
         if hasattr(self.data, "corrupt_images"):
             result["corrupt_images"] = self.data.corrupt_images
         return result

@@ -41,9 +41,44 @@ def test_flops_reports_a_fraction_of_peak():
 def test_latency_table_and_json(tmp_path):
     pytest.importorskip("onnxruntime")
     out = run_script("benchmark_latency.py", "--variants", "s050", "--size", 32, "--rounds", 1, "--iters", 1,
-                     "--warmup", 1, "--threads", 1, "--json", tmp_path / "latency.json").stdout
+                     "--warmup", 1, "--threads", 1, "--ort-profile", 2, "--tried", "--json",
+                     tmp_path / "latency.json").stdout
     assert "StarNet-S050 star" in out and "timm starnet_s050" in out
-    assert json.loads((tmp_path / "latency.json").read_text())
+    assert "ORT vs timm ORT" in out and "best vs timm best" in out and "ORT profile, timm starnet_s050" in out
+    payload = json.loads((tmp_path / "latency.json").read_text())
+    rows = {r["model"]: r for r in payload["rows"]}
+    for name in ("StarNet-S050 star", "timm starnet_s050"):  # both naming schemes map onto the layer roles
+        roles = set(payload["ort_profiles"][name]["ORT no spin"]["group_us"])
+        assert {"stem", "downsample", "dwconv", "f1", "f2", "star op (Mul)", "g", "dwconv2"} <= roles, roles
+    star, timm_row = rows["StarNet-S050 star"], rows["timm starnet_s050"]
+    # like with like: ORT over ORT, PyTorch over PyTorch, best over best
+    ort = lambda row: min(v for k, v in row["ms"].items() if k.startswith("ORT"))  # noqa: E731
+    assert "ORT merged f1+f2" in star["ms"] and "ORT merged f1+f2" not in timm_row["ms"]
+    assert {"ORT static batch", "ORT extended"} <= set(timm_row["ms"])
+    assert star["vs_timm"]["ORT"] == pytest.approx(ort(timm_row) / ort(star))
+    median, q1, q3 = star["vs_timm_per_round"]["ORT"]  # one round here: all three are that round's ratio
+    assert median == q1 == q3 > 0 and "per round, StarNet-S050 star: " in out
+    assert star["vs_timm"]["best"] == pytest.approx(min(timm_row["ms"].values()) / min(star["ms"].values()))
+    assert star["vs_timm"]["PyTorch"] == pytest.approx(
+        min(timm_row["ms"]["eager NCHW"], timm_row["ms"]["eager CL"])
+        / min(v for k, v in star["ms"].items() if not k.startswith("ORT")))
+    # the star row has timm's weights: every mode, ORT included, computes timm's logits
+    assert star["err_vs"] == "timm eager" and star["max_err"] < 1e-4 and rows["StarNet-S050 sum"]["max_err"] < 1e-4
+
+
+def test_threads_benchmark_as_is_and_busy(tmp_path):
+    import os
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}  # the comparison needs 2 cores' worth of threads
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_threads.py"), "--models", "tiny-b4", "--rounds",
+                           "1", "--json", str(tmp_path / "threads.json")], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| tiny-b4 (4) | as is |" in proc.stdout and "| tiny-b4 (4) | +1 busy |" in proc.stdout
+    results = json.loads((tmp_path / "threads.json").read_text())["results"]
+    for res in results.values():
+        r = res["tiny-b4"]
+        assert r["threads"] in (1, 2) and set(r["ms"]) == {"1", "2"}
+        assert r["auto_vs_best"] == pytest.approx(min(r["ms"].values()) / r["ms"][str(r["threads"])])
 
 
 def test_protocol_cost_times_each_model_once_and_sums_each_sweep():
@@ -70,6 +105,8 @@ def test_gpu_script_runs_on_cpu(tmp_path):
     ("benchmark_train_throughput.py", ["--repeats", "1"]),
     ("benchmark_protocol_cost.py", ["--presets", "fig9_width"]),
     ("benchmark_protocol_cost.py", ["--rounds", "0"]),
+    ("benchmark_threads.py", ["--models", "huge"]),
+    ("benchmark_threads.py", ["--rounds", "0"]),
 ])
 def test_bad_input_is_a_one_line_error(name, args):
     proc = run_script(name, *args, check=False)

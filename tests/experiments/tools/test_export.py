@@ -52,3 +52,21 @@ def test_a_trained_run_exports_with_its_weights(tiny_cfg, tmp_path):
 def test_not_a_run_dir(tmp_path):
     with pytest.raises(StarbenchError, match="not a run dir"):
         model_from_run(tmp_path)
+
+
+def test_no_spin_session_and_profile_agree_with_pytorch(tmp_path):
+    import numpy as np
+    from experiments.tools.export import ort_profile, ort_session
+    model = create_starnet("s050", op="star", num_classes=10).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", (3, 32, 32))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    out = torch.from_numpy(ort_session(path, threads=1, spinning=False).run(None, {"images": x.numpy()})[0])
+    assert ((out - ref).abs().max() / ref.abs().max()).item() < 1e-4
+    prof = ort_profile(path, {"images": x.numpy()}, threads=1, calls=3, warmup=1,
+                       group=lambda name: "mul" if "Mul" in name else "rest")
+    # ORT folds the Clip (ReLU6) and the residual Add into its convs: 6 star Muls stay, no Clip, no Add
+    assert prof["nodes"]["Mul"] == 6 and not {"Clip", "Add", "BatchNormalization"} & set(prof["nodes"])
+    assert prof["run_us"] > 0 and prof["kernel_us"]["Mul"] > 0 and set(prof["group_us"]) == {"mul", "rest"}
+    assert abs(sum(prof["kernel_us"].values()) - sum(prof["group_us"].values())) < 1e-6
