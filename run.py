@@ -1,4 +1,5 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
+import logging
 import sys
 from pathlib import Path
 
@@ -7,9 +8,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from experiments.entry import run_job
+from experiments.entry import end_of_run, run_job
 from experiments.errors import Interrupted
-from experiments.records import one_line
+from experiments.records import RunDirBusy, one_line
+
+log = logging.getLogger("starbench")
 
 
 # The SLURM launcher plugin is an optional extra: say which one is missing instead of Hydra's config error.
@@ -50,18 +53,26 @@ def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "c
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
     try:
         record = run_job(cfg, hc.runtime.output_dir)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop
-        print("starbench: stopped by Ctrl-C; rerun the same command to resume", file=sys.stderr)
+        end_of_run("stopped by Ctrl-C; rerun the same command to resume")
         sys.exit(130)
+    except RunDirBusy as e:  # another live process owns the dir: in a sweep that job is its, not ours
+        if not multirun:
+            end_of_run(f"error: {e}")
+            sys.exit(1)
+        end_of_run(f"{hc.job.override_dirname or e.run_dir.name}: running elsewhere ({e.holder}); skipped")
+        return None
     except Exception as e:  # one line for the user; the run dir has the details
-        print(f"starbench: error: {one_line(e)}", file=sys.stderr)
+        end_of_run(f"error: {one_line(e)}")
         if isinstance(e, Interrupted):  # stopped by a signal, resumable: a sweep stops too
             sys.exit(e.exit_code)
-        if hc.mode == RunMode.MULTIRUN:
+        if multirun:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
         sys.exit(1)
+    log.info("end: %s", record.get("status"))
     return record.get("best_top1")
 
 

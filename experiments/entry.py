@@ -3,6 +3,7 @@ summary with every task's own report (``summarize_sweep``: the Hydra callback an
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -11,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .analysis import aggregate
 from .errors import StarbenchError
-from .records import config_hash, read_metrics, write_failure
+from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
 from .train.distributed import env_rank
 
@@ -20,27 +21,40 @@ log = logging.getLogger("starbench")
 # conf/config.yaml's top level. Hydra refuses unknown keys on the command line, but an experiment preset
 # (``@package _global_``) may add any: a misspelled one would otherwise be silently ignored.
 TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "paths", "hydra"}
+HYDRA_SUBDIR = ".hydra"  # a run's composed config, overrides and Hydra settings, where Hydra would put them
 
 
 def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     """Run one job into ``run_dir``; return its metrics record. A job already completed there is
-    not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes."""
+    not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes.
+
+    The process owns ``run_dir`` for the whole job (``records.RunDirLock``: a second process gets
+    ``RunDirBusy`` naming the first), and a refused job (busy, or a run of another configuration there)
+    writes nothing: the run's ``.hydra/`` is saved here, once the job is known to run, not by Hydra."""
     run_dir = Path(run_dir)
     unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
     if unknown:
         raise StarbenchError(f"unknown config key(s) {', '.join(unknown)} (misspelled in an experiment preset?); "
                              f"valid: {', '.join(sorted(TOP_LEVEL_KEYS - {'hydra'}))}")
-    previous = read_metrics(run_dir)
-    status = previous.get("status") if previous else None
-    # A completed run is not redone, an interrupted one resumes: both only with the same configuration
-    # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
-    if status in ("completed", "interrupted", "running") and previous.get("config_hash") != config_hash(cfg):
-        raise StarbenchError(f"{run_dir} holds {'a completed' if status == 'completed' else 'an unfinished'} run "
-                             "of another configuration; rerun with its overrides, or choose another "
-                             "hydra.run.dir (hydra.sweep.dir for a sweep)")
-    if status == "completed":
-        log.info("already completed in %s; not rerunning", run_dir)
-        return previous
+    if env_rank() != 0:  # under torchrun, rank 0 owns the run dir and writes its files
+        return _run_task(cfg, run_dir)
+    with RunDirLock(run_dir):
+        previous = read_metrics(run_dir)
+        status = previous.get("status") if previous else None
+        # A completed run is not redone, an interrupted one resumes: both only with the same configuration
+        # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
+        if status in ("completed", "interrupted", "running") and previous.get("config_hash") != config_hash(cfg):
+            raise StarbenchError(f"{run_dir} holds {'a completed' if status == 'completed' else 'an unfinished'} "
+                                 "run of another configuration; rerun with its overrides, or choose another "
+                                 "hydra.run.dir (hydra.sweep.dir for a sweep)")
+        if status == "completed":
+            log.info("already completed in %s; not rerunning", run_dir)
+            return previous
+        save_hydra_files(cfg, run_dir)
+        return _run_task(cfg, run_dir)
+
+
+def _run_task(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     try:
         return TASKS.get(cfg.task.name).run(cfg, run_dir)
     except Exception as e:
@@ -48,10 +62,41 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
                     data=OmegaConf.select(cfg, "data.name"))
         if env_rank() == 0:  # under torchrun, rank 0 alone writes the run's files
-            write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
-        if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
-            (run_dir / "error.log").write_text(traceback.format_exc())
+            try:
+                write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
+                if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
+                    (run_dir / "error.log").write_text(traceback.format_exc())
+            except (OSError, StarbenchError) as record_error:  # a full disk: the error itself still reaches the user
+                log.warning("could not record the failure in %s: %s", run_dir, one_line(record_error))
         raise
+
+
+def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """``<run_dir>/.hydra/``: config.yaml, hydra.yaml and overrides.yaml, as Hydra writes them, but only for a job
+    that runs (``hydra.output_subdir: null`` in conf/hydra/starbench.yaml stops Hydra writing them before a job
+    is known to run, which overwrote a finished run's config with that of a refused one). Outside Hydra, none."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    out = run_dir / HYDRA_SUBDIR
+    out.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+                       ("overrides.yaml", hydra_cfg.overrides.task)):
+        atomic_write_text(out / name, OmegaConf.to_yaml(node))
+
+
+def end_of_run(message: str) -> None:
+    """How a run ends, as one line on stderr (``starbench: <message>``) and the same line in its log file
+    (Hydra's ``run.log``), which would otherwise not say that the run failed or was stopped."""
+    print(f"starbench: {message}", file=sys.stderr)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "end: %s", (message,), None)
+    for handler in logging.getLogger().handlers:  # the file only: the console has the stderr line
+        if isinstance(handler, logging.FileHandler):
+            try:
+                handler.handle(record)
+            except OSError:
+                pass
 
 
 def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto") -> List[Path]:

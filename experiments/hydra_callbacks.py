@@ -1,9 +1,11 @@
-"""Hydra callbacks: the summary at the end of every multirun. (A sweep's W&B group is named in
-``experiments.records.naming``.)
+"""Hydra callbacks: the run or sweep dir checked before Hydra writes there, and the summary at the end of every
+multirun. (A sweep's W&B group is named in ``experiments.records.naming``.)
 
 Registered in ``conf/hydra/starbench.yaml``::
 
     callbacks:
+      run_dir_check:
+        _target_: experiments.hydra_callbacks.RunDirCheck
       sweep_summary:
         _target_: experiments.hydra_callbacks.SweepSummary
 """
@@ -15,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .analysis import load_jobs
+from .analysis.jobs import RUNNING_ELSEWHERE
+from .errors import StarbenchError
+from .records import check_writable_dir
 from .entry import summarize_sweep
 
 log = logging.getLogger("starbench")
@@ -40,6 +45,29 @@ class SweepSummary(Callback):
         jobs = load_jobs(sweep_dir)
         unfinished = [job for job in jobs if job.status != "completed"]
         if unfinished:  # the sweep's exit status says so too (CI, SLURM dependencies, shell scripts)
-            print(f"starbench: error: {len(unfinished)} of {len(jobs)} jobs did not complete; see "
+            elsewhere = sum(job.status == RUNNING_ELSEWHERE for job in unfinished)
+            note = f" ({elsewhere} still running elsewhere)" if elsewhere else ""
+            print(f"starbench: error: {len(unfinished)} of {len(jobs)} jobs did not complete{note}; see "
                   f"{sweep_dir / 'summary.md'}", file=sys.stderr)
+            sys.exit(1)
+
+
+class RunDirCheck(Callback):
+    """The run dir (or sweep dir) is checked before Hydra creates it or opens run.log there: a file in its place
+    or a read-only parent is one line and exit 1, before any training, instead of Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir", "run dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir", "sweep dir")
+
+    @staticmethod
+    def _check(config: DictConfig, key: str, what: str) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        HydraConfig.instance().set_config(config)  # ${hydra:...} in the dir resolves as it will for the job
+        try:
+            check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
+        except StarbenchError as e:
+            print(f"starbench: error: {e}", file=sys.stderr)
             sys.exit(1)

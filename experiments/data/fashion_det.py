@@ -164,22 +164,26 @@ def generate(spec: FashionDetSpec, out_dir: Path, root: Path) -> Path:
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     sizes = {"train": spec.train_size, "val": spec.val_size}
-    for split, n in sizes.items():
-        items, labels = data[split]
-        (tmp / "images" / split).mkdir(parents=True)
-        (tmp / "labels" / split).mkdir(parents=True)
-        for i in range(n):
-            img, boxes = draw_image(spec, items, labels, split, i)
-            Image.fromarray(img).save(tmp / "images" / split / f"{i:06d}.png", compress_level=1)
-            (tmp / "labels" / split / f"{i:06d}.txt").write_text("\n".join(yolo_lines(boxes, spec.image_size))
-                                                                   + "\n")
-    # No `path:` key: ultralytics then resolves train/val next to this file, so the folder can move.
-    (tmp / "data.yaml").write_text(
-        f"# Fashion-MNIST detection set {spec.name} (experiments/detect/fashion_det.py)\n"
-        f"# spec: {json.dumps(asdict(spec))}\n"
-        "train: images/train\nval: images/val\n"
-        f"nc: {len(CLASSES)}\nnames: {json.dumps(CLASSES)}\n")
-    (tmp / "spec.json").write_text(json.dumps({"version": GENERATOR_VERSION, **asdict(spec)}, indent=2))
+    try:  # a full disk or a kill mid-way removes the half-written set
+        for split, n in sizes.items():
+            items, labels = data[split]
+            (tmp / "images" / split).mkdir(parents=True)
+            (tmp / "labels" / split).mkdir(parents=True)
+            for i in range(n):
+                img, boxes = draw_image(spec, items, labels, split, i)
+                Image.fromarray(img).save(tmp / "images" / split / f"{i:06d}.png", compress_level=1)
+                (tmp / "labels" / split / f"{i:06d}.txt").write_text("\n".join(yolo_lines(boxes, spec.image_size))
+                                                                       + "\n")
+        # No `path:` key: ultralytics then resolves train/val next to this file, so the folder can move.
+        (tmp / "data.yaml").write_text(
+            f"# Fashion-MNIST detection set {spec.name} (experiments/detect/fashion_det.py)\n"
+            f"# spec: {json.dumps(asdict(spec))}\n"
+            "train: images/train\nval: images/val\n"
+            f"nc: {len(CLASSES)}\nnames: {json.dumps(CLASSES)}\n")
+        (tmp / "spec.json").write_text(json.dumps({"version": GENERATOR_VERSION, **asdict(spec)}, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(tmp, out_dir)

@@ -55,11 +55,9 @@ def export_onnx(model: nn.Module, path, input_shape: Tuple[int, int, int], repar
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(1, *input_shape)
-    tmp = path.with_suffix(".tmp.onnx")
-    torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=OPSET, input_names=["images"],
-                      output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None)
-    tmp.replace(path)  # never a half-written model file
+    atomic_write(path, lambda f: torch.onnx.export(  # never a half-written model file, nor a stray temp file
+        model, (x,), f, dynamo=False, opset_version=OPSET, input_names=["images"], output_names=["logits"],
+        dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None))
     return path
 
 

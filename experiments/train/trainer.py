@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .distributed import DistInfo, all_reduce_sum
 from ..errors import Interrupted, StarbenchError
-from ..records import Tracker
+from ..records import Tracker, atomic_write
 
 log = logging.getLogger("starbench")
 
@@ -156,9 +156,8 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "ema": self.ema.state_dict() if self.ema else None, "rng": _rng_state(),
                  "best_top1": self.best_top1, "train_time": self.train_time, "train_images": self.train_images}
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.run_dir / CHECKPOINT)  # atomic: a kill mid-save leaves the previous checkpoint
+        # atomic: a kill or a full disk mid-save leaves the previous checkpoint, and no temp file
+        atomic_write(self.run_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
     def maybe_resume(self) -> None:
         path = self.run_dir / CHECKPOINT
