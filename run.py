@@ -1,5 +1,6 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -30,24 +31,35 @@ def check_launcher(argv) -> None:
                      f"pip install -e \".[{LAUNCHER_EXTRAS[name][1]}]\"")
 
 
+def search_dirs(argv, conf_dir: Path) -> list:
+    """conf/ and the local dirs of ``hydra.searchpath=[file:///my/conf,...]``, where presets are looked for."""
+    dirs = [conf_dir]
+    for arg in argv:
+        if arg.startswith(("hydra.searchpath=", "+hydra.searchpath=", "++hydra.searchpath=")):
+            entries = arg.split("=", 1)[1].strip("[]").split(",")
+            dirs += [Path(e.strip().strip("'\"")[len("file://"):]) for e in entries if e.strip().strip("'\"").startswith("file://")]
+    return dirs
+
+
 def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "conf") -> None:
-    """``experiment=NAME[,NAME...]``: an unknown preset or one with broken YAML is one line, not Hydra's
-    traceback (presets are the files users edit)."""
+    """``experiment=NAME[,NAME...]``: a preset with broken YAML is one line naming the file and line, not Hydra's
+    report (presets are the files users edit). An unknown name is Hydra's to find (conf/ and hydra.searchpath);
+    its error becomes one line in ``run_main``."""
     import yaml
     for arg in argv:
         if not arg.startswith("experiment="):
             continue
         for name in filter(None, arg.split("=", 1)[1].split(",")):
-            path = conf_dir / "experiment" / f"{name}.yaml"
-            if not path.is_file():
-                valid = sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
-                sys.exit(f"starbench: error: unknown experiment '{name}'; valid: {', '.join(valid)}")
-            try:
-                yaml.safe_load(path.read_text())
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" line {mark.line + 1}" if mark else ""
-                sys.exit(f"starbench: error: bad YAML in {path}{where}: {getattr(e, 'problem', None) or e}")
+            for path in (d / "experiment" / f"{name}.yaml" for d in search_dirs(argv, conf_dir)):
+                if not path.is_file():
+                    continue
+                try:
+                    yaml.safe_load(path.read_text())
+                except yaml.YAMLError as e:
+                    mark = getattr(e, "problem_mark", None)
+                    where = f" line {mark.line + 1}" if mark else ""
+                    sys.exit(f"starbench: error: bad YAML in {path}{where}: {getattr(e, 'problem', None) or e}")
+                break
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -76,7 +88,23 @@ def main(cfg: DictConfig):
     return record.get("best_top1")
 
 
+def run_main() -> None:
+    """``main()`` with Hydra's composition errors (an unknown key or preset, a value of the wrong type) as one
+    ``starbench: error:`` line naming the key and the valid keys nearby, not Hydra's multi-line report.
+    ``HYDRA_FULL_ERROR=1`` set by the user keeps Hydra's full report."""
+    from experiments.config import config_error_line
+    user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing: the error reaches us
+    try:
+        main()
+    except Exception as e:
+        line = None if user_wants_full else config_error_line(e)
+        if line is None:
+            raise
+        sys.exit(f"starbench: error: {line}")
+
+
 if __name__ == "__main__":
     check_launcher(sys.argv[1:])
     check_experiment(sys.argv[1:])
-    main()
+    run_main()

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from .analysis import aggregate
+from .config import check_config
 from .errors import StarbenchError
 from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
@@ -18,9 +19,6 @@ from .train.distributed import env_rank
 
 log = logging.getLogger("starbench")
 
-# conf/config.yaml's top level. Hydra refuses unknown keys on the command line, but an experiment preset
-# (``@package _global_``) may add any: a misspelled one would otherwise be silently ignored.
-TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "paths", "hydra"}
 HYDRA_SUBDIR = ".hydra"  # a run's composed config, overrides and Hydra settings, where Hydra would put them
 
 
@@ -32,10 +30,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     ``RunDirBusy`` naming the first), and a refused job (busy, or a run of another configuration there)
     writes nothing: the run's ``.hydra/`` is saved here, once the job is known to run, not by Hydra."""
     run_dir = Path(run_dir)
-    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
-    if unknown:
-        raise StarbenchError(f"unknown config key(s) {', '.join(unknown)} (misspelled in an experiment preset?); "
-                             f"valid: {', '.join(sorted(TOP_LEVEL_KEYS - {'hydra'}))}")
+    check_config(cfg)  # every key one the schema knows (experiments/config/schema.py), before anything is written
     if env_rank() != 0:  # under torchrun, rank 0 owns the run dir and writes its files
         return _run_task(cfg, run_dir)
     with RunDirLock(run_dir):

@@ -1,11 +1,11 @@
-"""Hydra callbacks: the run or sweep dir checked before Hydra writes there, and the summary at the end of every
+"""Hydra callbacks: the config and the run or sweep dir checked before Hydra writes there, and the summary at the end of every
 multirun. (A sweep's W&B group is named in ``experiments.records.naming``.)
 
 Registered in ``conf/hydra/starbench.yaml``::
 
     callbacks:
-      run_dir_check:
-        _target_: experiments.hydra_callbacks.RunDirCheck
+      preflight:
+        _target_: experiments.hydra_callbacks.Preflight
       sweep_summary:
         _target_: experiments.hydra_callbacks.SweepSummary
 """
@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .analysis import load_jobs
 from .analysis.jobs import RUNNING_ELSEWHERE
+from .config import check_config
 from .errors import StarbenchError
 from .records import check_writable_dir
 from .entry import summarize_sweep
@@ -52,9 +53,10 @@ class SweepSummary(Callback):
             sys.exit(1)
 
 
-class RunDirCheck(Callback):
-    """The run dir (or sweep dir) is checked before Hydra creates it or opens run.log there: a file in its place
-    or a read-only parent is one line and exit 1, before any training, instead of Hydra's traceback."""
+class Preflight(Callback):
+    """Before Hydra creates the run (sweep) dir or opens run.log there: every config key is one the schema knows
+    (``experiments.config.check_config``), and the dir can be one (a file in its place, a read-only parent). Either
+    fault is one line and exit 1, before any training, instead of a silently ignored key or Hydra's traceback."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir", "run dir")
@@ -67,6 +69,7 @@ class RunDirCheck(Callback):
         from hydra.core.hydra_config import HydraConfig
         HydraConfig.instance().set_config(config)  # ${hydra:...} in the dir resolves as it will for the job
         try:
+            check_config(config)
             check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
         except StarbenchError as e:
             print(f"starbench: error: {e}", file=sys.stderr)

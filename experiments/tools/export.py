@@ -17,6 +17,7 @@ from torch import nn
 from starnet import StarNet, reparameterize
 
 from ..errors import StarbenchError
+from ..records import atomic_write
 from ..train.models import build_model
 
 OPSET = 17

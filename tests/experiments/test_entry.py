@@ -101,7 +101,6 @@ def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
     ("trainer.epochs=0", "trainer.epochs must be a positive integer"),
     ("trainer.batch_size=0", "trainer.batch_size must be a positive integer"),
     ("data.train_size=0", "data.train_size must be a positive integer"),
-    ("seed=abc", "seed must be an integer"),
     ("trainer.warmup_epochs=-1", "trainer.warmup_epochs must be a number >= 0"),
     ("trainer.device=tpu", "unknown trainer.device 'tpu'"),
     ("data=imagenet", "data=imagenet needs data.root="),
