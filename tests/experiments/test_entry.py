@@ -111,9 +111,11 @@ def test_bad_settings_fail_before_training(tiny_cfg, tmp_path, override, message
     assert not (tmp_path / "run" / "error.log").exists()  # bad input, not a bug: no traceback file
 
 
-def test_unknown_top_level_key_is_an_error(tiny_cfg, tmp_path):
-    with pytest.raises(StarbenchError, match="unknown config key.*widht"):  # as a preset could add it
-        run_job(tiny_cfg("+widht=8"), tmp_path / "run")
+def test_unknown_key_is_an_error_before_anything_is_written(tiny_cfg, tmp_path):
+    for key in ("+widht=8", "+trainer.epoch=3"):  # as a preset or the command line could add it
+        with pytest.raises(StarbenchError, match="unknown config key (widht|trainer.epoch)"):
+            run_job(tiny_cfg(key), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_dataset(tmp_path):
@@ -153,13 +155,30 @@ def test_corrupt_checkpoint(tiny_cfg, tmp_path):
     assert (tmp_path / "last.pt").read_bytes() == b"not a checkpoint"  # never silently replaced
 
 
-def test_unknown_or_broken_preset_is_one_line(tmp_path):
+def test_a_broken_preset_is_one_line(tmp_path):
     run = load_run_py()
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "good.yaml").write_text("# @package _global_\nwidth: 8\n")
     (tmp_path / "experiment" / "broken.yaml").write_text("# @package _global_\nwidth: [8\n")
     run.check_experiment(["-m", "experiment=good", "op=star"], tmp_path)  # fine: nothing raised
-    with pytest.raises(SystemExit, match="unknown experiment 'nope'; valid: broken, good"):
-        run.check_experiment(["experiment=good,nope"], tmp_path)
+    run.check_experiment(["experiment=nope"], tmp_path)  # unknown: Hydra's to find, on its search path
     with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):
         run.check_experiment(["experiment=broken"], tmp_path)
+    with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):  # on hydra.searchpath too
+        run.check_experiment(["experiment=broken", f"hydra.searchpath=[file://{tmp_path}]"], tmp_path / "elsewhere")
+
+
+def test_presets_on_hydras_search_path(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nwidth: 8\ndata:\n  train_size: 64\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    proc = subprocess.run([sys.executable, "run.py", "experiment=mine", search, "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "width: 8" in proc.stdout and "train_size: 64" in proc.stdout
+    proc = subprocess.run([sys.executable, "run.py", "experiment=nope", search, "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert line.startswith("starbench: error: unknown experiment 'nope'; valid: ") and "\n" not in line, line
+    assert "mine" in line and "fig1_width" in line  # the user's presets and starbench's
