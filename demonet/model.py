@@ -19,7 +19,7 @@ from starnet.fold import fold_linear_branch
 from starnet.kernels.accelerate import PLAIN
 from starnet.kernels.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
-from starnet.ops import Fusion, act_then_op, check_positive_int, make_act
+from starnet.ops import Fusion, act_then_op, check_one_op, check_positive_int, make_act
 
 
 class DemoBlock(nn.Module):
@@ -66,6 +66,7 @@ class DemoNet(TimmApiDefaults, nn.Module):
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
+        check_one_op("DemoNet", op)
         check_positive_int("in_chans", in_chans)
         check_positive_int("patch_size", patch_size)
         self.num_classes = num_classes
@@ -227,6 +228,7 @@ class PointDemoNet(nn.Module):
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
+        check_one_op("DemoNet", op)
         self.num_classes = num_classes
         self.stem = nn.Linear(in_features, width)
         self.blocks = nn.Sequential(*[PointBlock(width, op, act) for _ in range(depth)])

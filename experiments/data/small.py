@@ -21,6 +21,9 @@ from .batches import Batch, Batched, epoch_generator
 log = logging.getLogger("starbench")
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# conf/data/fashion_mnist.yaml's root: the one root that falls back to Debian's copy. A root the user gave is
+# looked in alone, and is an error when it does not exist.
+DEFAULT_FASHION_ROOT = Path("data/fashion_mnist")
 
 
 @dataclass
@@ -136,15 +139,26 @@ def _find_idx(dirs: Sequence[Path], stem: str) -> Optional[Path]:
 
 
 def find_fashion_mnist(root: Path) -> Optional[Path]:
-    """The first directory that holds all four Fashion-MNIST files."""
-    for d in (root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST):
+    """The first directory that holds all four Fashion-MNIST files: in ``root``, and in Debian's copy only when
+    ``root`` is the default one."""
+    fallback = (DEBIAN_FASHION_MNIST,) if Path(root) == DEFAULT_FASHION_ROOT else ()
+    for d in (root, root / "FashionMNIST" / "raw", *fallback):
         if all(_find_idx([d], stem) for pair in FASHION_FILES.values() for stem in pair):
             return d
     return None
 
 
+def check_given_root(root: Path, download: bool) -> None:
+    """A ``data.root`` the user gave that does not exist (and nothing to download into it) is an error, not a
+    silent fallback to Debian's copy."""
+    if Path(root) != DEFAULT_FASHION_ROOT and not download and not Path(root).is_dir():
+        raise StarbenchError(f"Fashion-MNIST not found: data.root {root} does not exist (Debian's copy in "
+                             f"{DEBIAN_FASHION_MNIST} stands in only for the default data.root {DEFAULT_FASHION_ROOT})")
+
+
 def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     root = Path(dcfg.root).expanduser()
+    check_given_root(root, dcfg.download)
     found = find_fashion_mnist(root)
     if found is None and dcfg.download:
         try:
@@ -154,8 +168,9 @@ def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         except Exception as e:  # no network: fall through to the explanation below
             log.warning("Fashion-MNIST download failed: %s", e)
     if found is None:
+        where = f"{root} or {DEBIAN_FASHION_MNIST}" if root == DEFAULT_FASHION_ROOT else str(root)
         raise StarbenchError(
-            f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION_MNIST} and could not be downloaded; "
+            f"Fashion-MNIST not found in {where} and could not be downloaded; "
             "install it with `apt-get install dataset-fashion-mnist` or set data.root to a folder with the idx files")
     out = []
     for images, labels in FASHION_FILES.values():

@@ -91,6 +91,8 @@ def assert_clean_failure(proc, run_dir, message):
     ("width=0", "width must be a positive integer"),
     ("depth=0", "depth must be a positive integer"),
     ("model=starnet model.variant=s9 depth=null", "unknown StarNet variant 's9'"),
+    ("model=starnet depth=[1,1,1]", "StarNet has 4 stages: depth needs one block count per stage"),
+    ("op=[sum,star]", "DemoNet takes one op for all its blocks (e.g. op=star or op=sum), got ['sum', 'star']"),
 ])
 def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
     proc = run_cli(tmp_path, *TINY, *override.split())
@@ -127,10 +129,21 @@ def test_missing_dataset(tmp_path):
 def test_missing_fashion_mnist_explains_how_to_get_it(tiny_cfg, tmp_path, monkeypatch):
     import experiments.data.small as data
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(data, "DEFAULT_FASHION_ROOT", tmp_path / "none")  # the default root: Debian's looked in
     cfg = tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/none", "data.download=false")
     with pytest.raises(StarbenchError, match="apt-get install dataset-fashion-mnist"):
         run_job(cfg, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_a_data_root_the_user_gave_must_exist(tiny_cfg, tmp_path):
+    from experiments.data.small import DEFAULT_FASHION_ROOT
+    from tests.conftest import compose_cfg
+    assert compose_cfg().data.root == str(DEFAULT_FASHION_ROOT)  # the one root with a fallback is conf's
+    cfg = tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/nonexistent", "data.download=false")
+    with pytest.raises(StarbenchError, match=f"data.root {tmp_path}/nonexistent does not exist .*only for the default"):
+        run_job(cfg, tmp_path / "run")
+    assert not (tmp_path / "nonexistent").exists()
 
 
 def test_imagenet_folder_without_images(tmp_path):
