@@ -1,6 +1,7 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from experiments.entry import end_of_run, run_job
+from experiments.entry import (catch_stop_signals, end_of_run, end_sweep, in_launching_process, run_job,
+                               stop_sweep, sweep_stopped)
 from experiments.errors import Interrupted
 from experiments.records import RunDirBusy, one_line
 
@@ -66,6 +68,16 @@ def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "c
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    launching = in_launching_process()  # False in a worker process of the joblib (or another) launcher
+    if multirun:
+        stopped = sweep_stopped()
+        if stopped is not None:  # the sweep was stopped: a job not yet started does not start
+            if launching:  # the basic launcher: this process runs the jobs
+                end_sweep()
+                sys.exit(128 + int(stopped))
+            return None
+        if not launching:
+            catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
     try:
         record = run_job(cfg, hc.runtime.output_dir)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop
@@ -78,8 +90,12 @@ def main(cfg: DictConfig):
         end_of_run(f"{hc.job.override_dirname or e.run_dir.name}: running elsewhere ({e.holder}); skipped")
         return None
     except Exception as e:  # one line for the user; the run dir has the details
-        end_of_run(f"error: {one_line(e)}")
-        if isinstance(e, Interrupted):  # stopped by a signal, resumable: a sweep stops too
+        end_of_run(one_line(e) if isinstance(e, Interrupted) else f"error: {one_line(e)}")
+        if isinstance(e, Interrupted):  # stopped by a signal, resumable: the whole sweep stops too
+            if multirun and not launching:  # a worker: the launching process exits once its launcher returns
+                stop_sweep(signal.Signals(e.exit_code - 128))
+                return None
+            end_sweep()
             sys.exit(e.exit_code)
         if multirun:
             return None  # the job is marked failed in its metrics.json; the sweep goes on

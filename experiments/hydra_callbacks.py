@@ -24,7 +24,7 @@ from .analysis.jobs import RUNNING_ELSEWHERE
 from .config import check_config
 from .errors import StarbenchError
 from .records import check_writable_dir
-from .entry import summarize_sweep
+from .entry import end_sweep, start_sweep, summarize_sweep
 
 log = logging.getLogger("starbench")
 
@@ -35,6 +35,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))  # the launcher runs in the launch dir
+        stopped = end_sweep()
+        if stopped is not None:  # stopped by a signal (any launcher): resumable, no summary of half a sweep
+            print(f"starbench: sweep stopped by {stopped.name}; rerun the same command to resume it "
+                  f"(python scripts/aggregate.py {sweep_dir} summarizes what is done)", file=sys.stderr)
+            sys.exit(128 + int(stopped))
         logger = config.get("logger") or {}
         try:
             paths = summarize_sweep(sweep_dir, wandb=logger if logger.get("name") == "wandb" else None)
@@ -63,6 +68,7 @@ class Preflight(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.sweep.dir", "sweep dir")
+        start_sweep(Path(str(config.hydra.sweep.dir)))  # SIGINT/SIGTERM stop the sweep alike under every launcher
 
     @staticmethod
     def _check(config: DictConfig, key: str, what: str) -> None:

@@ -173,7 +173,8 @@ class Trainer:
         self.epoch, self.best_top1 = ckpt["epoch"], ckpt["best_top1"]
         self.step_in_epoch, self.epoch_loss_sum = ckpt["step_in_epoch"], ckpt["epoch_loss_sum"]
         self.train_time, self.train_images = ckpt["train_time"], ckpt["train_images"]
-        log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
+        # the numbering of "stopped by SIGINT at epoch E step S": epoch E (from 1) with S of its steps done
+        log.info("resumed from %s at epoch %d step %d", path, self.epoch + 1, self.step_in_epoch)
 
     # -- the loop -----------------------------------------------------------------------------------
     def train_epoch(self) -> float:

@@ -97,6 +97,7 @@ def assert_clean_failure(proc, run_dir, message):
 def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
     proc = run_cli(tmp_path, *TINY, *override.split())
     assert_clean_failure(proc, tmp_path, message)
+    assert f"end: error: {message}" in (tmp_path / "run.log").read_text()  # the run's log says how it ended
 
 
 @pytest.mark.parametrize("override,message", [
