@@ -48,6 +48,14 @@ def model_identity(cfg: DictConfig) -> Dict[str, Any]:
             "width": width, "depth": depth}
 
 
+def human_count(n: float) -> str:
+    """A count with an SI prefix and 3 significant digits: 2.85k, 4.52M, 1.03G (tiny models print sensibly)."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{prefix}"
+    return f"{n:.3g}"
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
