@@ -63,7 +63,7 @@ def _run_task(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             try:
                 write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
                 if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
-                    (run_dir / "error.log").write_text(traceback.format_exc())
+                    atomic_write_text(run_dir / "error.log", traceback.format_exc())
             except (OSError, StarbenchError) as record_error:  # a full disk: the error itself still reaches the user
                 log.warning("could not record the failure in %s: %s", run_dir, one_line(record_error))
         raise

@@ -68,7 +68,11 @@ class Preflight(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.sweep.dir", "sweep dir")
-        start_sweep(Path(str(config.hydra.sweep.dir)))  # SIGINT/SIGTERM stop the sweep alike under every launcher
+        # SIGINT/SIGTERM stop the sweep alike under the local launchers (basic, joblib: one process group). A SLURM
+        # (submitit) job is its own: a signal there stops that job, and SLURM requeues it.
+        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        if launcher.endswith(("BasicLauncher", "JoblibLauncher")):
+            start_sweep(Path(str(config.hydra.sweep.dir)))
 
     @staticmethod
     def _check(config: DictConfig, key: str, what: str) -> None:
