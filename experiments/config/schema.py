@@ -98,6 +98,7 @@ class SyntheticData:
     patch_size: int = MISSING
     train_size: Optional[int] = None
     val_size: Optional[int] = None
+    val_from: str = "test"
     augment: bool = False
     noise: float = MISSING
     mean: List[float] = MISSING

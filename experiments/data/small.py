@@ -215,7 +215,8 @@ def make_synthetic(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         x = torch.stack([xi.roll(tuple(sh.tolist()), dims=(1, 2)) for xi, sh in zip(x, shifts)])
         return x, y
 
-    return (*sample(dcfg.train_size), *sample(dcfg.val_size))
+    held_out = dcfg.val_size if dcfg.val_from == "train" else 0  # val_from=train: held out of the training draw
+    return (*sample(dcfg.train_size + held_out), *sample(dcfg.val_size))
 
 
 LOADERS = {"fashion_mnist": load_fashion_mnist, "cifar10": load_cifar, "cifar100": load_cifar,
@@ -227,13 +228,13 @@ def build_small(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.dev
     """A small set (``LOADERS``) as a ``TensorData`` on ``device``."""
     if dcfg.name not in LOADERS:
         raise StarbenchError(f"unknown dataset '{dcfg.name}'; valid: {', '.join([*LOADERS, 'imagenet'])}")
+    val_from = dcfg.get("val_from", "test")
+    if val_from not in ("test", "train"):
+        raise StarbenchError(f"data.val_from must be test or train, got {val_from!r}")
     x_tr, y_tr, x_va, y_va = LOADERS[dcfg.name](dcfg)
-    if dcfg.name != "synthetic":
-        val_from = dcfg.get("val_from", "test")
-        if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
-            x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
-        elif val_from != "test":
-            raise StarbenchError(f"data.val_from must be test or train, got {val_from!r}")
+    if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
+        x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
+    if dcfg.name != "synthetic":  # synthetic data is drawn at exactly its sizes
         x_tr, y_tr = _subset(x_tr, y_tr, dcfg.train_size, "data.train_size")
         if val_from == "test":
             x_va, y_va = _subset(x_va, y_va, dcfg.val_size, "data.val_size")
