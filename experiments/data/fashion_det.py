@@ -66,10 +66,10 @@ class FashionDetSpec:
 
 def load_items(root: Path) -> dict:
     """Fashion-MNIST images and labels per split (uint8 (N, 28, 28), int64 (N,))."""
-    from .small import DEBIAN_FASHION_MNIST, DEFAULT_FASHION_ROOT, FASHION_FILES, find_fashion_mnist, read_idx
+    from .small import DEBIAN_FASHION_MNIST, FASHION_FILES, find_fashion_mnist, is_default_root, read_idx
     found = find_fashion_mnist(Path(root).expanduser())
     if found is None:
-        where = f"{root} or {DEBIAN_FASHION_MNIST}" if Path(root) == DEFAULT_FASHION_ROOT else str(root)
+        where = f"{root} or {DEBIAN_FASHION_MNIST}" if is_default_root(root) else str(root)
         raise StarbenchError(f"Fashion-MNIST idx files not found in {where}; "
                              "install `dataset-fashion-mnist` (Debian) or set data.root to a folder holding them")
 

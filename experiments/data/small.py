@@ -26,6 +26,11 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_FASHION_ROOT = Path("data/fashion_mnist")
 
 
+def is_default_root(root) -> bool:
+    """``root`` is conf's default Fashion-MNIST root (as written, or the same folder)."""
+    return Path(root).expanduser().resolve() == DEFAULT_FASHION_ROOT.resolve()
+
+
 @dataclass
 class TensorData(Batched):
     """A dataset held in memory: images (N, C, H, W) normalised float32, labels int64."""
@@ -141,7 +146,7 @@ def _find_idx(dirs: Sequence[Path], stem: str) -> Optional[Path]:
 def find_fashion_mnist(root: Path) -> Optional[Path]:
     """The first directory that holds all four Fashion-MNIST files: in ``root``, and in Debian's copy only when
     ``root`` is the default one."""
-    fallback = (DEBIAN_FASHION_MNIST,) if Path(root) == DEFAULT_FASHION_ROOT else ()
+    fallback = (DEBIAN_FASHION_MNIST,) if is_default_root(root) else ()
     for d in (root, root / "FashionMNIST" / "raw", *fallback):
         if all(_find_idx([d], stem) for pair in FASHION_FILES.values() for stem in pair):
             return d
@@ -151,7 +156,7 @@ def find_fashion_mnist(root: Path) -> Optional[Path]:
 def check_given_root(root: Path, download: bool) -> None:
     """A ``data.root`` the user gave that does not exist (and nothing to download into it) is an error, not a
     silent fallback to Debian's copy."""
-    if Path(root) != DEFAULT_FASHION_ROOT and not download and not Path(root).is_dir():
+    if not is_default_root(root) and not download and not Path(root).is_dir():
         raise StarbenchError(f"Fashion-MNIST not found: data.root {root} does not exist (Debian's copy in "
                              f"{DEBIAN_FASHION_MNIST} stands in only for the default data.root {DEFAULT_FASHION_ROOT})")
 
@@ -168,7 +173,7 @@ def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         except Exception as e:  # no network: fall through to the explanation below
             log.warning("Fashion-MNIST download failed: %s", e)
     if found is None:
-        where = f"{root} or {DEBIAN_FASHION_MNIST}" if root == DEFAULT_FASHION_ROOT else str(root)
+        where = f"{root} or {DEBIAN_FASHION_MNIST}" if is_default_root(root) else str(root)
         raise StarbenchError(
             f"Fashion-MNIST not found in {where} and could not be downloaded; "
             "install it with `apt-get install dataset-fashion-mnist` or set data.root to a folder with the idx files")
