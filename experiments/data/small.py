@@ -220,7 +220,7 @@ def make_synthetic(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         x = torch.stack([xi.roll(tuple(sh.tolist()), dims=(1, 2)) for xi, sh in zip(x, shifts)])
         return x, y
 
-    held_out = dcfg.val_size if dcfg.val_from == "train" else 0  # val_from=train: held out of the training draw
+    held_out = dcfg.val_size if dcfg.get("val_from", "test") == "train" else 0  # held out of the training draw
     return (*sample(dcfg.train_size + held_out), *sample(dcfg.val_size))
 
 
