@@ -1,4 +1,7 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
+import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -7,9 +10,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from experiments.entry import run_job
+from experiments.entry import (catch_stop_signals, end_of_run, end_sweep, in_launching_process, run_job,
+                               stop_sweep, sweep_stopped)
 from experiments.errors import Interrupted
-from experiments.records import one_line
+from experiments.records import RunDirBusy, one_line
+
+log = logging.getLogger("starbench")
 
 
 # The SLURM launcher plugin is an optional extra: say which one is missing instead of Hydra's config error.
@@ -27,45 +33,94 @@ def check_launcher(argv) -> None:
                      f"pip install -e \".[{LAUNCHER_EXTRAS[name][1]}]\"")
 
 
+def search_dirs(argv, conf_dir: Path) -> list:
+    """conf/ and the local dirs of ``hydra.searchpath=[file:///my/conf,...]``, where presets are looked for."""
+    dirs = [conf_dir]
+    for arg in argv:
+        if arg.startswith(("hydra.searchpath=", "+hydra.searchpath=", "++hydra.searchpath=")):
+            entries = arg.split("=", 1)[1].strip("[]").split(",")
+            dirs += [Path(e.strip().strip("'\"")[len("file://"):]) for e in entries if e.strip().strip("'\"").startswith("file://")]
+    return dirs
+
+
 def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "conf") -> None:
-    """``experiment=NAME[,NAME...]``: an unknown preset or one with broken YAML is one line, not Hydra's
-    traceback (presets are the files users edit)."""
+    """``experiment=NAME[,NAME...]``: a preset with broken YAML is one line naming the file and line, not Hydra's
+    report (presets are the files users edit). An unknown name is Hydra's to find (conf/ and hydra.searchpath);
+    its error becomes one line in ``run_main``."""
     import yaml
     for arg in argv:
         if not arg.startswith("experiment="):
             continue
         for name in filter(None, arg.split("=", 1)[1].split(",")):
-            path = conf_dir / "experiment" / f"{name}.yaml"
-            if not path.is_file():
-                valid = sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
-                sys.exit(f"starbench: error: unknown experiment '{name}'; valid: {', '.join(valid)}")
-            try:
-                yaml.safe_load(path.read_text())
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" line {mark.line + 1}" if mark else ""
-                sys.exit(f"starbench: error: bad YAML in {path}{where}: {getattr(e, 'problem', None) or e}")
+            for path in (d / "experiment" / f"{name}.yaml" for d in search_dirs(argv, conf_dir)):
+                if not path.is_file():
+                    continue
+                try:
+                    yaml.safe_load(path.read_text())
+                except yaml.YAMLError as e:
+                    mark = getattr(e, "problem_mark", None)
+                    where = f" line {mark.line + 1}" if mark else ""
+                    sys.exit(f"starbench: error: bad YAML in {path}{where}: {getattr(e, 'problem', None) or e}")
+                break
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    launching = in_launching_process()  # False in a worker process of the joblib (or another) launcher
+    if multirun:
+        stopped = sweep_stopped()
+        if stopped is not None:  # the sweep was stopped: a job not yet started does not start
+            if launching:  # the basic launcher: this process runs the jobs
+                end_sweep()
+                sys.exit(128 + int(stopped))
+            return None
+        if not launching:
+            catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
     try:
         record = run_job(cfg, hc.runtime.output_dir)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop
-        print("starbench: stopped by Ctrl-C; rerun the same command to resume", file=sys.stderr)
+        end_of_run("stopped by Ctrl-C; rerun the same command to resume")
         sys.exit(130)
+    except RunDirBusy as e:  # another live process owns the dir: in a sweep that job is its, not ours
+        if not multirun:
+            end_of_run(f"error: {e}")
+            sys.exit(1)
+        end_of_run(f"{hc.job.override_dirname or e.run_dir.name}: running elsewhere ({e.holder}); skipped")
+        return None
     except Exception as e:  # one line for the user; the run dir has the details
-        print(f"starbench: error: {one_line(e)}", file=sys.stderr)
-        if isinstance(e, Interrupted):  # stopped by a signal, resumable: a sweep stops too
+        end_of_run(one_line(e) if isinstance(e, Interrupted) else f"error: {one_line(e)}")
+        if isinstance(e, Interrupted):  # stopped by a signal, resumable: the whole sweep stops too
+            if multirun and not launching:  # a worker: the launching process exits once its launcher returns
+                stop_sweep(signal.Signals(e.exit_code - 128))
+                return None
+            end_sweep()
             sys.exit(e.exit_code)
-        if hc.mode == RunMode.MULTIRUN:
+        if multirun:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
         sys.exit(1)
+    log.info("end: %s", record.get("status"))
     return record.get("best_top1")
+
+
+def run_main() -> None:
+    """``main()`` with Hydra's composition errors (an unknown key or preset, a value of the wrong type) as one
+    ``starbench: error:`` line naming the key and the valid keys nearby, not Hydra's multi-line report.
+    ``HYDRA_FULL_ERROR=1`` set by the user keeps Hydra's full report."""
+    from experiments.config import config_error_line
+    user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing: the error reaches us
+    try:
+        main()
+    except Exception as e:
+        line = None if user_wants_full else config_error_line(e)
+        if line is None:
+            raise
+        sys.exit(f"starbench: error: {line}")
 
 
 if __name__ == "__main__":
     check_launcher(sys.argv[1:])
     check_experiment(sys.argv[1:])
-    main()
+    run_main()

@@ -20,7 +20,7 @@ from starnet.kernels.accelerate import PLAIN
 from starnet.kernels.demo_block import fused_demo_block
 from starnet.kernels.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
-from starnet.ops import Fusion, act_then_op, block_act_kernel_code, check_positive_int, make_act
+from starnet.ops import Fusion, act_then_op, block_act_kernel_code, check_one_op, check_positive_int, make_act
 
 
 class DemoBlock(nn.Module):
@@ -72,6 +72,7 @@ class DemoNet(TimmApiDefaults, nn.Module):
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
+        check_one_op("DemoNet", op)
         check_positive_int("in_chans", in_chans)
         check_positive_int("patch_size", patch_size)
         self.num_classes = num_classes
@@ -233,6 +234,7 @@ class PointDemoNet(nn.Module):
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
+        check_one_op("DemoNet", op)
         self.num_classes = num_classes
         self.stem = nn.Linear(in_features, width)
         self.blocks = nn.Sequential(*[PointBlock(width, op, act) for _ in range(depth)])

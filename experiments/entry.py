@@ -3,6 +3,10 @@ summary with every task's own report (``summarize_sweep``: the Hydra callback an
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -10,37 +14,45 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from .analysis import aggregate
+from .config import check_config
 from .errors import StarbenchError
-from .records import config_hash, read_metrics, write_failure
+from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
 from .train.distributed import env_rank
 
 log = logging.getLogger("starbench")
 
-# conf/config.yaml's top level. Hydra refuses unknown keys on the command line, but an experiment preset
-# (``@package _global_``) may add any: a misspelled one would otherwise be silently ignored.
-TOP_LEVEL_KEYS = {"model", "data", "trainer", "logger", "task", "op", "seed", "width", "depth", "paths", "hydra"}
+HYDRA_SUBDIR = ".hydra"  # a run's composed config, overrides and Hydra settings, where Hydra would put them
 
 
 def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     """Run one job into ``run_dir``; return its metrics record. A job already completed there is
-    not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes."""
+    not rerun (so a relaunched sweep only runs what is missing); an interrupted one resumes.
+
+    The process owns ``run_dir`` for the whole job (``records.RunDirLock``: a second process gets
+    ``RunDirBusy`` naming the first), and a refused job (busy, or a run of another configuration there)
+    writes nothing: the run's ``.hydra/`` is saved here, once the job is known to run, not by Hydra."""
     run_dir = Path(run_dir)
-    unknown = sorted(set(cfg) - TOP_LEVEL_KEYS)
-    if unknown:
-        raise StarbenchError(f"unknown config key(s) {', '.join(unknown)} (misspelled in an experiment preset?); "
-                             f"valid: {', '.join(sorted(TOP_LEVEL_KEYS - {'hydra'}))}")
-    previous = read_metrics(run_dir)
-    status = previous.get("status") if previous else None
-    # A completed run is not redone, an interrupted one resumes: both only with the same configuration
-    # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
-    if status in ("completed", "interrupted", "running") and previous.get("config_hash") != config_hash(cfg):
-        raise StarbenchError(f"{run_dir} holds {'a completed' if status == 'completed' else 'an unfinished'} run "
-                             "of another configuration; rerun with its overrides, or choose another "
-                             "hydra.run.dir (hydra.sweep.dir for a sweep)")
-    if status == "completed":
-        log.info("already completed in %s; not rerunning", run_dir)
-        return previous
+    check_config(cfg)  # every key one the schema knows (experiments/config/schema.py), before anything is written
+    if env_rank() != 0:  # under torchrun, rank 0 owns the run dir and writes its files
+        return _run_task(cfg, run_dir)
+    with RunDirLock(run_dir):
+        previous = read_metrics(run_dir)
+        status = previous.get("status") if previous else None
+        # A completed run is not redone, an interrupted one resumes: both only with the same configuration
+        # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
+        if status in ("completed", "interrupted", "running") and not same_computation(previous, run_dir, cfg):
+            raise StarbenchError(f"{run_dir} holds {'a completed' if status == 'completed' else 'an unfinished'} "
+                                 "run of another configuration; rerun with its overrides, or choose another "
+                                 "hydra.run.dir (hydra.sweep.dir for a sweep)")
+        if status == "completed":
+            log.info("already completed in %s; not rerunning", run_dir)
+            return previous
+        save_hydra_files(cfg, run_dir)
+        return _run_task(cfg, run_dir)
+
+
+def _run_task(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     try:
         return TASKS.get(cfg.task.name).run(cfg, run_dir)
     except Exception as e:
@@ -48,10 +60,125 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
         info.update(task=OmegaConf.select(cfg, "task.name"), model=OmegaConf.select(cfg, "model.name"),
                     data=OmegaConf.select(cfg, "data.name"))
         if env_rank() == 0:  # under torchrun, rank 0 alone writes the run's files
-            write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
-        if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
-            (run_dir / "error.log").write_text(traceback.format_exc())
+            try:
+                write_failure(run_dir, OmegaConf.to_container(OmegaConf.create(info)), e)
+                if not isinstance(e, (StarbenchError, ValueError)):  # a bug, not bad input: keep the traceback
+                    atomic_write_text(run_dir / "error.log", traceback.format_exc())
+            except (OSError, StarbenchError) as record_error:  # a full disk: the error itself still reaches the user
+                log.warning("could not record the failure in %s: %s", run_dir, one_line(record_error))
         raise
+
+
+def same_computation(previous: Dict[str, Any], run_dir: Path, cfg: DictConfig) -> bool:
+    """Whether the run recorded in ``run_dir`` computes what ``cfg`` computes: its recorded hash, or else its saved
+    ``.hydra/config.yaml`` hashed the way this version hashes (so a run from before a key joined
+    ``NON_RESULT_KEYS``, e.g. the CPU fast-path switches, still resumes or counts as done)."""
+    current = config_hash(cfg)
+    if previous.get("config_hash") == current:
+        return True
+    saved = run_dir / HYDRA_SUBDIR / "config.yaml"
+    try:
+        return saved.is_file() and config_hash(OmegaConf.load(saved)) == current
+    except Exception:  # an unreadable saved config is not the same run
+        return False
+
+
+def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """``<run_dir>/.hydra/``: config.yaml, hydra.yaml and overrides.yaml, as Hydra writes them, but only for a job
+    that runs (``hydra.output_subdir: null`` in conf/hydra/starbench.yaml stops Hydra writing them before a job
+    is known to run, which overwrote a finished run's config with that of a refused one). Outside Hydra, none."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    out = run_dir / HYDRA_SUBDIR
+    out.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+                       ("overrides.yaml", hydra_cfg.overrides.task)):
+        atomic_write_text(out / name, OmegaConf.to_yaml(node))
+
+
+def end_of_run(message: str) -> None:
+    """How a run ends, as one line on stderr (``starbench: <message>``) and the same line in its log file
+    (Hydra's ``run.log``), which would otherwise not say that the run failed or was stopped."""
+    print(f"starbench: {message}", file=sys.stderr)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "end: %s", (message,), None)
+    for handler in logging.getLogger().handlers:  # the file only: the console has the stderr line
+        if isinstance(handler, logging.FileHandler):
+            try:
+                handler.handle(record)
+            except OSError:
+                pass
+
+
+# -- stopping a sweep (SIGINT, SIGTERM) the same way under every launcher -------------------------------------------
+# The launching process names a marker file in the sweep dir (in the environment, which joblib's worker processes
+# inherit). A signal there, or in a job, writes it: queued jobs then do not start, running ones checkpoint and
+# return (``Trainer``), and the launching process exits with 128 + the signal number once its launcher returns.
+SWEEP_ENV = "STARBENCH_SWEEP"
+
+
+def start_sweep(sweep_dir) -> None:
+    """In the launching process, when a multirun starts: name the stop marker, catch SIGINT/SIGTERM."""
+    marker = Path(sweep_dir).resolve() / f".stopped-{os.getpid()}"
+    marker.unlink(missing_ok=True)
+    os.environ[SWEEP_ENV] = f"{os.getpid()}:{marker}"
+    catch_stop_signals()
+
+
+def _marker() -> Optional[Path]:
+    value = os.environ.get(SWEEP_ENV)
+    return Path(value.split(":", 1)[1]) if value else None
+
+
+def in_launching_process() -> bool:
+    value = os.environ.get(SWEEP_ENV)
+    return value is None or value.split(":", 1)[0] == str(os.getpid())
+
+
+def stop_sweep(sig: signal.Signals) -> None:
+    """Record that the sweep was stopped by ``sig`` (the first signal counts)."""
+    marker = _marker()
+    if marker is not None and not marker.exists():
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(sig.name)
+        except OSError:
+            pass
+
+
+def sweep_stopped() -> Optional[signal.Signals]:
+    marker = _marker()
+    try:
+        return signal.Signals[marker.read_text().strip()] if marker is not None and marker.exists() else None
+    except (OSError, KeyError):
+        return signal.SIGTERM
+
+
+def end_sweep() -> Optional[signal.Signals]:
+    """In the launching process, when the launcher returned: the signal that stopped the sweep (marker removed)."""
+    sig = sweep_stopped()
+    marker = _marker()
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+    return sig
+
+
+def catch_stop_signals() -> None:
+    """SIGINT/SIGTERM outside training (the trainer has its own handler while it trains) mark the sweep stopped
+    instead of raising KeyboardInterrupt into a launcher's loop; a second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        sig = signal.Signals(signum)
+        if sweep_stopped() is not None and sig == signal.SIGINT:
+            print("starbench: stopped at once by a second Ctrl-C", file=sys.stderr)
+            sys.exit(130)
+        stop_sweep(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",

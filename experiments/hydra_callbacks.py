@@ -1,9 +1,11 @@
-"""Hydra callbacks: the summary at the end of every multirun. (A sweep's W&B group is named in
-``experiments.records.naming``.)
+"""Hydra callbacks: the config and the run or sweep dir checked before Hydra writes there, and the summary at the end of every
+multirun. (A sweep's W&B group is named in ``experiments.records.naming``.)
 
 Registered in ``conf/hydra/starbench.yaml``::
 
     callbacks:
+      preflight:
+        _target_: experiments.hydra_callbacks.Preflight
       sweep_summary:
         _target_: experiments.hydra_callbacks.SweepSummary
 
@@ -18,10 +20,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .analysis import load_jobs
-from .entry import summarize_sweep
+from .analysis.jobs import RUNNING_ELSEWHERE
+from .config import check_config
+from .errors import StarbenchError
+from .records import check_writable_dir
+from .entry import end_sweep, start_sweep, summarize_sweep
 
 log = logging.getLogger("starbench")
 
@@ -36,6 +42,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))  # the launcher runs in the launch dir
+        stopped = end_sweep()
+        if stopped is not None:  # stopped by a signal (any launcher): resumable, no summary of half a sweep
+            print(f"starbench: sweep stopped by {stopped.name}; rerun the same command to resume it "
+                  f"(python scripts/aggregate.py {sweep_dir} summarizes what is done)", file=sys.stderr)
+            sys.exit(128 + int(stopped))
         logger = config.get("logger") or {}
         try:
             paths = summarize_sweep(sweep_dir, wandb=logger if logger.get("name") == "wandb" else None,
@@ -48,6 +59,36 @@ class SweepSummary(Callback):
         jobs = load_jobs(sweep_dir)
         unfinished = [job for job in jobs if job.status != "completed"]
         if unfinished:  # the sweep's exit status says so too (CI, SLURM dependencies, shell scripts)
-            print(f"starbench: error: {len(unfinished)} of {len(jobs)} jobs did not complete; see "
+            elsewhere = sum(job.status == RUNNING_ELSEWHERE for job in unfinished)
+            note = f" ({elsewhere} still running elsewhere)" if elsewhere else ""
+            print(f"starbench: error: {len(unfinished)} of {len(jobs)} jobs did not complete{note}; see "
                   f"{sweep_dir / 'summary.md'}", file=sys.stderr)
+            sys.exit(1)
+
+
+class Preflight(Callback):
+    """Before Hydra creates the run (sweep) dir or opens run.log there: every config key is one the schema knows
+    (``experiments.config.check_config``), and the dir can be one (a file in its place, a read-only parent). Either
+    fault is one line and exit 1, before any training, instead of a silently ignored key or Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir", "run dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir", "sweep dir")
+        # SIGINT/SIGTERM stop the sweep alike under the local launchers (basic, joblib: one process group). A SLURM
+        # (submitit) job is its own: a signal there stops that job, and SLURM requeues it.
+        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        if launcher.endswith(("BasicLauncher", "JoblibLauncher")):
+            start_sweep(Path(str(config.hydra.sweep.dir)))
+
+    @staticmethod
+    def _check(config: DictConfig, key: str, what: str) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        HydraConfig.instance().set_config(config)  # ${hydra:...} in the dir resolves as it will for the job
+        try:
+            check_config(config)
+            check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
+        except StarbenchError as e:
+            print(f"starbench: error: {e}", file=sys.stderr)
             sys.exit(1)

@@ -6,9 +6,11 @@
 
 A trained run exports its checkpoint (EMA weights if it kept an EMA); otherwise the architecture is
 built with random weights (for latency work). Exit 1 if ONNX Runtime's outputs differ from PyTorch's
-by more than --tol (relative to the largest logit).
+by more than --tol (relative to the largest logit). A run that did not complete (interrupted, failed) is
+refused unless --allow-unfinished (then a warning names its status and epochs).
 """
 import argparse
+import logging
 import sys
 
 
@@ -20,7 +22,7 @@ from starnet import create_starnet
 
 def build(args):
     if args.run_dir:
-        return model_from_run(args.run_dir)
+        return model_from_run(args.run_dir, allow_unfinished=args.allow_unfinished)
     shape = (args.in_chans, args.size, args.size)
     act = {"act": args.act} if args.act else {}  # not given: the model's own default
     if args.model == "starnet":
@@ -33,6 +35,8 @@ def build(args):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", help="a classification run dir (its last.pt and .hydra/config.yaml)")
+    ap.add_argument("--allow-unfinished", action="store_true", help="export a run that did not complete (its "
+                    "checkpoint is from an epoch before the last; refused without this flag)")
     ap.add_argument("--model", choices=["starnet", "demonet"], default="starnet")
     ap.add_argument("--variant", default="s1")
     ap.add_argument("--op", default="star")
@@ -48,6 +52,7 @@ def main() -> int:
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
+    logging.basicConfig(format="export_onnx: warning: %(message)s", level=logging.WARNING)
     try:
         model, shape = build(args)
         path = export_onnx(model, args.output, shape, reparam=not args.no_reparam)

@@ -341,10 +341,23 @@ def create_starnet(variant: str = "s1", op: Union[str, Sequence[str]] = "star", 
     """Build a paper variant (``s050 s100 s150 s1 s2 s3 s4``); ``width``/``depths`` override its
     base width and per-stage depths; ``kwargs`` (``drop_rate``, ``global_pool``) go to ``StarNet``. The same
     model as ``timm.create_model(f"starbench_starnet_{variant}", ...)`` (``starnet/timm_models.py``)."""
+    return StarNet(**variant_args(variant, width, depths), op=op, act=act, num_classes=num_classes,
+                   in_chans=in_chans, drop_path=drop_path, init=init, **kwargs)
+
+
+def variant_args(variant: str, width: Optional[int] = None, depths: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """A paper variant's ``base_dim``, ``depths`` and ``mlp_ratio``, with ``width``/``depths`` overriding the first
+    two: the one place a variant is looked up (``create_starnet`` and timm's ``starbench_starnet_*``). A depths
+    override has one block count per stage of the variant (4), not fewer or more."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown StarNet variant '{variant}'; valid: {', '.join(VARIANTS)}")
     spec = VARIANTS[variant]
-    return StarNet(base_dim=spec.base_dim if width is None else width,
-                   depths=spec.depths if depths is None else depths, mlp_ratio=spec.mlp_ratio,
-                   op=op, act=act, num_classes=num_classes, in_chans=in_chans, drop_path=drop_path, init=init,
-                   **kwargs)
+    if depths is not None:
+        if isinstance(depths, (int, str)) or not hasattr(depths, "__len__"):
+            raise ValueError(f"StarNet depth is one block count per stage, e.g. depth=[2,2,8,3]; got {depths!r}")
+        if len(depths) != len(spec.depths):
+            raise ValueError(f"StarNet has {len(spec.depths)} stages: depth needs one block count per stage, e.g. "
+                             f"depth=[{','.join(map(str, spec.depths))}]; got {list(depths)!r} "
+                             f"({len(depths)} entries)")
+    return dict(base_dim=spec.base_dim if width is None else width,
+                depths=tuple(spec.depths if depths is None else depths), mlp_ratio=spec.mlp_ratio)

@@ -143,3 +143,11 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def check_one_op(model: str, op) -> str:
+    """An isotropic model (DemoNet) has one op for every block: a per-stage list is StarNet's."""
+    if not isinstance(op, str):
+        raise ValueError(f"{model} takes one op for all its blocks (e.g. op=star or op=sum), got {list(op)!r}; "
+                         "a list of per-stage ops is for StarNet (model=starnet)")
+    return op

@@ -21,7 +21,7 @@ from timm.layers import register_notrace_module
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .kernels.fast_bn import BatchNorm2d
-from .model import VARIANTS, StarNet
+from .model import VARIANTS, StarNet, variant_args
 
 # torch.fx (timm's create_feature_extractor / features_only feature_cls="fx"): trace through starbench's
 # kernel-aware BatchNorm2d as one leaf, as fx does for torch's own (its input-rank check is Python control flow).
@@ -49,15 +49,13 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: StarNet) -> Dict[str
 
 
 def _create(variant: str, pretrained: bool = False, **kwargs: Any) -> StarNet:
-    spec = VARIANTS[variant]
     width, depths = kwargs.pop("width", None), kwargs.pop("depths", None)
     if "drop_path_rate" in kwargs:  # timm's name for StarNet's drop_path
         kwargs["drop_path"] = kwargs.pop("drop_path_rate")
     op = kwargs.get("op", "star")
     if pretrained and any(o != "star" for o in ([op] if isinstance(op, str) else op)):
         raise ValueError(f"pretrained StarNet weights exist for op='star' only (got op={op!r})")
-    args = dict(base_dim=spec.base_dim if width is None else width,
-                depths=tuple(spec.depths if depths is None else depths), mlp_ratio=spec.mlp_ratio)
+    args = variant_args(variant, width, depths)
     args.update(kwargs)
     name = f"starbench_starnet_{variant}"
     return build_model_with_cfg(StarNet, name, pretrained, pretrained_filter_fn=checkpoint_filter_fn,

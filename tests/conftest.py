@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import experiments.config  # noqa: F401  (registers the config schema in Hydra's ConfigStore before any compose)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 

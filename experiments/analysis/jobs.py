@@ -10,9 +10,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import yaml
 
 from ..errors import StarbenchError
-from ..records import METRICS_FILE, NON_RESULT_KEYS
+from ..records import LOCK_FILE, METRICS_FILE, NON_RESULT_KEYS, holder
 
 # Where a job has no saved config (hand-written records), its knobs come from the record.
+RUNNING_ELSEWHERE = "running elsewhere"  # another live process owns the job's dir (records.RunDirLock)
+
 RECORD_KNOBS = {"op": "op", "seed": "seed", "model": "model.name", "variant": "model.variant", "act": "model.act",
                 "width": "width", "depth": "depth", "data": "data.name", "epochs": "trainer.epochs"}
 
@@ -20,7 +22,7 @@ RECORD_KNOBS = {"op": "op", "seed": "seed", "model": "model.name", "variant": "m
 @dataclass
 class Job:
     name: str                     # the job's sub-dir in the sweep (or its W&B run name)
-    status: str                   # completed | failed | running | missing
+    status: str                   # completed | failed | interrupted | running | running elsewhere | missing
     error: Optional[str]
     knobs: Dict[str, Any]         # flat config: "width" -> 48, "model.act" -> "gelu", ...
     record: Dict[str, Any]        # metrics.json, or the W&B run summary
@@ -91,6 +93,7 @@ def load_jobs(sweep_dir) -> List[Job]:
         raise StarbenchError(f"sweep dir {sweep_dir} does not exist")
     dirs = {p.parent for p in sweep_dir.rglob(METRICS_FILE)}
     dirs |= {p.parent for p in sweep_dir.rglob(".hydra") if p.is_dir()}
+    dirs |= {p.parent for p in sweep_dir.rglob(LOCK_FILE) if holder(p.parent)}  # started elsewhere, no record yet
     jobs = []
     for d in sorted(dirs):
         if "wandb" in d.relative_to(sweep_dir).parts:
@@ -101,6 +104,12 @@ def load_jobs(sweep_dir) -> List[Job]:
             status, error = "missing", "no readable metrics.json: not started yet, or died before writing it"
         else:
             status, error = record.get("status", "missing"), record.get("error")
+        if status in ("running", "missing"):  # a live owner, or a process that died without a word?
+            owner = holder(d)
+            if owner:
+                status, error = RUNNING_ELSEWHERE, f"running elsewhere: {owner}"
+            elif status == "running":
+                error = "stopped without a record (killed, or its machine went down); relaunch to resume"
         knobs = knobs_of(record, _read_yaml(d / ".hydra" / "config.yaml"),
                          _read_yaml(d / ".hydra" / "overrides.yaml") or ())
         name = str(d.relative_to(sweep_dir)) if d != sweep_dir else d.name

@@ -66,10 +66,11 @@ class FashionDetSpec:
 
 def load_items(root: Path) -> dict:
     """Fashion-MNIST images and labels per split (uint8 (N, 28, 28), int64 (N,))."""
-    from .small import FASHION_FILES, find_fashion_mnist, read_idx
+    from .small import DEBIAN_FASHION_MNIST, FASHION_FILES, find_fashion_mnist, is_default_root, read_idx
     found = find_fashion_mnist(Path(root).expanduser())
     if found is None:
-        raise StarbenchError(f"Fashion-MNIST idx files not found in {root} or /usr/share/datasets/fashion-mnist; "
+        where = f"{root} or {DEBIAN_FASHION_MNIST}" if is_default_root(root) else str(root)
+        raise StarbenchError(f"Fashion-MNIST idx files not found in {where}; "
                              "install `dataset-fashion-mnist` (Debian) or set data.root to a folder holding them")
 
     def idx(stem: str) -> np.ndarray:
@@ -164,22 +165,26 @@ def generate(spec: FashionDetSpec, out_dir: Path, root: Path) -> Path:
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     sizes = {"train": spec.train_size, "val": spec.val_size}
-    for split, n in sizes.items():
-        items, labels = data[split]
-        (tmp / "images" / split).mkdir(parents=True)
-        (tmp / "labels" / split).mkdir(parents=True)
-        for i in range(n):
-            img, boxes = draw_image(spec, items, labels, split, i)
-            Image.fromarray(img).save(tmp / "images" / split / f"{i:06d}.png", compress_level=1)
-            (tmp / "labels" / split / f"{i:06d}.txt").write_text("\n".join(yolo_lines(boxes, spec.image_size))
-                                                                   + "\n")
-    # No `path:` key: ultralytics then resolves train/val next to this file, so the folder can move.
-    (tmp / "data.yaml").write_text(
-        f"# Fashion-MNIST detection set {spec.name} (experiments/detect/fashion_det.py)\n"
-        f"# spec: {json.dumps(asdict(spec))}\n"
-        "train: images/train\nval: images/val\n"
-        f"nc: {len(CLASSES)}\nnames: {json.dumps(CLASSES)}\n")
-    (tmp / "spec.json").write_text(json.dumps({"version": GENERATOR_VERSION, **asdict(spec)}, indent=2))
+    try:  # a full disk or a kill mid-way removes the half-written set
+        for split, n in sizes.items():
+            items, labels = data[split]
+            (tmp / "images" / split).mkdir(parents=True)
+            (tmp / "labels" / split).mkdir(parents=True)
+            for i in range(n):
+                img, boxes = draw_image(spec, items, labels, split, i)
+                Image.fromarray(img).save(tmp / "images" / split / f"{i:06d}.png", compress_level=1)
+                (tmp / "labels" / split / f"{i:06d}.txt").write_text("\n".join(yolo_lines(boxes, spec.image_size))
+                                                                       + "\n")
+        # No `path:` key: ultralytics then resolves train/val next to this file, so the folder can move.
+        (tmp / "data.yaml").write_text(
+            f"# Fashion-MNIST detection set {spec.name} (experiments/detect/fashion_det.py)\n"
+            f"# spec: {json.dumps(asdict(spec))}\n"
+            "train: images/train\nval: images/val\n"
+            f"nc: {len(CLASSES)}\nnames: {json.dumps(CLASSES)}\n")
+        (tmp / "spec.json").write_text(json.dumps({"version": GENERATOR_VERSION, **asdict(spec)}, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(tmp, out_dir)

@@ -21,6 +21,14 @@ from .batches import Batch, Batched, epoch_generator
 log = logging.getLogger("starbench")
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# conf/data/fashion_mnist.yaml's root: the one root that falls back to Debian's copy. A root the user gave is
+# looked in alone, and is an error when it does not exist.
+DEFAULT_FASHION_ROOT = Path("data/fashion_mnist")
+
+
+def is_default_root(root) -> bool:
+    """``root`` is conf's default Fashion-MNIST root (as written, or the same folder)."""
+    return Path(root).expanduser().resolve() == DEFAULT_FASHION_ROOT.resolve()
 
 
 @dataclass
@@ -136,15 +144,26 @@ def _find_idx(dirs: Sequence[Path], stem: str) -> Optional[Path]:
 
 
 def find_fashion_mnist(root: Path) -> Optional[Path]:
-    """The first directory that holds all four Fashion-MNIST files."""
-    for d in (root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST):
+    """The first directory that holds all four Fashion-MNIST files: in ``root``, and in Debian's copy only when
+    ``root`` is the default one."""
+    fallback = (DEBIAN_FASHION_MNIST,) if is_default_root(root) else ()
+    for d in (root, root / "FashionMNIST" / "raw", *fallback):
         if all(_find_idx([d], stem) for pair in FASHION_FILES.values() for stem in pair):
             return d
     return None
 
 
+def check_given_root(root: Path, download: bool) -> None:
+    """A ``data.root`` the user gave that does not exist (and nothing to download into it) is an error, not a
+    silent fallback to Debian's copy."""
+    if not is_default_root(root) and not download and not Path(root).is_dir():
+        raise StarbenchError(f"Fashion-MNIST not found: data.root {root} does not exist (Debian's copy in "
+                             f"{DEBIAN_FASHION_MNIST} stands in only for the default data.root {DEFAULT_FASHION_ROOT})")
+
+
 def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     root = Path(dcfg.root).expanduser()
+    check_given_root(root, dcfg.download)
     found = find_fashion_mnist(root)
     if found is None and dcfg.download:
         try:
@@ -154,8 +173,9 @@ def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         except Exception as e:  # no network: fall through to the explanation below
             log.warning("Fashion-MNIST download failed: %s", e)
     if found is None:
+        where = f"{root} or {DEBIAN_FASHION_MNIST}" if is_default_root(root) else str(root)
         raise StarbenchError(
-            f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION_MNIST} and could not be downloaded; "
+            f"Fashion-MNIST not found in {where} and could not be downloaded; "
             "install it with `apt-get install dataset-fashion-mnist` or set data.root to a folder with the idx files")
     out = []
     for images, labels in FASHION_FILES.values():
@@ -200,7 +220,8 @@ def make_synthetic(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
         x = torch.stack([xi.roll(tuple(sh.tolist()), dims=(1, 2)) for xi, sh in zip(x, shifts)])
         return x, y
 
-    return (*sample(dcfg.train_size), *sample(dcfg.val_size))
+    held_out = dcfg.val_size if dcfg.get("val_from", "test") == "train" else 0  # held out of the training draw
+    return (*sample(dcfg.train_size + held_out), *sample(dcfg.val_size))
 
 
 LOADERS = {"fashion_mnist": load_fashion_mnist, "cifar10": load_cifar, "cifar100": load_cifar,
@@ -212,13 +233,13 @@ def build_small(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.dev
     """A small set (``LOADERS``) as a ``TensorData`` on ``device``."""
     if dcfg.name not in LOADERS:
         raise StarbenchError(f"unknown dataset '{dcfg.name}'; valid: {', '.join([*LOADERS, 'imagenet'])}")
+    val_from = dcfg.get("val_from", "test")
+    if val_from not in ("test", "train"):
+        raise StarbenchError(f"data.val_from must be test or train, got {val_from!r}")
     x_tr, y_tr, x_va, y_va = LOADERS[dcfg.name](dcfg)
-    if dcfg.name != "synthetic":
-        val_from = dcfg.get("val_from", "test")
-        if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
-            x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
-        elif val_from != "test":
-            raise StarbenchError(f"data.val_from must be test or train, got {val_from!r}")
+    if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
+        x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
+    if dcfg.name != "synthetic":  # synthetic data is drawn at exactly its sizes
         x_tr, y_tr = _subset(x_tr, y_tr, dcfg.train_size, "data.train_size")
         if val_from == "test":
             x_va, y_va = _subset(x_va, y_va, dcfg.val_size, "data.val_size")

@@ -1,14 +1,16 @@
-"""What a run leaves on disk: ``metrics.json`` (written atomically: a crash leaves the old file or the new
-one, never half) and the one-line form of an error that ends a run."""
+"""What a run leaves on disk: ``metrics.json`` and every other file replaced through ``atomic_write`` (a crash
+or a full disk leaves the old file or the new one, never half, and no temp file) and the one-line form of an
+error that ends a run."""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, BinaryIO, Callable, Dict, Optional
 
 from ..errors import Interrupted, StarbenchError
+from .lock import storage_error
 
 METRICS_FILE = "metrics.json"
 
@@ -19,20 +21,44 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file + rename, so a crash leaves the old file or the new one, never half."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """The one way starbench replaces a file (``metrics.json``, ``last.pt``, ``.hydra/``): ``write(f)`` fills a
+    temp file beside ``path``, which is synced and renamed over it, so a crash leaves the old file or the new one,
+    never half. On any failure (a full disk, a kill, an error in ``write``) the temp file is removed and ``path``
+    keeps its last good content; a storage error is one line naming the file (``StarbenchError``)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise storage_error(path, e) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; give it a normal file's mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error_in(e)  # torch.save turns a full disk into a RuntimeError of its zip writer
+        if cause is not None:
+            raise storage_error(path, cause) from None
         raise
+
+
+def _os_error_in(exc: BaseException) -> Optional[OSError]:
+    """The OSError an exception is, or was raised while handling (``__context__``/``__cause__``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def read_metrics(run_dir: Path) -> Optional[Dict[str, Any]]:

@@ -10,9 +10,12 @@ from typing import Optional
 from omegaconf import DictConfig, OmegaConf
 
 
-# Knobs that change where or how fast a job runs, not what it computes.
+# Knobs that change where or how fast a job runs, not what it computes. The CPU fast paths compute PyTorch's math
+# to float rounding (tests/starnet/kernels), as a different thread count does.
+FAST_PATH_KEYS = tuple(f"trainer.{k}" for k in ("fast_paths", "fast_dwconv", "compile_branches", "fused_mlp",
+                                                 "fast_batchnorm", "fused_block"))
 NON_RESULT_KEYS = ("logger", "paths", "trainer.threads", "trainer.device", "task.threads", "task.device", "data.root",
-                   "data.workers", "data.cache_dir")
+                   "data.workers", "data.cache_dir", *FAST_PATH_KEYS)
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -18,7 +18,7 @@ from ..errors import StarbenchError
 from ..records import Tracker
 from ..train.device import resolve_device
 from ..train.distributed import broadcast_object, device_for, init_distributed
-from ..train.models import build_model, count_flops, count_params, model_identity
+from ..train.models import build_model, count_flops, count_params, human_count, model_identity
 from ..train.threads import AUTO, choose_threads, parse_threads
 from ..train.trainer import Trainer, seed_everything
 from .base import TaskSpec
@@ -90,10 +90,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             "params": count_params(model),
             "flops": count_flops(model, (cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size)),
             "device": str(device), "world_size": dist_info.world_size, "peak_lr": Trainer.peak_lr(tcfg)}
-    log.info("%s%s %s op=%s width=%s depth=%s: %.3fM params, %.1fM FLOPs; %d train images on %s",
+    log.info("%s%s %s op=%s width=%s depth=%s: %s params, %s FLOPs; %d train images on %s",
              f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
              info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],
-             info["params"] / 1e6, info["flops"] / 1e6, data.num_train, device)
+             human_count(info["params"]), human_count(info["flops"]), data.num_train, device)
     with Tracker(cfg, run_dir, info, enabled=dist_info.is_main) as tracker:
         trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last,
                           dist_info, input_shape=(cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size))

@@ -6,6 +6,7 @@ Used by ``scripts/export_onnx.py`` and ``scripts/benchmark_latency.py``. Needs t
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -17,19 +18,32 @@ from torch import nn
 from starnet import StarNet, reparameterize
 
 from ..errors import StarbenchError
+from ..records import atomic_write, read_metrics
 from ..train.models import build_model
+
+log = logging.getLogger("starbench")
 
 OPSET = 17
 
 
-def model_from_run(run_dir) -> Tuple[nn.Module, Tuple[int, int, int]]:
-    """The model a run trained (its EMA weights when it kept an EMA), in eval mode, and its input shape."""
+def model_from_run(run_dir, allow_unfinished: bool = False) -> Tuple[nn.Module, Tuple[int, int, int]]:
+    """The model a run trained (its EMA weights when it kept an EMA), in eval mode, and its input shape. A run that
+    did not complete (interrupted, failed, still running: its checkpoint is some epoch of many) is refused unless
+    ``allow_unfinished``, and then logged as a warning."""
     from ..tasks.classify import run_identity
     from ..train.trainer import CHECKPOINT, load_checkpoint
     run_dir = Path(run_dir)
     config = run_dir / ".hydra" / "config.yaml"
     if not config.is_file():
         raise StarbenchError(f"{run_dir} is not a run dir (no .hydra/config.yaml)")
+    record = read_metrics(run_dir) or {}
+    status = record.get("status", "unknown: no readable metrics.json")
+    if status != "completed":
+        done = f"{len(record.get('history') or [])} of {record.get('epochs', '?')} epochs done"
+        if not allow_unfinished:
+            raise StarbenchError(f"{run_dir} is not a completed run (status {status}; {done}): finish it by "
+                                 "rerunning its command, or export its checkpoint as it is with --allow-unfinished")
+        log.warning("exporting an unfinished run (status %s; %s)", status, done)
     cfg = OmegaConf.load(config)
     if cfg.task.name != "classify":
         raise StarbenchError(f"{run_dir} is a '{cfg.task.name}' run; ONNX export covers classifiers "
@@ -55,11 +69,9 @@ def export_onnx(model: nn.Module, path, input_shape: Tuple[int, int, int], repar
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(1, *input_shape)
-    tmp = path.with_suffix(".tmp.onnx")
-    torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=OPSET, input_names=["images"],
-                      output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None)
-    tmp.replace(path)  # never a half-written model file
+    atomic_write(path, lambda f: torch.onnx.export(  # never a half-written model file, nor a stray temp file
+        model, (x,), f, dynamo=False, opset_version=OPSET, input_names=["images"], output_names=["logits"],
+        dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None))
     return path
 
 

@@ -29,6 +29,9 @@ class DistInfo:
 
 
 def env_rank() -> int:
+    """This process's rank, before the process group exists: torchrun's RANK, or submitit's task number (exported
+    here, so that the rank is known when ``experiments.entry.run_job`` decides which process owns the run dir)."""
+    _export_submitit_env()
     return int(os.environ.get("RANK", 0))
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 import demonet  # noqa: F401  (registers starbench_demonet in timm)
 from starnet import VARIANTS  # importing starnet registers starbench_starnet_*
+from starnet.model import variant_args
 
 from ..config import plain
 
@@ -28,10 +29,7 @@ def build_model(cfg: DictConfig, in_chans: int, num_classes: int) -> nn.Module:
                                  drop_path_rate=m.drop_path, layer_scale=m.layer_scale)
     if m.name == "starnet":
         depth = plain(cfg.depth)
-        if depth is not None and not isinstance(depth, list):
-            raise ValueError(f"StarNet depth is one block count per stage, e.g. depth=[2,2,8,3]; got {depth!r}")
-        if m.variant not in VARIANTS:
-            raise ValueError(f"unknown StarNet variant '{m.variant}'; valid: {', '.join(VARIANTS)}")
+        variant_args(m.variant, cfg.width, depth)  # an unknown variant or a depth list of another length: one line
         return timm.create_model(f"starbench_starnet_{m.variant}", op=plain(cfg.op), act=m.act,
                                  num_classes=num_classes, in_chans=in_chans, drop_path_rate=m.drop_path,
                                  width=cfg.width, depths=depth, init=m.init)
@@ -48,6 +46,14 @@ def model_identity(cfg: DictConfig) -> Dict[str, Any]:
         depth = list(spec.depths) if depth is None else depth
     return {"model": m.name, "variant": m.get("variant"), "op": plain(cfg.op), "act": m.act,
             "width": width, "depth": depth}
+
+
+def human_count(n: float) -> str:
+    """A count with an SI prefix and 3 significant digits: 2.85k, 4.52M, 1.03G (tiny models print sensibly)."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{prefix}"
+    return f"{n:.3g}"
 
 
 def count_params(model: nn.Module) -> int:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .distributed import DistInfo, all_reduce_sum
 from .threads import AUTO, choose_threads, describe, training_step
 from ..errors import Interrupted, StarbenchError
-from ..records import Tracker
+from ..records import Tracker, atomic_write
 
 log = logging.getLogger("starbench")
 
@@ -164,9 +164,8 @@ class Trainer:
                  "ema": self.ema.state_dict() if self.ema else None, "rng": _rng_state(),
                  "best_top1": self.best_top1, "train_time": self.train_time, "train_images": self.train_images,
                  "threads": self.threads}
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.run_dir / CHECKPOINT)  # atomic: a kill mid-save leaves the previous checkpoint
+        # atomic: a kill or a full disk mid-save leaves the previous checkpoint, and no temp file
+        atomic_write(self.run_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
     def maybe_resume(self) -> None:
         path = self.run_dir / CHECKPOINT
@@ -183,7 +182,8 @@ class Trainer:
         self.step_in_epoch, self.epoch_loss_sum = ckpt["step_in_epoch"], ckpt["epoch_loss_sum"]
         self.train_time, self.train_images = ckpt["train_time"], ckpt["train_images"]
         self.saved_threads = ckpt.get("threads")  # None in checkpoints from before trainer.threads=auto
-        log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
+        # the numbering of "stopped by SIGINT at epoch E step S": epoch E (from 1) with S of its steps done
+        log.info("resumed from %s at epoch %d step %d", path, self.epoch + 1, self.step_in_epoch)
 
     # -- the loop -----------------------------------------------------------------------------------
     def train_epoch(self) -> float:

@@ -39,3 +39,13 @@ def test_debug_fast_is_one_short_epoch_without_wandb(tmp_path):
     record = run_job(compose_cfg("debug=fast", "data=synthetic", "width=8", "depth=2"), tmp_path / "run")
     assert record["status"] == "completed" and [r["epoch"] for r in record["history"]] == [1]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["wandb_dir"] is None
+
+
+def test_help_starts_with_starbenchs_own_description():
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    proc = subprocess.run([sys.executable, "run.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("starbench: does the star operation"), proc.stdout[:300]
+    assert "== Configuration groups ==" in proc.stdout and "--hydra-help" in proc.stdout

@@ -77,3 +77,12 @@ def test_demonet_reparameterized_equals_training_form(op):
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert rel_err(deploy(x), model(x)) < 1e-4
+
+
+def test_demonet_takes_one_op():
+    import pytest
+    from demonet import DemoNet, PointDemoNet
+    for cls in (DemoNet, PointDemoNet):
+        with pytest.raises(ValueError, match=r"DemoNet takes one op for all its blocks .*\['sum', 'star'\]; a list of "
+                                             "per-stage ops is for StarNet"):
+            cls(width=8, depth=1, op=["sum", "star"])

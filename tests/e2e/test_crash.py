@@ -64,8 +64,10 @@ def test_signal_saves_mid_epoch_and_resume_is_exact(tmp_path, reference, sig, ex
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     # saved mid-epoch, right after the step the signal arrived in, not at the last epoch boundary
     assert (ckpt["epoch"], ckpt["step_in_epoch"]) == (1, 10)
+    assert f"end: stopped by {sig} at epoch 2 step 10" in (tmp_path / "run.log").read_text()
     subprocess.run([sys.executable, "run.py", *LONG, f"hydra.run.dir={tmp_path}"], cwd=ROOT, check=True,
                    capture_output=True)
+    assert "last.pt at epoch 2 step 10" in (tmp_path / "run.log").read_text()  # one numbering: stopped, resumed
     resumed = json.loads((tmp_path / "metrics.json").read_text())
     assert resumed["status"] == "completed"
     same_result(resumed, reference)

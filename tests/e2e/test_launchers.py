@@ -1,7 +1,10 @@
 """Sweeps through Hydra launchers: submitit's local executor stands in for SLURM here."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,3 +35,31 @@ def test_missing_launcher_plugin_names_the_extra(monkeypatch, capsys):
         run.check_launcher(["-m", "hydra/launcher=slurm", "op=star,sum"])
     assert "needs the 'slurm' extra" in str(exit_info.value.code)
     run.check_launcher(["op=star"])  # no launcher asked for: nothing to check
+
+
+def test_ctrl_c_under_joblib_is_what_it_is_under_the_basic_launcher(tmp_path):
+    """Ctrl-C reaches the launcher and its worker processes (the terminal signals the process group): each running
+    job checkpoints mid-epoch and says so in one line, queued jobs do not start, no traceback, exit 130."""
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "run.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY_SWEEP,
+            "data.train_size=8192", "trainer.epochs=3", "op=star,sum", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    start = time.monotonic()
+    while len(list(sweep.glob("*/metrics.json"))) < 2 and time.monotonic() - start < 300:  # both workers training
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = stderr.strip().splitlines()
+    assert sum("stopped by SIGINT at epoch 1 step" in line for line in lines) == 2, stderr
+    assert lines[-1].startswith("starbench: sweep stopped by SIGINT; rerun the same command to resume it"), stderr
+    jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert len(jobs) == 2  # the two queued jobs never started
+    for job in jobs:
+        record = json.loads((job / "metrics.json").read_text())
+        assert record["status"] == "interrupted" and "checkpoint saved" in record["error"]
+        assert (job / "last.pt").exists() and "end: stopped by SIGINT" in (job / "run.log").read_text()
+    assert not list(sweep.glob(".stopped-*"))  # the launcher's stop marker is gone

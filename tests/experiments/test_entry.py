@@ -46,6 +46,27 @@ def test_completed_run_is_not_rerun(tiny_cfg, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"  # left intact
 
 
+def test_run_from_before_the_fast_paths_joined_the_hash_still_counts_as_done(tiny_cfg, tmp_path):
+    """A record whose hash came from an older hashing (the CPU fast-path switches in it, at their old default off)
+    is the same computation when its saved .hydra/config.yaml hashes like the current config."""
+    from omegaconf import OmegaConf
+    first = run_job(tiny_cfg(), tmp_path)
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    (tmp_path / "metrics.json").write_text(json.dumps({**record, "config_hash": "0ld0ld0ld0ld"}))
+    old = OmegaConf.to_container(tiny_cfg(), resolve=True)
+    for key in ("fast_paths", "fused_block"):
+        old["trainer"].pop(key)
+    old["trainer"].update(fast_dwconv=False, compile_branches=False, fused_mlp=False, fast_batchnorm=False)
+    (tmp_path / ".hydra").mkdir(exist_ok=True)
+    (tmp_path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(old))
+    assert run_job(tiny_cfg("trainer.fast_paths=false"), tmp_path)["train_time_s"] == first["train_time_s"]
+    with pytest.raises(StarbenchError, match="completed run of another configuration"):
+        run_job(tiny_cfg("op=sum"), tmp_path)
+    (tmp_path / ".hydra" / "config.yaml").write_text("{not: [yaml")  # unreadable: not the same run
+    with pytest.raises(StarbenchError, match="completed run of another configuration"):
+        run_job(tiny_cfg(), tmp_path)
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
     straight = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "straight")
 
@@ -91,17 +112,19 @@ def assert_clean_failure(proc, run_dir, message):
     ("width=0", "width must be a positive integer"),
     ("depth=0", "depth must be a positive integer"),
     ("model=starnet model.variant=s9 depth=null", "unknown StarNet variant 's9'"),
+    ("model=starnet depth=[1,1,1]", "StarNet has 4 stages: depth needs one block count per stage"),
+    ("op=[sum,star]", "DemoNet takes one op for all its blocks (e.g. op=star or op=sum), got ['sum', 'star']"),
 ])
 def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
     proc = run_cli(tmp_path, *TINY, *override.split())
     assert_clean_failure(proc, tmp_path, message)
+    assert f"end: error: {message}" in (tmp_path / "run.log").read_text()  # the run's log says how it ended
 
 
 @pytest.mark.parametrize("override,message", [
     ("trainer.epochs=0", "trainer.epochs must be a positive integer"),
     ("trainer.batch_size=0", "trainer.batch_size must be a positive integer"),
     ("data.train_size=0", "data.train_size must be a positive integer"),
-    ("seed=abc", "seed must be an integer"),
     ("trainer.warmup_epochs=-1", "trainer.warmup_epochs must be a number >= 0"),
     ("trainer.device=tpu", "unknown trainer.device 'tpu'"),
     ("data=imagenet", "data=imagenet needs data.root="),
@@ -112,9 +135,11 @@ def test_bad_settings_fail_before_training(tiny_cfg, tmp_path, override, message
     assert not (tmp_path / "run" / "error.log").exists()  # bad input, not a bug: no traceback file
 
 
-def test_unknown_top_level_key_is_an_error(tiny_cfg, tmp_path):
-    with pytest.raises(StarbenchError, match="unknown config key.*widht"):  # as a preset could add it
-        run_job(tiny_cfg("+widht=8"), tmp_path / "run")
+def test_unknown_key_is_an_error_before_anything_is_written(tiny_cfg, tmp_path):
+    for key in ("+widht=8", "+trainer.epoch=3"):  # as a preset or the command line could add it
+        with pytest.raises(StarbenchError, match="unknown config key (widht|trainer.epoch)"):
+            run_job(tiny_cfg(key), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_dataset(tmp_path):
@@ -126,10 +151,21 @@ def test_missing_dataset(tmp_path):
 def test_missing_fashion_mnist_explains_how_to_get_it(tiny_cfg, tmp_path, monkeypatch):
     import experiments.data.small as data
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(data, "DEFAULT_FASHION_ROOT", tmp_path / "none")  # the default root: Debian's looked in
     cfg = tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/none", "data.download=false")
     with pytest.raises(StarbenchError, match="apt-get install dataset-fashion-mnist"):
         run_job(cfg, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_a_data_root_the_user_gave_must_exist(tiny_cfg, tmp_path):
+    from experiments.data.small import DEFAULT_FASHION_ROOT
+    from tests.conftest import compose_cfg
+    assert compose_cfg().data.root == str(DEFAULT_FASHION_ROOT)  # the one root with a fallback is conf's
+    cfg = tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/nonexistent", "data.download=false")
+    with pytest.raises(StarbenchError, match=f"data.root {tmp_path}/nonexistent does not exist .*only for the default"):
+        run_job(cfg, tmp_path / "run")
+    assert not (tmp_path / "nonexistent").exists()
 
 
 def test_imagenet_folder_without_images(tmp_path):
@@ -154,13 +190,30 @@ def test_corrupt_checkpoint(tiny_cfg, tmp_path):
     assert (tmp_path / "last.pt").read_bytes() == b"not a checkpoint"  # never silently replaced
 
 
-def test_unknown_or_broken_preset_is_one_line(tmp_path):
+def test_a_broken_preset_is_one_line(tmp_path):
     run = load_run_py()
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "good.yaml").write_text("# @package _global_\nwidth: 8\n")
     (tmp_path / "experiment" / "broken.yaml").write_text("# @package _global_\nwidth: [8\n")
     run.check_experiment(["-m", "experiment=good", "op=star"], tmp_path)  # fine: nothing raised
-    with pytest.raises(SystemExit, match="unknown experiment 'nope'; valid: broken, good"):
-        run.check_experiment(["experiment=good,nope"], tmp_path)
+    run.check_experiment(["experiment=nope"], tmp_path)  # unknown: Hydra's to find, on its search path
     with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):
         run.check_experiment(["experiment=broken"], tmp_path)
+    with pytest.raises(SystemExit, match=r"bad YAML in .*broken.yaml line 3"):  # on hydra.searchpath too
+        run.check_experiment(["experiment=broken", f"hydra.searchpath=[file://{tmp_path}]"], tmp_path / "elsewhere")
+
+
+def test_presets_on_hydras_search_path(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nwidth: 8\ndata:\n  train_size: 64\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    proc = subprocess.run([sys.executable, "run.py", "experiment=mine", search, "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "width: 8" in proc.stdout and "train_size: 64" in proc.stdout
+    proc = subprocess.run([sys.executable, "run.py", "experiment=nope", search, "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert line.startswith("starbench: error: unknown experiment 'nope'; valid: ") and "\n" not in line, line
+    assert "mine" in line and "fig1_width" in line  # the user's presets and starbench's

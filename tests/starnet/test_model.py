@@ -70,3 +70,16 @@ def test_overrides_and_errors():
         create_starnet("s9")
     with pytest.raises(ValueError, match="width must be a positive integer"):
         create_starnet("s1", width=0)
+
+
+def test_a_depth_override_has_one_entry_per_stage():
+    import re
+    import pytest
+    from starnet import create_starnet
+    import timm
+    for depths in ([1, 1, 1], [1, 1, 1, 1, 1]):
+        with pytest.raises(ValueError, match=f"StarNet has 4 stages: .*got {re.escape(str(depths))}"):
+            create_starnet("s050", depths=depths)
+        with pytest.raises(ValueError, match="StarNet has 4 stages"):  # timm's path is the same check
+            timm.create_model("starbench_starnet_s050", depths=depths)
+    assert len(create_starnet("s050", width=8, depths=[1, 1, 1, 1]).stages) == 4

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import torch
+
+from ...records import atomic_write
 
 log = logging.getLogger("starbench")
 
@@ -61,9 +62,7 @@ def _local_fonts() -> None:
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         dst = Path(USER_CONFIG_DIR) / name
         if not dst.exists() and src.exists():
-            tmp = dst.with_suffix(".tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            atomic_write(dst, lambda f: f.write(src.read_bytes()))
 
 
 def _unpatch_pil() -> None:

@@ -59,3 +59,15 @@ def test_holdout_split_is_disjoint_fixed_and_checked():
         holdout_split(x, y, None)
     with pytest.raises(StarbenchError, match="only 100"):
         holdout_split(x, y, 100)
+
+
+def test_synthetic_data_holds_its_validation_set_out_of_the_training_draw():
+    from experiments.data.small import build_small
+    from tests.conftest import compose_cfg
+    for val_from in ("test", "train"):
+        cfg = compose_cfg("data=synthetic", "data.train_size=64", "data.val_size=32", f"data.val_from={val_from}")
+        data = build_small(cfg.data, cfg.trainer, 0, torch.device("cpu"))
+        assert (len(data.y_train), len(data.y_val)) == (64, 32), val_from
+    with pytest.raises(StarbenchError, match="data.val_from must be test or train"):
+        cfg = compose_cfg("data=synthetic", "data.val_from=both")
+        build_small(cfg.data, cfg.trainer, 0, torch.device("cpu"))

@@ -18,3 +18,63 @@ def test_atomic_write_replaces_whole_file_with_a_normal_mode(tmp_path):
 def test_one_line_names_bugs_but_not_bad_input():
     assert one_line(ValueError("width must be\n a positive integer")) == "width must be a positive integer"
     assert one_line(ZeroDivisionError("division by zero")) == "ZeroDivisionError: division by zero"
+
+
+def _no_temp_files(directory):
+    return [p.name for p in directory.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_failed_write_removes_its_temp_file_and_keeps_the_old_file(tmp_path):
+    import errno
+
+    import pytest
+
+    from experiments.errors import StarbenchError
+    from experiments.records import atomic_write
+
+    path = tmp_path / "last.pt"
+    atomic_write_text(path, "good")
+
+    def full_disk(f):
+        f.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StarbenchError, match=f"cannot write to {path}: No space left on device"):
+        atomic_write(path, full_disk)
+    assert path.read_text() == "good" and _no_temp_files(tmp_path)
+
+    def bug(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not a storage error: raised as it is, and cleaned up all the same
+        atomic_write(path, bug)
+    assert path.read_text() == "good" and _no_temp_files(tmp_path)
+
+
+def test_a_full_tmpfs_leaves_no_temp_file(tmp_path):
+    import subprocess
+
+    import pytest
+    import torch
+
+    from experiments.errors import StarbenchError
+    from experiments.records import atomic_write
+
+    mount = tmp_path / "full"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a 200 kB tmpfs here ({proc.stderr.strip() or proc.returncode}): needs root "
+                    "or CAP_SYS_ADMIN; the injected-error test covers the same code")
+    try:
+        path = mount / "last.pt"
+        atomic_write(path, lambda f: torch.save({"w": torch.zeros(10)}, f))  # a small good checkpoint fits
+        with pytest.raises(StarbenchError, match="No space left on device"):
+            atomic_write(path, lambda f: torch.save({"w": torch.zeros(100_000)}, f))  # 400 kB does not
+        assert _no_temp_files(mount), list(mount.iterdir())
+        assert torch.load(path, weights_only=True)["w"].shape == (10,)  # the last good one still loads
+        atomic_write_text(mount / "metrics.json", "{}")  # the space is free again: nothing held by a temp file
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -49,6 +49,33 @@ def test_a_trained_run_exports_with_its_weights(tiny_cfg, tmp_path):
     assert "ok" in proc.stdout and out.is_file()
 
 
+def test_an_interrupted_run_is_refused_without_the_flag(tiny_cfg, tmp_path, monkeypatch):
+    from experiments.train.trainer import Trainer
+    real_epoch = Trainer.train_epoch
+
+    def stop_in_second_epoch(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt  # a Ctrl-C after one checkpointed epoch of two
+        return real_epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_in_second_epoch)
+    cfg = tiny_cfg()
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_job(cfg, run_dir)
+    (run_dir / ".hydra").mkdir()
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    out = tmp_path / "run.onnx"
+    script = [sys.executable, "scripts/export_onnx.py", "--run-dir", str(run_dir), "-o", str(out)]
+    proc = subprocess.run(script, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and not out.exists(), proc.stderr
+    assert "is not a completed run (status interrupted; 1 of 2 epochs done)" in proc.stderr
+    assert "--allow-unfinished" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*script, "--allow-unfinished"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and out.is_file(), proc.stderr
+    assert "export_onnx: warning: exporting an unfinished run (status interrupted; 1 of 2 epochs done)" in proc.stderr
+
+
 def test_not_a_run_dir(tmp_path):
     with pytest.raises(StarbenchError, match="not a run dir"):
         model_from_run(tmp_path)

@@ -26,7 +26,7 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     for a, b in zip(ddp["history"], single["history"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["top1"] == pytest.approx(b["top1"], abs=0.5)
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".hydra", "last.pt", "metrics.json", "run.log"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".hydra", "last.pt", "metrics.json", "owner.lock", "run.log"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "single"]  # no per-rank run dirs
 
 

@@ -39,3 +39,8 @@ def test_build_model_through_timm_is_bitwise_the_direct_build(case):
 def test_unknown_variant_keeps_its_error():
     with pytest.raises(ValueError, match="unknown StarNet variant 'nope'"):
         build_model(compose_cfg("model=starnet", "model.variant=nope"), in_chans=3, num_classes=10)
+
+
+def test_counts_print_with_sensible_units():
+    from experiments.train.models import human_count
+    assert [human_count(n) for n in (512, 2848, 4_520_000, 1_030_000_000)] == ["512", "2.85k", "4.52M", "1.03G"]
