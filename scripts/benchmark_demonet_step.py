@@ -12,7 +12,7 @@ process, so that a busy machine slows them alike; the ratios are what to compare
            multi-tensor (foreach) step
 Printed per row: the median of the rounds' best step times, the default's ratios to the other two (and the ratios
 of each side's fastest round, steadier when neighbours come and go), GFLOP/s (the plain model's
-FLOPs, experiments/tools/timing.py training_flops), and each side's warm-up (its first steps, compiling
+FLOPs, experiments/train/timing.py training_flops), and each side's warm-up (its first steps, compiling
 included; a C++ kernel built before is loaded from torch's cache).
 """
 import argparse
@@ -22,7 +22,7 @@ import torch
 
 from demonet import DemoNet
 from experiments.tools.cli import positive_int
-from experiments.tools.timing import interleaved, training_flops, write_json
+from experiments.train.timing import interleaved, training_flops, write_json
 from starnet import accelerate
 
 SIDES = {

@@ -29,7 +29,7 @@ from experiments.tasks.detect.env import set_threads
 from experiments.tasks.detect.model import backbone_of, detector_config
 from experiments.tasks.detect.train import evaluate, load_yolo, train_args, ultralytics_device
 from experiments.tools.cli import positive_int
-from experiments.tools.timing import interleaved
+from experiments.train.timing import interleaved
 from experiments.records import read_metrics
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils.torch_utils import get_flops

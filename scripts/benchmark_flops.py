@@ -4,7 +4,7 @@ machine's fp32 matmul peak, and where the rest of the time goes (torch profiler,
     python scripts/benchmark_flops.py --width 64 --depth 12 --batch 128 --threads 2 [--compile] [--fast-dwconv]
 
 FLOPs of a training step are counted by torch's FlopCounterMode over forward + backward (2 per
-multiply-add; the optimizer is not counted; depthwise conv backward corrected: experiments/tools/timing.py
+multiply-add; the optimizer is not counted; depthwise conv backward corrected: experiments/train/timing.py
 training_flops). The peak is the best of a few large fp32 matmuls.
 """
 import argparse
@@ -16,7 +16,7 @@ from demonet import DemoNet
 from starnet import accelerate
 from starnet.ops import FUSION_OPS, get_op
 from experiments.tools.cli import positive_int
-from experiments.tools.timing import interleaved, training_flops
+from experiments.train.timing import interleaved, training_flops
 
 
 MATMUL = 2048  # the peak is measured on fp32 MATMUL^3 products, best of 10 per round

@@ -16,7 +16,7 @@ from demonet import DemoNet
 from starnet import create_starnet
 from experiments.tools.cli import check_device, non_negative_int, positive_int
 from experiments.records import one_line
-from experiments.tools.timing import interleaved, write_json
+from experiments.train.timing import interleaved, write_json
 
 MODELS = {"StarNet-S1": lambda: create_starnet("s1"),
           "DemoNet-w192-d12": lambda: DemoNet(192, 12, patch_size=16)}

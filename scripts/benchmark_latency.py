@@ -39,7 +39,7 @@ from experiments.tools.export import export_onnx, ort_profile, ort_session
 from experiments.train.models import count_flops, count_params
 from starnet import VARIANTS, create_starnet, reparameterize
 from experiments.tools.cli import check_device, non_negative_int, positive_int
-from experiments.tools.timing import interleaved, write_json
+from experiments.train.timing import interleaved, write_json
 
 # --tried: graph-level alternatives for ONNX Runtime (docs/performance.md): ours with f1|f2 merged into one
 # conv; both with a fixed batch dimension; both at ORT_ENABLE_EXTENDED (no NCHWc layout transformation)

@@ -17,8 +17,9 @@ from typing import Dict, List, Tuple
 
 import torch
 
+import experiments.config  # noqa: F401  (registers the config schema that conf/ names)
 from experiments.tools.cli import positive_int
-from experiments.tools.timing import interleaved
+from experiments.train.timing import interleaved
 from experiments.train.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import torch
 
 from demonet import DemoNet
 from experiments.tools.cli import non_negative_int, positive_int
-from experiments.tools.timing import interleaved, write_json
+from experiments.train.timing import interleaved, write_json
 from experiments.train.threads import candidates, choose_threads, max_threads, training_step
 
 # name -> (DemoNet kwargs, batch size): Fashion-MNIST-shaped (1 x 28 x 28, 10 classes)

@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from experiments.tools.timing import interleaved, quartiles
+from experiments.train.timing import interleaved, quartiles
 from starnet import accelerate, create_starnet
 
 

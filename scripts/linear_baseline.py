@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+import experiments.config  # noqa: F401  (registers the config schema that conf/ names)
 from experiments.analysis.baseline import L2, fit_linear
 from experiments.data import build_data
 from experiments.errors import StarbenchError

@@ -1,2 +1,3 @@
-"""What the scripts under ``scripts/`` share: argparse types (``cli``), the timing harness of the benchmarks
-(``timing``) and ONNX export of trained runs (``export``)."""
+"""What the scripts under ``scripts/`` share: argparse types (``cli``) and ONNX export of trained runs
+(``export``). The benchmarks' timing harness is ``experiments.train.timing`` (the trainer's thread probe uses it
+too)."""

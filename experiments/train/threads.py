@@ -84,7 +84,7 @@ def probe(step: Callable[[], None], counts: Sequence[int], rounds: int = PROBE_R
     ``drop_after`` times the fastest warm-up sits the rounds out (its time is its warm-up's): on a busy
     machine all cores can be 20x slower, and the probe should not pay for that again. Leaves torch at the
     thread count it found."""
-    from ..tools.timing import interleaved
+    from .timing import interleaved
     before = torch.get_num_threads()
 
     def at(n: int) -> Callable[[], None]:

@@ -1,6 +1,7 @@
 """Sweeps through Hydra launchers: submitit's local executor stands in for SLURM here."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +55,9 @@ def test_ctrl_c_under_joblib_is_what_it_is_under_the_basic_launcher(tmp_path):
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     lines = stderr.strip().splitlines()
-    assert sum("stopped by SIGINT at epoch 1 step" in line for line in lines) == 2, stderr
+    # Mid-epoch, in whichever epoch each job had reached (how far depends on the machine's speed).
+    assert sum(re.search(r"stopped by SIGINT at epoch [123] step \d+; checkpoint saved", line) is not None
+               for line in lines) == 2, stderr
     assert lines[-1].startswith("starbench: sweep stopped by SIGINT; rerun the same command to resume it"), stderr
     jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(jobs) == 2  # the two queued jobs never started

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from experiments.tools.timing import interleaved, quartiles, write_json
+from experiments.train.timing import interleaved, quartiles, write_json
 
 
 def test_rounds_interleave_the_sides_and_warm_up_first():
