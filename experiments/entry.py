@@ -101,7 +101,10 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
 def end_of_run(message: str) -> None:
     """How a run ends, as one line on stderr (``starbench: <message>``) and the same line in its log file
     (Hydra's ``run.log``), which would otherwise not say that the run failed or was stopped."""
-    print(f"starbench: {message}", file=sys.stderr)
+    # One write per line: the workers of a parallel launcher share stderr, and print's separate newline lets
+    # two jobs' lines run together.
+    sys.stderr.write(f"starbench: {message}\n")
+    sys.stderr.flush()
     record = log.makeRecord(log.name, logging.INFO, __file__, 0, "end: %s", (message,), None)
     for handler in logging.getLogger().handlers:  # the file only: the console has the stderr line
         if isinstance(handler, logging.FileHandler):
