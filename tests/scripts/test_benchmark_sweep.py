@@ -41,8 +41,8 @@ def test_toy_sweep_both_sides_table_json_and_cleanup(tmp_path):
     for side in ("before", "after"):
         assert len(payload["wall_s"][side]) == 1 and payload["wall_s"][side][0] > 0
         assert 0 < payload["jobs_done_s"][side][0] <= payload["wall_s"][side][0]
-    assert len(payload["speedup_per_round"]) == len(payload["speedup_jobs_done_per_round"]) == 1
         assert set(payload["train_images_per_s"][side]) == {"w8 star s0", "w8 sum s0"}
+    assert len(payload["speedup_per_round"]) == len(payload["speedup_jobs_done_per_round"]) == 1
     assert payload["speedup_best"] == pytest.approx(payload["best_wall_s"]["before"] / payload["best_wall_s"]["after"])
     assert "run.py -m width=8 op=star,sum seed=0 depth=1 model.patch_size=4" in payload["command"]
     assert "hydra/launcher=joblib" in payload["command"] and "trainer.threads=1" in payload["command"]
