@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ..records.files import atomic_write
 from .stats import LEVEL, mean_ci
 from .tables import BASE_OP, TEST_OP, Row, Summary, _fmt, row_label
 
@@ -192,5 +193,5 @@ def plot(summary: Summary, path: Path) -> None:
         f"Points: mean over seeds. Error bars: {LEVEL:.0%} t confidence interval of the mean (n − 1 df); the gap "
         f"is paired by seed. Hollow: one run or no spread, no interval.", 150), ha="center", va="bottom", fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 0.94))
-    fig.savefig(path, dpi=130)
+    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=130))
     plt.close(fig)

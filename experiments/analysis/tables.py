@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
+from ..records.files import atomic_write_text
 from .jobs import Job
 from .pooled import Pooled, pooled
 from .pooled import as_dict as pooled_fields
@@ -294,7 +295,7 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
         writer.writerow([job.name, job.status, job.error or "", *(_fmt(job.get(k)) for k in summary.varied),
                          *(_fmt(job.record.get(m)) for m in metrics), _fmt(gain),
                          *(_fmt(v) for v in sweep_level.values())])
-    path.write_text(out.getvalue())
+    atomic_write_text(path, out.getvalue())
 
 
 def markdown_table(summary: Summary) -> List[str]:
@@ -428,4 +429,4 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     if bad:
         lines += ["", "## Jobs not completed", "", "| job | status | error |", "|---|---|---|"]
         lines += [f"| `{j.name}` | {j.status} | {(j.error or '').replace('|', '/')} |" for j in bad]
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -144,6 +144,8 @@ class FashionDetData:
 class YoloData:
     name: str = "yolo"
     yaml: str = MISSING
+    train_size: Optional[int] = None  # null = every image of the split; N = a fixed random N of them
+    val_size: Optional[int] = None
     allow_background: bool = False
 
 

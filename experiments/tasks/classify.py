@@ -41,9 +41,15 @@ def kernel_switches(tcfg: DictConfig, cpu: bool) -> Dict[str, bool]:
     return wanted
 
 
+DETECTION_DATA = ("yolo", "fashion_det")  # conf/data/ options only task=detect reads
+
+
 def check_settings(cfg: DictConfig) -> None:
     """Bad numbers fail here, in one line, before data loads or a file is written."""
     tcfg, dcfg = cfg.trainer, cfg.data
+    if dcfg.name in DETECTION_DATA:
+        raise StarbenchError(f"data={dcfg.name} is detection data: add task=detect (e.g. python run.py task=detect "
+                             f"data={dcfg.name}{' data.yaml=/path/to/data.yaml' if dcfg.name == 'yolo' else ''})")
     for key in ("epochs", "batch_size", "eval_batch_size"):
         check_positive_int(f"trainer.{key}", tcfg[key])
     parse_threads(tcfg.get("threads"))

@@ -8,13 +8,16 @@ one-line error (backgrounds can be allowed with ``data.allow_background=true``, 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
 from omegaconf import DictConfig
 
 from . import env  # noqa: F401
 from ...errors import StarbenchError
+from ...records import atomic_write_text
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -87,8 +90,36 @@ def check_labels(images: List[Path], nc: int, split: str, yaml_path: Path, allow
     return {"images": len(images), "boxes": boxes, "background": len(unlabeled)}
 
 
-def check_dataset(yaml_path: Path, allow_background: bool = False) -> Dict[str, Any]:
-    """ultralytics' own parse of the YAML (no download), then our checks of every label file."""
+def subset(images: List[Path], size) -> List[Path]:
+    """A fixed random ``size`` of ``images`` (the same for every run seed, so seeds differ only in training noise;
+    all of them if there are fewer), in their listed order. ``None``: all."""
+    if size is None or size >= len(images):
+        return images
+    keep = sorted(random.Random(0).sample(range(len(images)), size))
+    return [images[i] for i in keep]
+
+
+def write_subset_yaml(data: Dict[str, Any], lists: Dict[str, List[Path]], out_dir: Path) -> Path:
+    """A dataset YAML over image lists (``<out_dir>/train.txt``, ``val.txt``, absolute paths), with the parsed
+    dataset's classes; its labels are the original ones (``images/`` -> ``labels/``). No ``download:`` key."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec: Dict[str, Any] = {"path": str(Path(data["path"]).resolve()), "nc": int(data["nc"]),
+                            "names": {int(k): str(v) for k, v in dict(data["names"]).items()}}
+    if "channels" in data:
+        spec["channels"] = int(data["channels"])
+    for split, images in lists.items():
+        atomic_write_text(out_dir / f"{split}.txt", "".join(f"{Path(i).resolve()}\n" for i in images))
+        spec[split] = str((out_dir / f"{split}.txt").resolve())
+    path = out_dir / "data.yaml"
+    atomic_write_text(path, yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def check_dataset(yaml_path: Path, allow_background: bool = False, sizes: Optional[Dict[str, Any]] = None,
+                  subset_dir: Optional[Path] = None) -> Dict[str, Any]:
+    """ultralytics' own parse of the YAML (no download), then our checks of every label file. ``sizes``
+    (``{"train": n, "val": m}``, ``None`` = all): train and check only a fixed random subset of a split, listed in
+    ``subset_dir`` with a dataset YAML over it, ``data["yaml"]`` (what ultralytics then trains on)."""
     from ultralytics.data.utils import check_det_dataset
     yaml_path = Path(yaml_path)
     if not yaml_path.is_file():
@@ -100,11 +131,18 @@ def check_dataset(yaml_path: Path, allow_background: bool = False) -> Dict[str, 
     except (FileNotFoundError, SyntaxError, TypeError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StarbenchError(f"bad dataset {yaml_path}: {first}") from None
-    stats = {}
+    sizes = {k: v for k, v in (sizes or {}).items() if v is not None}
+    stats, lists = {}, {}
     for split in ("train", "val"):
         images = list_images(data[split])
         if not images:
             raise StarbenchError(f"{yaml_path}: the {split} split has no images ({data[split]})")
+        lists[split] = images = subset(images, sizes.get(split))
         stats[split] = check_labels(images, data["nc"], split, yaml_path, allow_background)
     data["stats"] = stats
+    data["yaml"] = yaml_path
+    if sizes:
+        if subset_dir is None:
+            raise ValueError("check_dataset: sizes need a subset_dir")
+        data["yaml"] = write_subset_yaml(data, lists, Path(subset_dir))
     return data

@@ -7,6 +7,8 @@ from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from starnet.ops import check_positive_int
+
 from ...config import plain
 from ...errors import StarbenchError
 from ...records import Tracker, config_hash, read_metrics
@@ -131,7 +133,13 @@ def run(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     threads = set_threads(t.threads)
     device = ultralytics_device(t.device)
     data_yaml, data_name = resolve_data(cfg.data)
-    data = check_dataset(data_yaml, bool(cfg.data.get("allow_background", False)))
+    # data=yolo's train_size / val_size (debug=fast sets them): a fixed subset, listed in the run dir
+    sizes = {"train": cfg.data.get("train_size"), "val": cfg.data.get("val_size")} if cfg.data.name == "yolo" else None
+    for split, size in (sizes or {}).items():
+        if size is not None:
+            check_positive_int(f"data.{split}_size", size)
+    data = check_dataset(data_yaml, bool(cfg.data.get("allow_background", False)), sizes, run_dir / "data_subset")
+    data_yaml = data["yaml"]
     ident = model_identity(cfg)
     model_cfg = detector_config(cfg.model.variant, ident["op"], cfg.model.act, nc=data["nc"], scale=t.scale,
                                 width=cfg.width, depths=ident["depth"] if cfg.depth is not None else None,

@@ -176,3 +176,35 @@ def test_linear_baseline_and_trained_regime_check(tmp_path):
     assert "op=sum, seed=2 (1.00" in md.split("Flagged")[1]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert {r["linear_baseline"] for r in rows} == {str(value)} and {r["last_epoch_gain"] for r in rows} == {"1.0"}
+
+
+def test_summary_files_are_replaced_atomically(sweep, monkeypatch):
+    """A full disk while the summary is rewritten leaves the previous summary.csv / .md / .png whole (and no temp
+    file), not a truncated one: they go through records.atomic_write like metrics.json."""
+    import errno
+    import os
+
+    paths = aggregate(sweep, wandb=None)
+    before = {p.name: p.read_bytes() for p in paths}
+    write_job(sweep, op="sum", seed=4, width=16, top1=10.0, best_top1=10.0)  # the next summary differs
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(StarbenchError, match="No space left"):
+        aggregate(sweep, wandb=None)
+    assert {p.name: p.read_bytes() for p in paths} == before
+    assert not list(sweep.glob(".summary*")) and not list(sweep.glob(".star_vs_sum*"))
+    monkeypatch.undo()
+    # each file alone, too (aggregate stops at the first failure)
+    from experiments.analysis import tables
+    from experiments.analysis.figures import plot
+    summary = summarize(load_jobs(sweep))
+    for write, path in ((lambda p: tables.write_csv(load_jobs(sweep), summary, p), paths[0]),
+                        (lambda p: tables.write_markdown(load_jobs(sweep), summary, p, str(sweep)), paths[1]),
+                        (lambda p: plot(summary, p), paths[2])):
+        monkeypatch.setattr(os, "fsync", full_disk)
+        with pytest.raises(StarbenchError):
+            write(path)
+        monkeypatch.undo()
+        assert path.read_bytes() == before[path.name]

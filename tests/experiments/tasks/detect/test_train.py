@@ -131,3 +131,21 @@ def test_hydra_presets_compose():
         exp = compose("config", overrides=["experiment=detect_op"], return_hydra_config=True)
     assert exp.task.name == "detect" and exp.model.variant in ("s050", "s100")
     assert dict(exp.hydra.sweeper.params) == {"op": "star,sum", "seed": "0,1,2"}
+
+
+def test_debug_fast_runs_on_a_yolo_dataset(tmp_path):
+    """`python run.py debug=fast task=detect data=yolo data.yaml=...` (debug=fast sets data.train_size=512,
+    val_size=256; this set has fewer, so all of them) trains and evaluates on the listed subset, offline."""
+    from experiments.entry import run_job
+    from tests.experiments.tasks.detect.test_datasets import _tiny_yolo_set
+    y = _tiny_yolo_set(tmp_path / "set", {f"i{k}": "1 0.5 0.5 0.4 0.4\n" for k in range(4)})
+    cfg = compose_cfg("task=detect", "debug=fast", "data=yolo", f"data.yaml={y}", S050, "task.imgsz=64",
+                      "task.batch=4", "task.val_batch=4")
+    assert (cfg.data.train_size, cfg.data.val_size, cfg.task.epochs) == (512, 256, 1)
+    with no_network() as attempts:
+        record = run_job(cfg, tmp_path / "run")
+    assert list(attempts) == []
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["status"] == "completed" and saved["data"] == "data"
+    assert saved["data_yaml"] == str((tmp_path / "run" / "data_subset" / "data.yaml").resolve())
+    assert saved["data_stats"]["train"]["images"] == 4 and record["map50"] is not None
