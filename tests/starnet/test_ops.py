@@ -11,7 +11,7 @@ def test_star_multiplies_and_sum_adds():
 
 
 def test_unknown_op_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown op 'mul'; valid ops: star, sum"):
+    with pytest.raises(ValueError, match="unknown op 'mul'; valid ops: concat, gate, max, star, sum; presets"):
         get_op("mul")
 
 
