@@ -13,6 +13,7 @@ Generate a YAML for plain ultralytics use::
 from __future__ import annotations
 
 import argparse
+import ast
 from copy import deepcopy
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -131,7 +132,7 @@ def detector_config(variant: str = "s050", op: Union[str, Sequence[str]] = "star
     if len(backbone) != 10 or backbone[-1][2] != "SPPF" or head[-1][2] != "Detect":
         raise StarbenchError(f"ultralytics {ultralytics.__version__} has a yolov8.yaml layout this code does not "
                              "know (tested: 8.4.x); pin ultralytics>=8.4,<8.5")
-    ours = [[-1, 1, "StarNetBackbone", [variant, plain(op), act, width, plain(depths), in_chans,
+    ours = [[-1, 1, "StarNetBackbone", [variant, _yolo_arg(plain(op)), act, width, plain(depths), in_chans,
                                         float(drop_path), init]],
             [0, 1, "Index", [c3, 0]],   # 1: P3/8
             [0, 1, "Index", [c4, 1]],   # 2: P4/16
@@ -158,6 +159,21 @@ def detector_config(variant: str = "s050", op: Union[str, Sequence[str]] = "star
             # informational (ignored by ultralytics): what this detector is
             "starnet": {"variant": variant, "op": plain(op), "act": act, "width": width,
                         "depths": plain(depths), "stage_channels": [c3, c4, c5]}}
+
+
+def _yolo_arg(value):
+    """A string argument that ultralytics' ``parse_model`` gives back unchanged. It passes each one through
+    ``ast.literal_eval`` and keeps the string only where that raises ValueError ("star", "sum"): an op by import
+    path ("mypkg.ops:my_op") is a SyntaxError there, so it goes in quoted, which literal_eval turns back into it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        ast.literal_eval(value)
+    except ValueError:
+        return value
+    except Exception:
+        pass
+    return repr(value)
 
 
 def write_config(path: Union[str, Path], config: Dict[str, Any]) -> Path:

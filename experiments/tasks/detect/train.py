@@ -57,14 +57,16 @@ def evaluate(weights, data_yaml, imgsz: int, batch: int, device: str = "cpu", th
 
 
 def _check_model(cfg: DictConfig) -> None:
-    from starnet import FUSION_OPS
+    from starnet.ops import check_op
     if cfg.model.name != "starnet":
         raise StarbenchError(f"task=detect needs a backbone with stage outputs: model=starnet, not model={cfg.model.name}")
     stage_channels(cfg.model.variant, cfg.width)  # unknown variant -> StarbenchError
     ops = plain(cfg.op)
     for op in [ops] if isinstance(ops, str) else ops:
-        if op not in FUSION_OPS:
-            raise StarbenchError(f"unknown op '{op}'; valid: {', '.join(sorted(FUSION_OPS))}")
+        try:
+            check_op(op)  # a name, a preset or an import path (imported here, before any data is made)
+        except ValueError as e:
+            raise StarbenchError(str(e)) from None
 
 
 def check_imgsz(imgsz) -> int:
