@@ -77,9 +77,10 @@ class StarNetBackbone(nn.Module):
 yolo_tasks.StarNetBackbone = StarNetBackbone
 
 
-def _allow_safe_load() -> None:
+def allow_safe_load() -> None:
     """Let ``ULTRALYTICS_SAFE_LOAD=1`` (torch ``weights_only`` loading) accept our checkpoints: the
-    pickled detector names these classes and the fusion functions, nothing else of ours."""
+    pickled detector names these classes and the fusion functions, nothing else of ours: the ops registered so far
+    (on import, and again by the detect task once the config's op is known: an op by import path)."""
     from starnet import FUSION_OPS
     from starnet.dwconv import DepthwiseConv2d
     from starnet.layers import DropPath, GlobalPool
@@ -103,7 +104,7 @@ def _old_paths(classes):
     return [(cls, f"{before[cls.__name__]}.{cls.__qualname__}") for cls in classes if cls.__name__ in before]
 
 
-_allow_safe_load()
+allow_safe_load()
 
 
 def stage_channels(variant: str, width: Optional[int] = None) -> List[int]:

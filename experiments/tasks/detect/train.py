@@ -14,7 +14,7 @@ from ...train.device import resolve_device
 from ...train.models import count_flops, count_params, model_identity
 from .env import set_threads, thread_callbacks
 from .datasets import check_dataset, resolve_data
-from .model import detector_config, stage_channels, write_config
+from .model import allow_safe_load, detector_config, stage_channels, write_config
 from .yolo_callbacks import TrainClock, tracker_callbacks
 
 log = logging.getLogger("starbench")
@@ -67,6 +67,7 @@ def _check_model(cfg: DictConfig) -> None:
             check_op(op)  # a name, a preset or an import path (imported here, before any data is made)
         except ValueError as e:
             raise StarbenchError(str(e)) from None
+    allow_safe_load()  # again: an op imported by its path just now is a fusion function a checkpoint names too
 
 
 def check_imgsz(imgsz) -> int:
