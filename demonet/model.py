@@ -3,7 +3,9 @@
 Block for block the official ``imagenet/demonet.py``: patch-embedding conv stem, then ``depth``
 blocks of LayerNorm -> 7x7 depthwise conv -> Linear d->6d split into halves -> op(act(x1), x2)
 -> Linear 3d->d -> layer scale -> drop path -> residual; head: mean pool, LayerNorm, Linear.
-Parameter count: 9d^2 + 60d per block, the same as the official model for every width/depth.
+Parameter count: 9d^2 + 60d per block, the same as the official model for every width/depth. Every op of
+``starnet.ops`` has that count: a preset (``bilinear``, ``swiglu``, ...) names the op and the activation, and an op
+that concatenates the branches (``concat``) gets the branch widths that keep it (``starnet.ops.branch_widths``).
 
 ``PointDemoNet`` is the paper's 2-D toy (sec. 3.4, Fig. 2): the same block on vectors, without
 the depthwise conv and layer scale, as in the official ``2D_visual/demonet_2d.py``.
@@ -20,7 +22,8 @@ from starnet.kernels.accelerate import PLAIN
 from starnet.kernels.demo_block import fused_demo_block
 from starnet.kernels.dwconv import DepthwiseConv2d
 from starnet.layers import DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
-from starnet.ops import Fusion, act_then_op, block_act_kernel_code, check_one_op, check_positive_int, make_act
+from starnet.ops import (Fusion, act_then_op, block_act_kernel_code, branch_merge, branch_widths, check_one_op,
+                         check_positive_int, fusion_width, make_act)
 
 
 class DemoBlock(nn.Module):
@@ -31,12 +34,14 @@ class DemoBlock(nn.Module):
     def __init__(self, dim: int, op: str = "star", act: str = "gelu", drop_path: float = 0.0,
                  layer_scale: float = 1e-6):
         super().__init__()
+        op, act = branch_merge(op, act)  # a preset (bilinear, swiglu, ...) is an op and its activation
+        h1, h2 = branch_widths(op, dim, 3 * dim)  # 3d each, but for an op that concatenates them
         self.norm = nn.LayerNorm(dim)
         self.dwconv = DepthwiseConv2d(dim, 7)
-        self.f = nn.Linear(dim, 6 * dim)
+        self.f = nn.Linear(dim, h1 + h2)
         self.act_name, self.act = act, make_act(act)
-        self.fuse = Fusion(op)
-        self.g = nn.Linear(3 * dim, dim)
+        self.fuse = Fusion(op)  # channels last
+        self.g = nn.Linear(fusion_width(op, h1, h2), dim)
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale > 0 else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -50,7 +55,7 @@ class DemoBlock(nn.Module):
         x = self.norm(x)
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        x1, x2 = self.f(x).chunk(2, dim=-1)
+        x1, x2 = split_branches(self.f(x))
         if self.kernels.compile_branches:
             x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2, compiled=True))
         else:
@@ -208,21 +213,23 @@ class DeployDemoBlock(nn.Module):
         if self.linear_branch:  # f = [f1; g W2]: x2 is already g's share of the second branch
             x1, x2 = self.f(y).split([self.g.in_features, self.g.out_features], dim=-1)
             return x + self.g(self.act(x1)) + x2
-        x1, x2 = self.f(y).chunk(2, dim=-1)
+        x1, x2 = split_branches(self.f(y))
         return x + self.g(self.fuse(self.act(x1), x2))
 
 
 class PointBlock(nn.Module):
     def __init__(self, dim: int, op: str, act: str):
         super().__init__()
+        op, act = branch_merge(op, act)
+        h1, h2 = branch_widths(op, dim, 3 * dim)
         self.norm = nn.LayerNorm(dim)
-        self.f = nn.Linear(dim, 6 * dim)
+        self.f = nn.Linear(dim, h1 + h2)
         self.act = make_act(act)
         self.fuse = Fusion(op)
-        self.g = nn.Linear(3 * dim, dim)
+        self.g = nn.Linear(fusion_width(op, h1, h2), dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.f(self.norm(x)).chunk(2, dim=-1)
+        x1, x2 = split_branches(self.f(self.norm(x)))
         return x + self.g(self.fuse(self.act(x1), x2))
 
 
@@ -244,6 +251,12 @@ class PointDemoNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.norm(self.blocks(self.stem(x))))
+
+
+def split_branches(h: torch.Tensor):
+    """f's output -> the branches x1, x2: its two halves (x1 one channel wider where f's width is odd, as
+    ``starnet.ops.branch_widths`` may give an op that concatenates them)."""
+    return h.tensor_split(2, dim=-1)
 
 
 def _init_trunc_normal(m: nn.Module) -> None:

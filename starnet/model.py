@@ -2,7 +2,8 @@
 
 With ``op="star"`` the module tree, state-dict keys and maths equal timm's ``starnet_*`` (and the
 official repo's), so the released ImageNet weights load unchanged. ``op`` may also be one name per
-stage, e.g. ``["sum", "sum", "star", "star"]`` for the paper's Table 7 ablation.
+stage, e.g. ``["sum", "sum", "star", "star"]`` for the paper's Table 7 ablation. Every op and preset of
+``starnet.ops`` keeps star's parameter count (``concat`` through its branch widths, ``ops.branch_widths``).
 
 Deploy form (``StarNet.reparameterize`` / ``starnet.reparameterize``; helpers in ``fold.py``), in place,
 for inference (eval mode only):
@@ -30,7 +31,8 @@ from .kernels.accelerate import PLAIN
 from .kernels.fast_bn import BatchNorm2d, fast_batch_norm
 from .kernels.fused_mlp import fused_mlp
 from .layers import ConvBN, DropPath, GlobalPool, TimmApiDefaults, drop_path_rates, take_indices
-from .ops import Fusion, act_kernel_code, act_then_op, check_positive_int, make_act
+from .ops import (Fusion, act_kernel_code, act_then_op, branch_merge, branch_widths, check_positive_int,
+                  fusion_width, make_act)
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,16 @@ class StarBlock(nn.Module):
 
     def __init__(self, dim: int, mlp_ratio: int, op: str = "star", act: str = "relu6", drop_path: float = 0.0):
         super().__init__()
-        hidden = mlp_ratio * dim
+        op, act = branch_merge(op, act)  # a preset (bilinear, swiglu, ...) is an op and its activation
+        # mlp_ratio * dim each, but for an op that concatenates them (star's parameter count: ops.branch_widths)
+        h1, h2 = branch_widths(op, dim, mlp_ratio * dim)
         self.dwconv = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=True)
-        self.f1 = ConvBN(dim, hidden, 1, with_bn=False)
-        self.f2 = ConvBN(dim, hidden, 1, with_bn=False)
-        self.g = ConvBN(hidden, dim, 1, with_bn=True)
+        self.f1 = ConvBN(dim, h1, 1, with_bn=False)
+        self.f2 = ConvBN(dim, h2, 1, with_bn=False)
+        self.g = ConvBN(fusion_width(op, h1, h2), dim, 1, with_bn=True)
         self.dwconv2 = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=False)
         self.act_name, self.act = act, make_act(act)
-        self.fuse = Fusion(op)
+        self.fuse = Fusion(op, channel_dim=1)  # NCHW
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,20 +3,35 @@
 A fusion op merges a block's two branches, ``op(act(x1), x2)``. DemoNet and StarNet both take
 an op *name* and look it up here, so a new op is one function plus one ``@register_op`` line::
 
-    @register_op("max")
-    def max_fusion(a, b):
-        return torch.maximum(a, b)
+    @register_op("cube")
+    def cube(a, b):
+        return a * b * b
 
 Every path runs it, the opt-in accelerated ones too (``starnet.accelerate``): the C++ fused MLP takes
 an op by its ``kernel_code`` (the merges ``kernels/fused_mlp.py`` implements), and an op registered
 without one runs as the plain PyTorch function there. The same holds for activations
 (``ACT_KERNEL_CODES``, the activations ``kernels/_build.py`` implements).
 
+The zoo (issue 16; README "Fusion ops"):
+
+- ops: ``star`` (a * b), ``sum`` (a + b), ``max`` (max(a, b)), ``gate`` (a * sigmoid(b)) and ``concat``
+  ([a, b] along the channels, which the block's output projection then mixes: ``out_mult=2``);
+- presets (``OP_PRESETS``), an op *with* the branch activation, so that one ``op`` key can sweep them:
+  ``bilinear`` (star, no activation), ``glu`` (gate, no activation), ``reglu``/``geglu``/``swiglu`` (star
+  after relu/gelu/silu);
+- any function by its import path, ``op="mypkg.ops:my_op"``, imported and registered under that path on
+  first use (``get_op``).
+
+An op's output width (``out_mult``): 1 for an element-wise op (its output as wide as each branch), 2 for
+one that keeps both branches' channels (concat; called as ``fn(a, b, dim=<channel dim>)``). The blocks size their branches with ``branch_widths``,
+which keeps a block's parameter count that of star's (the rule is in its docstring).
+
 This module imports torch and the kernels' code constants only (the layer above the kernels).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+import importlib
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -27,22 +42,46 @@ from .kernels.fused_mlp import OP_STAR, OP_SUM
 FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FUSION_OPS: Dict[str, FusionFn] = {}
 OP_KERNEL_CODES: Dict[str, int] = {}  # op name -> the code of the same merge in the C++ kernels
+OP_OUT_MULTS: Dict[str, int] = {}     # op name -> output channels per branch channel, where not 1
+OUT_MULTS = (1, 2)                    # element-wise; both branches' channels (``branch_widths``)
+
+# An op together with the activation of its first branch, ``op(act(x1), x2)``: the GLU family by name
+# (Shazeer 2020, "GLU Variants Improve Transformer"), so that one ``op`` key sweeps them beside plain ops.
+# The blocks resolve a preset (``branch_merge``); its activation replaces ``act`` there (and only there:
+# StarNet's stem keeps ``act``).
+OP_PRESETS: Dict[str, Tuple[str, str]] = {
+    "bilinear": ("star", "none"),  # x1 * x2: the bilinear layer, no activation (paper Tables 4 and 9)
+    "glu": ("gate", "none"),       # x1 * sigmoid(x2): GLU itself
+    "reglu": ("star", "relu"),     # relu(x1) * x2
+    "geglu": ("star", "gelu"),     # gelu(x1) * x2: DemoNet's own star block
+    "swiglu": ("star", "silu"),    # silu(x1) * x2
+}
 
 
-def register_op(name: str, kernel_code: Optional[int] = None) -> Callable[[FusionFn], FusionFn]:
+def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1) -> Callable[[FusionFn], FusionFn]:
     """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``. ``kernel_code``: the C++ kernels'
     code for the same function (``kernels.fused_mlp.OP_*``), if they have it; without one the kernels
-    leave the op to PyTorch."""
+    leave the op to PyTorch. ``out_mult``: 1 if ``fn`` is element-wise (a and b of one width, the output
+    of that width); 2 if its output has the channels of a and b together (a concatenation, called as
+    ``fn(a, b, dim=<the channel dim>)``; the blocks may then give a and b widths that differ by one,
+    ``branch_widths``). The C++ kernels implement element-wise merges only."""
     if kernel_code is not None and (isinstance(kernel_code, bool) or not isinstance(kernel_code, int)):
         raise TypeError(f"kernel_code must be an int or None, got {kernel_code!r}")
+    if out_mult not in OUT_MULTS or isinstance(out_mult, bool):
+        raise ValueError(f"out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
+    if kernel_code is not None and out_mult != 1:
+        raise ValueError("the C++ kernels implement element-wise merges only: an op with out_mult=2 has no kernel_code")
 
     def add(fn: FusionFn) -> FusionFn:
-        if name in FUSION_OPS:
+        if name in FUSION_OPS or name in OP_PRESETS:
             raise ValueError(f"fusion op '{name}' is already registered")
         FUSION_OPS[name] = fn
         OP_KERNEL_CODES.pop(name, None)
+        OP_OUT_MULTS.pop(name, None)
         if kernel_code is not None:
             OP_KERNEL_CODES[name] = kernel_code
+        if out_mult != 1:
+            OP_OUT_MULTS[name] = out_mult
         return fn
     return add
 
@@ -59,10 +98,94 @@ def sum_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a + b
 
 
+@register_op("max")
+def maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum: nonlinear in the pair like star, but no product of the two (piecewise linear)."""
+    return torch.maximum(a, b)
+
+
+@register_op("gate")
+def gate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """GLU's gate (Dauphin et al. 2017, ``(xW + b) * sigmoid(xV + c)``): ``a * sigmoid(b)``. In a block that
+    is ``act(x1) * sigmoid(x2)``: exactly GLU with ``act=none`` (the ``glu`` preset), a GLU whose value path is
+    activated otherwise (DemoNet's default gelu: ``gelu(x1) * sigmoid(x2)``). Star without the sigmoid."""
+    return a * torch.sigmoid(b)
+
+
+@register_op("concat", out_mult=2)
+def concat(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Both branches side by side along the channels (``dim``: -1 in DemoNet's channels-last blocks, 1 in
+    StarNet's NCHW ones). The block's output projection then mixes them, ``g([act(x1), x2]) = g1 act(x1) +
+    g2 x2``: an MLP with a linear bypass, no interaction of the two branches, at star's parameter count
+    (``branch_widths``)."""
+    return torch.cat([a, b], dim=dim)
+
+
+def branch_merge(op: str, act: str) -> Tuple[str, str]:
+    """The fusion op and first-branch activation a block uses for ``op``: a preset's pair (``OP_PRESETS``:
+    ``bilinear`` -> star with no activation), else ``(op, act)`` as given."""
+    return OP_PRESETS.get(op, (op, act)) if isinstance(op, str) else (op, act)
+
+
 def get_op(name: str) -> FusionFn:
+    """The function of op ``name``: a registered op, or ``"module:function"``, imported and registered under
+    that path on first use (``op=mypkg.ops:my_op``: any function on the Python path, no edit of this package)."""
+    if isinstance(name, str) and name not in FUSION_OPS and ":" in name:
+        _import_op(name)
     if name not in FUSION_OPS:
-        raise ValueError(f"unknown op '{name}'; valid ops: {', '.join(sorted(FUSION_OPS))}")
+        preset = (f"; '{name}' is a preset ({OP_PRESETS[name][0]} after act={OP_PRESETS[name][1]}), which the "
+                  "models resolve (branch_merge)") if name in OP_PRESETS else ""
+        raise ValueError(f"unknown op '{name}'; valid ops: {', '.join(sorted(FUSION_OPS))}; presets (op and "
+                         f"activation): {', '.join(sorted(OP_PRESETS))}; or a function by its import path, "
+                         f"module:function{preset}")
     return FUSION_OPS[name]
+
+
+def check_op(name: str) -> str:
+    """``name`` is something a model takes as its op (an op, a preset or an import path), else one-line ValueError."""
+    get_op(branch_merge(name, "none")[0])
+    return name
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _import_op(path: str) -> None:
+    """Register the function at ``path`` ("module:function", or "module:Class.attr") under that path. The
+    function may declare ``out_mult = 2`` (an attribute) if it concatenates; a quick call on small tensors
+    checks that it maps two branches to one output of the declared width. Errors are one line (ValueError)."""
+    module_name, _, attr = path.partition(":")
+    where = f"op '{path}'"
+    if not module_name or not attr or ":" in attr:
+        raise ValueError(f"{where}: an op by import path is module:function, e.g. op=mypkg.ops:my_op")
+    try:
+        fn = importlib.import_module(module_name)
+    except Exception as e:  # ModuleNotFoundError, or the module's own error while importing
+        raise ValueError(f"{where}: cannot import module '{module_name}' ({_first_line(e)}); is its directory "
+                         "on PYTHONPATH?") from None
+    for part in attr.split("."):
+        if not hasattr(fn, part):
+            raise ValueError(f"{where}: module '{module_name}' has no '{attr}'") from None
+        fn = getattr(fn, part)
+    if not callable(fn):
+        raise ValueError(f"{where}: '{attr}' in module '{module_name}' is not callable (a fusion op is fn(a, b))")
+    out_mult = getattr(fn, "out_mult", 1)
+    if out_mult not in OUT_MULTS or isinstance(out_mult, bool):
+        raise ValueError(f"{where}: out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
+    a, b = torch.randn(2, 3), torch.randn(2, 3)
+    try:
+        with torch.no_grad():
+            out = fn(a, b) if out_mult == 1 else fn(a, b, dim=-1)
+    except Exception as e:
+        raise ValueError(f"{where}: calling it as fn(a, b) on two (2, 3) tensors failed ({_first_line(e)})") from None
+    want = (2, 3 * out_mult)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{where}: fn(a, b) on two (2, 3) tensors must give a {want} tensor (out_mult={out_mult}), "
+                         f"got {got}")
+    register_op(path, out_mult=out_mult)(fn)
 
 
 def op_kernel_code(name: str) -> Optional[int]:
@@ -70,20 +193,59 @@ def op_kernel_code(name: str) -> Optional[int]:
     return OP_KERNEL_CODES.get(name) if name in FUSION_OPS else None
 
 
-class Fusion(nn.Module):
-    """``op(a, b)`` as a module, so the op shows up in ``print(model)``."""
+def op_out_mult(name: str) -> int:
+    """Output channels per branch channel of op ``name`` (1: element-wise; 2: both branches', e.g. concat)."""
+    get_op(name)  # an import path not seen yet in this process (an unpickled model) registers here
+    return OP_OUT_MULTS.get(name, 1)
 
-    def __init__(self, op: str):
+
+def branch_widths(op: str, dim: int, hidden: int) -> Tuple[int, int]:
+    """The widths ``(h1, h2)`` of a block's branches x1, x2 for ``op``, where star's are ``hidden`` each; the
+    output projection then takes ``fusion_width(op, h1, h2)`` channels back to ``dim``.
+
+    The rule: every op gets star's parameter count. In DemoNet's and StarNet's blocks the branch widths enter
+    the count only through the branch projections dim -> h1 and dim -> h2 (weights and biases: (h1 + h2)(dim +
+    1)) and the output projection's weight (out x dim; its bias, the norms and the depthwise convs do not
+    depend on them). An element-wise op keeps star's widths, h1 = h2 = out = hidden: hidden (3 dim + 2). An op
+    with ``out_mult=2`` has out = h1 + h2 = H, so H (2 dim + 1): H = round(hidden (3 dim + 2) / (2 dim + 1)),
+    split as evenly as it goes (h1 = h2 or h1 = h2 + 1). Rounding leaves at most dim + 1/2 parameters per
+    block: < 1% of a DemoNet block from width 6 up, less in StarNet's wider blocks
+    (``tests/starnet/test_ops.py`` checks every registered op in both models)."""
+    if op_out_mult(op) == 1:
+        return hidden, hidden
+    total = max(2, round(hidden * (3 * dim + 2) / (2 * dim + 1)))
+    return total - total // 2, total // 2
+
+
+def fusion_width(op: str, h1: int, h2: int) -> int:
+    """The channels of ``op(a, b)`` for branches of ``h1`` and ``h2`` channels."""
+    return h1 if op_out_mult(op) == 1 else h1 + h2
+
+
+class Fusion(nn.Module):
+    """``op(a, b)`` as a module, so the op shows up in ``print(model)``. ``channel_dim``: where the channels
+    are (-1 in DemoNet's channels-last blocks, 1 in StarNet's NCHW ones), for ops that concatenate."""
+
+    channel_dim = -1  # a class default: a Fusion pickled before the attribute existed loads as channels-last
+
+    def __init__(self, op: str, channel_dim: int = -1):
         super().__init__()
         self.op = op
         self.fn = get_op(op)
+        self.channel_dim = channel_dim
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.fn(a, b)
+        if self.out_mult == 1:
+            return self.fn(a, b)
+        return self.fn(a, b, dim=self.channel_dim)
 
     @property
     def kernel_code(self) -> Optional[int]:
         return op_kernel_code(self.op)
+
+    @property
+    def out_mult(self) -> int:
+        return op_out_mult(self.op)
 
     def extra_repr(self) -> str:
         return self.op
@@ -95,6 +257,7 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
     "relu6": nn.ReLU6,
     "leaky_relu": lambda: nn.LeakyReLU(0.01),
     "hardswish": nn.Hardswish,
+    "silu": nn.SiLU,  # swish: star after it is SwiGLU (the swiglu preset)
     "none": nn.Identity,  # the activation-free ablation (paper Tables 4, 9)
 }
 # The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
@@ -129,11 +292,13 @@ def act_then_op(act_name: str, act: nn.Module, fusion: Fusion, a: torch.Tensor, 
     training, instead of separate activation and op kernels with a tensor in between."""
     if compiled and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
         op_fn = get_op(fusion.op)
-        key = (act_name, fusion.op, op_fn)  # the function too: an op name registered again is another op
+        dim = fusion.channel_dim if fusion.out_mult != 1 else None
+        key = (act_name, fusion.op, op_fn, dim)  # the function too: an op name registered again is another op
         fn = _COMPILED.get(key)
-        if fn is None:  # one compiled function per (activation, op), shared by every block
+        if fn is None:  # one compiled function per (activation, op, layout), shared by every block
             act_fn = make_act(act_name)
-            fn = _COMPILED[key] = torch.compile(lambda x, y: op_fn(act_fn(x), y), dynamic=False)
+            merge = op_fn if dim is None else (lambda x, y: op_fn(x, y, dim=dim))
+            fn = _COMPILED[key] = torch.compile(lambda x, y: merge(act_fn(x), y), dynamic=False)
         return fn(a, b)
     return fusion(act(a), b)
 

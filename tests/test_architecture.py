@@ -149,10 +149,16 @@ def test_no_import_circles(graph):
     assert not circles, f"import circles: {circles}\nedges inside them: " + "; ".join(pairs)
 
 
+# The one import by a computed name: a fusion op the user names by its import path (op=mypkg.ops:my_op, issue 16),
+# which imports the user's module, never one of ours (those are imported by name, above).
+USER_CODE_IMPORTS = {"starnet.ops"}
+
+
 def test_nothing_is_imported_by_a_computed_name(graph):
     """Tasks are registered (experiments/tasks/__init__.py), not looked up with importlib by name."""
     files, edges = graph
-    dynamic = [f"{files[m].relative_to(ROOT)}:{targets['']}" for m, targets in edges.items() if "" in targets]
+    dynamic = [f"{files[m].relative_to(ROOT)}:{targets['']}" for m, targets in edges.items()
+               if "" in targets and m not in USER_CODE_IMPORTS]
     assert not dynamic, "importlib.import_module with a computed name: " + ", ".join(dynamic)
 
 

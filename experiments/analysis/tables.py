@@ -177,7 +177,9 @@ def _title(jobs: Sequence[Job], axes: Sequence[str], reference: Any = BASE_OP,
     lo, hi = min(cells.values(), default=0), max(cells.values(), default=0)
     detail.append(f"{lo} seed{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds per cell")
     compared = ", ".join(map(str, ops))
-    return (f"{compared[:1].upper()}{compared[1:].lower() if len(ops) == 1 else compared[1:]} vs {reference}: "
+    if ":" not in str(ops[0]):  # an op by import path ("mypkg.ops:My_op") stays as written: the module's spelling
+        compared = f"{compared[:1].upper()}{compared[1:].lower() if len(ops) == 1 else compared[1:]}"
+    return (f"{compared} vs {reference}: "
             f"{', '.join(sorted(models)) or 'model?'}"
             f"{' (' + ', '.join(shape) + ')' if shape else ''} on "
             f"{'/'.join(values('data', 'data.name')) or 'data?'} ({', '.join(detail)})")

@@ -56,7 +56,9 @@ class Tracker:
                                          f"d{info['depth']}", f"s{info['seed']}"))
         # All jobs of a multirun share one group, named from the sweep dir (the same in every process).
         group = lg.group or current_sweep_group() or f"{info['model']}-{info['data']}"
-        tags = [str(info["model"]), str(info["op"]), str(info["data"]), *lg.tags]
+        # W&B refuses a tag over 64 characters (an op by import path can be longer): the tag is cut there, the run's
+        # name and config keep the whole path.
+        tags = [str(t)[:64] for t in (info["model"], info["op"], info["data"], *lg.tags)]
         # A stable id (from the run dir) lets a resumed run continue the same W&B run.
         run_id = lg.run_id or stable_id(self.run_dir)
         run = wandb.init(project=lg.project, entity=lg.entity, group=group, name=name, tags=tags,

@@ -64,7 +64,7 @@ def test_point_demonet():
     assert m(torch.randn(5, 2)).shape == (5, 2)
 
 
-@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("op", ["star", "sum", "max", "concat", "swiglu"])
 def test_demonet_reparameterized_equals_training_form(op):
     model = DemoNet(width=32, depth=3, op=op, num_classes=10, in_chans=1, patch_size=4)
     for block in model.blocks:
@@ -73,7 +73,8 @@ def test_demonet_reparameterized_equals_training_form(op):
     deploy = reparameterize(copy.deepcopy(model))
     assert all(isinstance(block, DeployDemoBlock) and not hasattr(block, "gamma") for block in deploy.blocks)
     # sum: the linear second branch folds into g W2 (f: 32 -> 96 + 32 instead of 32 -> 192)
-    assert all(block.f.out_features == (128 if op == "sum" else 192) for block in deploy.blocks)
+    widths = {"sum": 128, "concat": 145}  # concat: branches of 73 + 72 (starnet.ops.branch_widths)
+    assert all(block.f.out_features == widths.get(op, 192) for block in deploy.blocks)
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert rel_err(deploy(x), model(x)) < 1e-4

@@ -46,6 +46,17 @@ def test_starnet_reparameterized_equals_training_form(variant, op, merge):
 
 
 @pytest.mark.parametrize("merge", [True, False])
+@pytest.mark.parametrize("op", ["max", "gate", "concat", "bilinear"])
+def test_the_zoo_reparameterizes_too(op, merge):
+    """The ops beyond star and sum (concat with branches of unequal width) keep their values in the deploy form."""
+    model = trained_like(create_starnet("s050", op=op, num_classes=100))
+    deploy = reparameterize(copy.deepcopy(model), merge_branches=merge)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert rel_err(deploy(x), model(x)) < 1e-4
+
+
+@pytest.mark.parametrize("merge", [True, False])
 def test_sum_folds_its_linear_branch_and_star_does_not(merge):
     """sum: g(act(f1 y) + f2 y) = g(act(f1 y)) + (Wg W2) y + Wg b2, a C -> C conv instead of C -> 4C -> C."""
     def second_branch_outputs(op):

@@ -11,7 +11,7 @@ def test_star_multiplies_and_sum_adds():
 
 
 def test_unknown_op_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown op 'mul'; valid ops: star, sum"):
+    with pytest.raises(ValueError, match="unknown op 'mul'; valid ops: concat, gate, max, star, sum; presets"):
         get_op("mul")
 
 
@@ -58,13 +58,14 @@ def test_activation_registry():
         make_act("swishy")
 
 
-@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("op", ["star", "sum", "max", "gate", "concat"])
 def test_compiled_branches_match_eager(op):
-    """trainer.compile_branches=true: op(act(a), b) as one compiled kernel, same values and gradients."""
+    """trainer.compile_branches=true: op(act(a), b) as one compiled kernel, same values and gradients (concat on
+    StarNet's channel dim, 1)."""
     from starnet.ops import act_then_op
     a = torch.randn(2, 8, 5, 5, requires_grad=True)
     b = torch.randn(2, 8, 5, 5, requires_grad=True)
-    act, fusion = make_act("relu6"), Fusion(op)
+    act, fusion = make_act("relu6"), Fusion(op, channel_dim=1)
     a.data[0, 0] = 7.0  # ReLU6's clipped region must get zero gradient on both paths
     results = []
     for compiled in (False, True):
@@ -74,3 +75,139 @@ def test_compiled_branches_match_eager(op):
         a.grad = b.grad = None
     for eager, compiled in zip(*results):
         torch.testing.assert_close(compiled, eager)
+
+
+# -- the zoo (issue 16) -------------------------------------------------------------------------------------------
+def test_zoo_ops_compute_their_formulas():
+    a, b = torch.tensor([[2.0, -1.0]]), torch.tensor([[3.0, -4.0]])
+    assert torch.equal(get_op("max")(a, b), torch.tensor([[3.0, -1.0]]))
+    torch.testing.assert_close(get_op("gate")(a, b), a * torch.sigmoid(b))
+    assert torch.equal(Fusion("concat")(a, b), torch.tensor([[2.0, -1.0, 3.0, -4.0]]))  # channels last
+    x, y = torch.zeros(1, 2, 3, 3), torch.ones(1, 5, 3, 3)
+    assert Fusion("concat", channel_dim=1)(x, y).shape == (1, 7, 3, 3)  # NCHW, branches of unequal width
+
+
+def test_presets_name_an_op_and_its_activation():
+    from starnet.ops import OP_PRESETS, branch_merge, check_op
+    assert branch_merge("bilinear", "gelu") == ("star", "none")
+    assert branch_merge("swiglu", "gelu") == ("star", "silu")
+    assert branch_merge("glu", "relu6") == ("gate", "none")
+    assert branch_merge("max", "gelu") == ("max", "gelu")  # an op keeps the model's activation
+    for name, (op, act) in OP_PRESETS.items():
+        assert op in FUSION_OPS and make_act(act) is not None and check_op(name) == name
+    assert isinstance(make_act("silu"), torch.nn.SiLU)
+    with pytest.raises(ValueError, match="'bilinear' is a preset"):
+        Fusion("bilinear")  # the blocks resolve presets; a bare Fusion takes ops
+    with pytest.raises(ValueError, match="already registered"):
+        register_op("bilinear")(lambda a, b: a * b)
+
+
+def test_register_op_checks_out_mult():
+    from starnet.ops import op_out_mult
+    assert op_out_mult("star") == 1 and op_out_mult("concat") == 2
+    with pytest.raises(ValueError, match="out_mult must be 1"):
+        register_op("bad_test", out_mult=3)
+    with pytest.raises(ValueError, match="element-wise merges only"):
+        register_op("bad_test", kernel_code=0, out_mult=2)
+    assert "bad_test" not in FUSION_OPS
+
+
+def test_branch_widths_keep_star_widths_for_element_wise_ops_and_solve_concat():
+    from starnet.ops import branch_widths, fusion_width
+    for op in ("star", "sum", "max", "gate"):
+        assert branch_widths(op, 8, 24) == (24, 24) and fusion_width(op, 24, 24) == 24
+    # concat: H (2d + 1) = hidden (3d + 2) -> H = 24 * 26 / 17 = 36.7 -> 37, split 19 + 18, projected from 37
+    assert branch_widths("concat", 8, 24) == (19, 18) and fusion_width("concat", 19, 18) == 37
+    for dim in range(1, 200):
+        h1, h2 = branch_widths("concat", dim, 3 * dim)
+        count = (h1 + h2) * (2 * dim + 1)  # the width-dependent parameters of a block (the docstring's rule)
+        assert 0 <= h1 - h2 <= 1 and abs(count - 3 * dim * (3 * dim + 2)) <= dim + 0.5
+
+
+def params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+ZOO = sorted(FUSION_OPS) + ["bilinear", "glu", "reglu", "geglu", "swiglu"]
+
+
+@pytest.mark.parametrize("op", ZOO)
+def test_every_op_has_stars_parameter_count(op):
+    """The op zoo compares ops at equal size: every registered op and preset within 1% of star's count, DemoNet at
+    the protocol's widths and depths (and the paper's ImageNet stem), StarNet's S050 and S1, the 2-D DemoNet."""
+    from demonet import DemoNet, PointDemoNet
+    from starnet import create_starnet
+    cases = [(lambda op, w=w, d=d: DemoNet(w, d, op=op, num_classes=10, in_chans=1, patch_size=4))
+             for w in (6, 8, 12, 16, 32, 48) for d in (1, 2, 12)]
+    cases += [lambda op: DemoNet(96, 12, op=op), lambda op: PointDemoNet(8, 4, op=op)]
+    cases += [lambda op, v=v: create_starnet(v, op=op, num_classes=10) for v in ("s050", "s1")]
+    for make in cases:
+        star, other = params(make("star")), params(make(op))
+        assert abs(other - star) <= 0.01 * star, (op, star, other)
+
+
+@pytest.mark.parametrize("op", ZOO)
+def test_every_op_trains_in_both_models(op):
+    """Forward and backward through DemoNet, StarNet (NCHW) and the 2-D DemoNet: shapes fit, gradients reach f."""
+    from demonet import DemoNet, PointDemoNet
+    from starnet import create_starnet
+    for model, x in ((DemoNet(8, 2, op=op, num_classes=10, in_chans=1, patch_size=4), torch.randn(2, 1, 28, 28)),
+                     (create_starnet("s050", op=op, num_classes=10, width=8, depths=[1, 1, 1, 1]),
+                      torch.randn(2, 3, 32, 32)),
+                     (PointDemoNet(8, 2, op=op), torch.randn(5, 2))):
+        model(x).sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
+
+
+# -- an op by import path ---------------------------------------------------------------------------------------
+@pytest.fixture
+def user_ops(tmp_path, monkeypatch):
+    """A module ``zoo_user_ops`` on sys.path, the way a user's own package would be; its ops are unregistered after."""
+    (tmp_path / "zoo_user_ops.py").write_text(
+        "import torch\n"
+        "def tanh_star(a, b):\n    return a * torch.tanh(b)\n"
+        "def both(a, b, dim=-1):\n    return torch.cat([a * b, a + b], dim=dim)\n"
+        "both.out_mult = 2\n"
+        "def one_arg(a):\n    return a\n"
+        "def wrong_width(a, b):\n    return torch.cat([a, b], dim=-1)\n"
+        "NOT_A_FUNCTION = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(FUSION_OPS)
+    yield "zoo_user_ops"
+    for name in set(FUSION_OPS) - before:
+        FUSION_OPS.pop(name)
+
+
+def test_an_op_by_import_path_is_registered_under_its_path(user_ops):
+    from demonet import DemoNet
+    from starnet.ops import op_kernel_code, op_out_mult
+    path = f"{user_ops}:tanh_star"
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    torch.testing.assert_close(get_op(path)(a, b), a * torch.tanh(b))
+    assert path in FUSION_OPS and op_kernel_code(path) is None and op_out_mult(path) == 1
+    assert get_op(path) is FUSION_OPS[path]  # imported once
+    net = DemoNet(8, 2, op=path, num_classes=10, in_chans=1, patch_size=4)
+    assert net.blocks[0].fuse.op == path and net(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+    wide = f"{user_ops}:both"  # declares out_mult = 2: star's parameter count through branch_widths
+    assert op_out_mult(wide) == 2
+    assert abs(params(DemoNet(8, 12, op=wide)) - params(DemoNet(8, 12))) <= 0.01 * params(DemoNet(8, 12))
+
+
+@pytest.mark.parametrize("attr,message", [
+    ("nothere", "module 'zoo_user_ops' has no 'nothere'"),
+    ("NOT_A_FUNCTION", "is not callable"),
+    ("one_arg", r"calling it as fn\(a, b\) on two \(2, 3\) tensors failed \(TypeError"),
+    ("wrong_width", r"must give a \(2, 3\) tensor \(out_mult=1\), got \(2, 6\)"),
+])
+def test_a_bad_import_path_is_one_line(user_ops, attr, message):
+    with pytest.raises(ValueError, match=message) as info:
+        get_op(f"{user_ops}:{attr}")
+    assert "\n" not in str(info.value) and f"{user_ops}:{attr}" not in FUSION_OPS
+
+
+def test_a_missing_module_says_where_it_was_looked_for():
+    with pytest.raises(ValueError, match=r"op 'no_such_pkg.ops:fn': cannot import module 'no_such_pkg.ops' "
+                                         r"\(ModuleNotFoundError: .*\); is its directory on PYTHONPATH\?"):
+        get_op("no_such_pkg.ops:fn")
+    with pytest.raises(ValueError, match="module:function"):
+        get_op("no_such_pkg.ops:")

@@ -13,6 +13,7 @@ Generate a YAML for plain ultralytics use::
 from __future__ import annotations
 
 import argparse
+import ast
 from copy import deepcopy
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -76,9 +77,10 @@ class StarNetBackbone(nn.Module):
 yolo_tasks.StarNetBackbone = StarNetBackbone
 
 
-def _allow_safe_load() -> None:
+def allow_safe_load() -> None:
     """Let ``ULTRALYTICS_SAFE_LOAD=1`` (torch ``weights_only`` loading) accept our checkpoints: the
-    pickled detector names these classes and the fusion functions, nothing else of ours."""
+    pickled detector names these classes and the fusion functions, nothing else of ours: the ops registered so far
+    (on import, and again by the detect task once the config's op is known: an op by import path)."""
     from starnet import FUSION_OPS
     from starnet.dwconv import DepthwiseConv2d
     from starnet.layers import DropPath, GlobalPool
@@ -102,7 +104,7 @@ def _old_paths(classes):
     return [(cls, f"{before[cls.__name__]}.{cls.__qualname__}") for cls in classes if cls.__name__ in before]
 
 
-_allow_safe_load()
+allow_safe_load()
 
 
 def stage_channels(variant: str, width: Optional[int] = None) -> List[int]:
@@ -131,7 +133,7 @@ def detector_config(variant: str = "s050", op: Union[str, Sequence[str]] = "star
     if len(backbone) != 10 or backbone[-1][2] != "SPPF" or head[-1][2] != "Detect":
         raise StarbenchError(f"ultralytics {ultralytics.__version__} has a yolov8.yaml layout this code does not "
                              "know (tested: 8.4.x); pin ultralytics>=8.4,<8.5")
-    ours = [[-1, 1, "StarNetBackbone", [variant, plain(op), act, width, plain(depths), in_chans,
+    ours = [[-1, 1, "StarNetBackbone", [variant, _yolo_arg(plain(op)), act, width, plain(depths), in_chans,
                                         float(drop_path), init]],
             [0, 1, "Index", [c3, 0]],   # 1: P3/8
             [0, 1, "Index", [c4, 1]],   # 2: P4/16
@@ -158,6 +160,21 @@ def detector_config(variant: str = "s050", op: Union[str, Sequence[str]] = "star
             # informational (ignored by ultralytics): what this detector is
             "starnet": {"variant": variant, "op": plain(op), "act": act, "width": width,
                         "depths": plain(depths), "stage_channels": [c3, c4, c5]}}
+
+
+def _yolo_arg(value):
+    """A string argument that ultralytics' ``parse_model`` gives back unchanged. It passes each one through
+    ``ast.literal_eval`` and keeps the string only where that raises ValueError ("star", "sum"): an op by import
+    path ("mypkg.ops:my_op") is a SyntaxError there, so it goes in quoted, which literal_eval turns back into it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        ast.literal_eval(value)
+    except ValueError:
+        return value
+    except Exception:
+        pass
+    return repr(value)
 
 
 def write_config(path: Union[str, Path], config: Dict[str, Any]) -> Path:

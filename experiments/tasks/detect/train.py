@@ -16,7 +16,7 @@ from ...train.device import resolve_device
 from ...train.models import count_flops, count_params, model_identity
 from .env import set_threads, thread_callbacks
 from .datasets import check_dataset, resolve_data
-from .model import detector_config, stage_channels, write_config
+from .model import allow_safe_load, detector_config, stage_channels, write_config
 from .yolo_callbacks import TrainClock, tracker_callbacks
 
 log = logging.getLogger("starbench")
@@ -59,14 +59,17 @@ def evaluate(weights, data_yaml, imgsz: int, batch: int, device: str = "cpu", th
 
 
 def _check_model(cfg: DictConfig) -> None:
-    from starnet import FUSION_OPS
+    from starnet.ops import check_op
     if cfg.model.name != "starnet":
         raise StarbenchError(f"task=detect needs a backbone with stage outputs: model=starnet, not model={cfg.model.name}")
     stage_channels(cfg.model.variant, cfg.width)  # unknown variant -> StarbenchError
     ops = plain(cfg.op)
     for op in [ops] if isinstance(ops, str) else ops:
-        if op not in FUSION_OPS:
-            raise StarbenchError(f"unknown op '{op}'; valid: {', '.join(sorted(FUSION_OPS))}")
+        try:
+            check_op(op)  # a name, a preset or an import path (imported here, before any data is made)
+        except ValueError as e:
+            raise StarbenchError(str(e)) from None
+    allow_safe_load()  # again: an op imported by its path just now is a fusion function a checkpoint names too
 
 
 def check_imgsz(imgsz) -> int:

@@ -24,7 +24,14 @@ def test_starnet_onnx_matches_pytorch(variant, op, tmp_path):
     assert check_onnx(path, model, shape, batch=3) < 1e-4  # dynamic batch: exported with 1, run with 3
 
 
-@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("op", ["max", "gate", "concat", "swiglu"])
+def test_the_op_zoo_exports_from_starnet(op, tmp_path):
+    model = create_starnet("s050", op=op, num_classes=10).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", (3, 64, 64))
+    assert check_onnx(path, model, (3, 64, 64)) < 1e-4
+
+
+@pytest.mark.parametrize("op", ["star", "sum", "max", "gate", "concat", "swiglu"])  # concat: branches 37 + 36
 def test_demonet_onnx_matches_pytorch(op, tmp_path):
     model = DemoNet(width=16, depth=2, op=op, num_classes=10, in_chans=1, patch_size=7).eval()
     for block in model.blocks:

@@ -63,20 +63,55 @@ def demonet_and_batch(op):
     return model.train(), torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
 
 
-@pytest.mark.parametrize("op", ["star", "sum", "diff"])
+# The zoo (starnet/ops.py): ops without a kernel code (max, gate, concat), presets with one (bilinear: star after
+# none) and without (swiglu: silu has no kernel code), and a test-only op registered here.
+ZOO = ["star", "sum", "diff", "max", "gate", "concat", "bilinear", "swiglu"]
+
+
+def takes_the_kernel(op, act, act_codes):
+    """Whether a block of ``op`` after ``act`` has kernel codes for both (presets resolved as the blocks do)."""
+    from starnet.ops import branch_merge, op_kernel_code
+    op, act = branch_merge(op, act)
+    return op_kernel_code(op) is not None and act in act_codes
+
+
+@pytest.mark.parametrize("op", ZOO)
 def test_every_op_through_every_path_on_starnet(kernels_built, diff_op, op, monkeypatch):
-    """The fused MLP takes ops with a kernel code; a new op without one takes the plain merge there."""
+    """The fused MLP takes ops with a kernel code; an op without one takes the plain (or compiled) merge there,
+    with the same loss and gradients."""
+    from starnet.ops import ACT_KERNEL_CODES
     op = diff_op if op == "diff" else op
     calls = []
     real = fused_mlp._FusedMLPFn.apply
     monkeypatch.setattr(fused_mlp._FusedMLPFn, "apply", lambda *a: calls.append(a[-2]) or real(*a))
     assert_same_step(*starnet_and_batch(op), **ALL)
-    assert bool(calls) == (op != diff_op)  # star/sum: the kernel ran; the test op: it did not
+    assert bool(calls) == takes_the_kernel(op, "none", ACT_KERNEL_CODES)  # star/sum/bilinear: the kernel ran
 
 
-@pytest.mark.parametrize("op", ["star", "diff"])
-def test_every_op_through_every_path_on_demonet(kernels_built, diff_op, op):
-    assert_same_step(*demonet_and_batch(diff_op if op == "diff" else op), **ALL)
+@pytest.mark.parametrize("op", ZOO)
+def test_every_op_through_every_path_on_demonet(kernels_built, diff_op, op, monkeypatch):
+    """DemoNet's fused block too (gelu: DemoNet's activation), which declines the ops without a code."""
+    from starnet.kernels import demo_block
+    from starnet.ops import BLOCK_ACT_KERNEL_CODES
+    op = diff_op if op == "diff" else op
+    calls = []
+    real = demo_block._DemoBlockFn.apply
+    monkeypatch.setattr(demo_block._DemoBlockFn, "apply", lambda *a: calls.append(1) or real(*a))
+    assert_same_step(*demonet_and_batch(op), **ALL, fused_block=True)
+    assert bool(calls) == takes_the_kernel(op, "gelu", BLOCK_ACT_KERNEL_CODES)
+
+
+def test_the_kernels_decline_what_they_do_not_implement():
+    """Called directly, the fused MLP returns None (the caller's plain path) for an op without a code and for
+    branches of unequal width (concat's), even if handed a code."""
+    from starnet.model import StarBlock
+    from starnet.ops import act_kernel_code
+    x = torch.randn(2, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    for op in ("max", "gate", "concat"):
+        block = StarBlock(8, 3, op=op, act="relu6")
+        convs = (block.f1.conv, block.f2.conv, block.g.conv)
+        assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), block.fuse.kernel_code) is None
+    assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), fused_mlp.OP_STAR) is None  # 13 + 12 -> 25
 
 
 def test_state_dict_and_parameters_unchanged():

@@ -49,3 +49,29 @@ def test_generated_yaml_works_in_plain_ultralytics(tmp_path):
     assert model.model.yaml["backbone"][0][3][:2] == ["s050", "sum"]  # what a checkpoint records
     with pytest.raises(StarbenchError, match="scale from the file name"):
         write_config(tmp_path / "plain.yaml", detector_config("s050", "sum", nc=3, scale="s"))
+
+
+def test_the_op_zoo_and_an_op_by_import_path_build_the_detector(tmp_path, monkeypatch):
+    """Every op of the zoo at star's size (within 1%: concat's branch widths), and an op by import path through
+    the generated YAML, whose string arguments ultralytics passes through ast.literal_eval."""
+    from ultralytics import YOLO
+    from starnet import FUSION_OPS
+
+    def build(op):
+        model = DetectionModel(detector_config("s050", op, nc=10), ch=3, nc=10, verbose=False)
+        with torch.no_grad():
+            assert [f.shape[-1] for f in backbone_of(model)(torch.zeros(1, 3, 64, 64))] == [8, 4, 2]
+        return backbone_of(model).op, sum(p.numel() for p in model.parameters())
+
+    star = build("star")[1]
+    for op in ("max", "gate", "concat", "bilinear", "swiglu"):
+        name, count = build(op)
+        assert name == op and abs(count - star) <= 0.01 * star, op
+    (tmp_path / "det_user_ops.py").write_text("import torch\n\n\ndef tanh_star(a, b):\n    return a * torch.tanh(b)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    op = "det_user_ops:tanh_star"
+    try:
+        model = YOLO(str(write_config(tmp_path / "starnet_s050_user_yolov8n.yaml", detector_config("s050", op, nc=3))))
+        assert backbone_of(model.model).op == op and model.model.yaml["backbone"][0][3][1] in (op, repr(op))
+    finally:
+        FUSION_OPS.pop(op, None)
