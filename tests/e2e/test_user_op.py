@@ -37,9 +37,9 @@ def test_an_op_by_import_path_runs_and_is_recorded_by_its_path(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert {r["op"] for r in rows} == {OP, "sum"} and {r["status"] for r in rows} == {"completed"}
-    assert f"pooled_gap_{OP}" in rows[0]
+    assert rows[0]["pooled_pairs"] == "3"  # two ops: one pooled test, its columns unsuffixed
     md = (sweep / "summary.md").read_text()
-    assert md.startswith(f"# {OP} vs sum:") and f"| all | {OP} |" in md
+    assert md.startswith(f"# {OP} vs sum:") and f"| sum | {OP} | gap {OP} − sum" in md
     assert (sweep / "star_vs_sum.png").stat().st_size > 10_000
 
 
