@@ -39,11 +39,10 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever an editable install points at
+from experiments.records import METRICS_FILE, atomic_write_text
+from experiments.tools.cli import non_negative_int, positive_int
 
-from experiments.records import METRICS_FILE, atomic_write_text  # noqa: E402
-from experiments.tools.cli import non_negative_int, positive_int  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SIDES = {"before": ["trainer.fast_paths=false"], "after": []}
 OPS = ("star", "sum")

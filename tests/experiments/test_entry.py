@@ -108,7 +108,7 @@ def assert_clean_failure(proc, run_dir, message):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("op=mul", "unknown op 'mul'; valid ops: star, sum"),
+    ("op=mul", "unknown op 'mul'; valid ops: concat, gate, max, star, sum; presets"),
     ("width=0", "width must be a positive integer"),
     ("depth=0", "depth must be a positive integer"),
     ("model=starnet model.variant=s9 depth=null", "unknown StarNet variant 's9'"),
