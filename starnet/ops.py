@@ -226,16 +226,18 @@ class Fusion(nn.Module):
     """``op(a, b)`` as a module, so the op shows up in ``print(model)``. ``channel_dim``: where the channels
     are (-1 in DemoNet's channels-last blocks, 1 in StarNet's NCHW ones), for ops that concatenate."""
 
-    channel_dim = -1  # a class default: a Fusion pickled before the attribute existed loads as channels-last
+    channel_dim = -1  # class defaults: a Fusion pickled before these attributes existed loads as channels-last,
+    _out_mult = 1     # element-wise (every op then was)
 
     def __init__(self, op: str, channel_dim: int = -1):
         super().__init__()
         self.op = op
         self.fn = get_op(op)
         self.channel_dim = channel_dim
+        self._out_mult = op_out_mult(op)  # looked up once, not on every forward
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if self.out_mult == 1:
+        if self._out_mult == 1:
             return self.fn(a, b)
         return self.fn(a, b, dim=self.channel_dim)
 
@@ -245,7 +247,7 @@ class Fusion(nn.Module):
 
     @property
     def out_mult(self) -> int:
-        return op_out_mult(self.op)
+        return self._out_mult
 
     def extra_repr(self) -> str:
         return self.op
