@@ -3,14 +3,16 @@
     python scripts/benchmark_demonet_step.py --threads 1 [--widths 8,16,32,64] [--patch2-widths 16] [--ops star]
                                              [--acts gelu] [--json out.json]
 
-For each (width, patch, op, act), three sides of one training step (forward, label-smoothed cross entropy,
+For each (width, patch, op, act), four sides of one training step (forward, label-smoothed cross entropy,
 backward, grad-norm clip, AdamW; batch 128 on 28x28 one-channel images, depth 12) run interleaved in this one
 process, so that a busy machine slows them alike; the ratios are what to compare:
   plain    trainer.fast_paths=false: PyTorch's own ops (main's default path before issue 12)
   dw_cb    fast_dwconv + compile_branches (the fastest DemoNet switches before issue 12)
-  default  what the trainer now does by default on CPU: fused_block with all other switches on, and AdamW's
-           multi-tensor (foreach) step
-Printed per row: the median of the rounds' best step times, the default's ratios to the other two (and the ratios
+  default  what the trainer now does by default on CPU: fused_block with all other switches on, AdamW's
+           fused step, and trainer.reuse_freed_memory (the step's memory reused, not faulted in)
+  plain+reuse  the plain path with reuse_freed_memory alone: how much of the gain the allocator setting is
+The setting is process-wide: it is switched on before each turn of the sides that have it, off before the others'.
+Printed per row: the median of the rounds' best step times, the default's ratios to plain and dw_cb (and the ratios
 of each side's fastest round, steadier when neighbours come and go), GFLOP/s (the plain model's
 FLOPs, experiments/train/timing.py training_flops), and each side's warm-up (its first steps, compiling
 included; a C++ kernel built before is loaded from torch's cache).
@@ -22,14 +24,19 @@ import torch
 
 from demonet import DemoNet
 from experiments.tools.cli import positive_int
+from experiments.train.allocator import reuse_freed_memory
 from experiments.train.timing import interleaved, training_flops, write_json
 from starnet import accelerate
 
+DEFAULT_SWITCHES = {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True,
+                    "fused_block": True}
+# side -> (accelerate()'s switches, AdamW's options, reuse_freed_memory); the default's optimizer as
+# experiments/train/trainer.py optimizer_fast_path gives it on CPU
 SIDES = {
-    "plain": {},
-    "dw_cb": {"fast_dwconv": True, "compile_branches": True},
-    "default": {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True,
-                "fused_block": True},
+    "plain": ({}, {}, False),
+    "dw_cb": ({"fast_dwconv": True, "compile_branches": True}, {}, False),
+    "default": (DEFAULT_SWITCHES, {"fused": True}, True),
+    "plain+reuse": ({}, {}, True),
 }
 
 
@@ -37,11 +44,11 @@ def int_list(text: str):
     return [positive_int(v) for v in text.split(",") if v]
 
 
-def step_fn(width, depth, patch, op, act, batch, switches, foreach=None):
+def step_fn(width, depth, patch, op, act, batch, switches, optimizer=None):
     torch.manual_seed(0)
     model = accelerate(DemoNet(width, depth, op=op, act=act, num_classes=10, in_chans=1, patch_size=patch).train(),
                        **switches)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, foreach=foreach)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, **(optimizer or {}))
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
 
     def step():  # as experiments/train/trainer.py's train_epoch
@@ -71,20 +78,22 @@ def main():
           f"median of {args.rounds} rounds, best of {args.best_of} steps each")
     print(f"{'width':>5} {'patch':>5} {'op':>4} {'act':>4} | {'plain ms':>8} {'dw_cb ms':>8} {'default ms':>10} | "
           f"{'vs plain':>8} {'vs dw_cb':>8} | fastest rounds' | GFLOP/s plain/dw_cb/default | "
-          "warm-up s plain/dw_cb/default")
+          "warm-up s plain/dw_cb/default | plain+reuse ms, vs plain")
     rows = []
     configs = [(w, 4) for w in args.widths] + [(w, 2) for w in args.patch2_widths]
     for width, patch in configs:
         for op in args.ops.split(","):
             for act in args.acts.split(","):
                 steps, flops = {}, None
-                for name, switches in SIDES.items():
+                for name, (switches, optimizer, _) in SIDES.items():
                     model, x, y, steps[name] = step_fn(width, args.depth, patch, op, act, args.batch, switches,
-                                                       foreach=True if name == "default" else None)
+                                                       optimizer)
                     if flops is None:  # on the plain model: the counter sees ATen ops, not a kernel's
                         flops = training_flops(model, x, y)
                 start = time.perf_counter()
-                t = interleaved(steps, rounds=args.rounds, warmup=3, best_of=args.best_of, alternate=True)
+                before = {name: (lambda on=reuse: reuse_freed_memory(on)) for name, (_, _, reuse) in SIDES.items()}
+                t = interleaved(steps, rounds=args.rounds, warmup=3, best_of=args.best_of, alternate=True,
+                                before=before)
                 ms = {k: 1e3 * t.median(k) for k in steps}
                 fastest = {k: 1e3 * min(t.times[k]) for k in steps}  # the least disturbed round, on a busy machine
                 row = dict(width=width, patch=patch, op=op, act=act, gflop=flops / 1e9, ms=ms,
@@ -92,6 +101,7 @@ def main():
                            fastest_ms=fastest,
                            fastest_vs_plain=fastest["plain"] / fastest["default"],
                            fastest_vs_dw_cb=fastest["dw_cb"] / fastest["default"],
+                           reuse_vs_plain=ms["plain"] / ms["plain+reuse"],
                            gflops={k: flops / 1e6 / v for k, v in ms.items()}, warmup_s=t.warmup_s,
                            wall_s=time.perf_counter() - start)
                 rows.append(row)
@@ -100,7 +110,9 @@ def main():
                       f"{ms['default']:10.1f} | {row['vs_plain']:7.2f}x {row['vs_dw_cb']:7.2f}x | "
                       f"{row['fastest_vs_plain']:.2f}x {row['fastest_vs_dw_cb']:.2f}x | "
                       f"{g['plain']:.1f}/{g['dw_cb']:.1f}/{g['default']:.1f} | "
-                      f"{w['plain']:.1f}/{w['dw_cb']:.1f}/{w['default']:.1f}", flush=True)
+                      f"{w['plain']:.1f}/{w['dw_cb']:.1f}/{w['default']:.1f} | "
+                      f"{ms['plain+reuse']:.1f}, {row['reuse_vs_plain']:.2f}x", flush=True)
+    reuse_freed_memory(False)
     write_json(args.json, dict(args=vars(args), rows=rows))
 
 

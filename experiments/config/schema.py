@@ -179,6 +179,7 @@ class TrainerConfig:
     fused_mlp: bool = True
     fast_batchnorm: bool = True
     fused_block: bool = True
+    reuse_freed_memory: bool = True
     cudnn_benchmark: bool = True
     compile: bool = False
     channels_last: Any = "auto"   # auto | true | false

@@ -11,9 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 
 # Knobs that change where or how fast a job runs, not what it computes. The CPU fast paths compute PyTorch's math
-# to float rounding (tests/starnet/kernels), as a different thread count does.
+# to float rounding (tests/starnet/kernels), as a different thread count does; where memory comes from
+# (reuse_freed_memory) changes nothing computed.
 FAST_PATH_KEYS = tuple(f"trainer.{k}" for k in ("fast_paths", "fast_dwconv", "compile_branches", "fused_mlp",
-                                                 "fast_batchnorm", "fused_block"))
+                                                 "fast_batchnorm", "fused_block",
+                                                 "reuse_freed_memory"))
 NON_RESULT_KEYS = ("logger", "paths", "trainer.threads", "trainer.device", "task.threads", "task.device", "data.root",
                    "data.workers", "data.cache_dir", *FAST_PATH_KEYS)
 

@@ -16,6 +16,7 @@ from starnet.ops import check_positive_int
 from ..data import build_data
 from ..errors import StarbenchError
 from ..records import Tracker
+from ..train.allocator import reuse_freed_memory
 from ..train.device import resolve_device
 from ..train.distributed import broadcast_object, device_for, init_distributed
 from ..train.models import build_model, count_flops, count_params, human_count, model_identity
@@ -85,6 +86,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         torch.set_num_threads(choose_threads(tcfg.threads, step_factory=None)[0])
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
+    reuse_freed_memory(device.type == "cpu" and bool(tcfg.get("fast_paths", True))
+                       and bool(tcfg.get("reuse_freed_memory", True)))
     torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)

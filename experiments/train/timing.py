@@ -32,13 +32,17 @@ def _of(value: PerSide, side: str) -> int:
 
 def interleaved(sides: Mapping[str, Callable[[], Any]], rounds: int, *, warmup: PerSide = 0, iters: int = 1,
                 best_of: PerSide = 1, alternate: bool = False,
-                sync: Optional[Callable[[], None]] = None) -> Timings:
+                sync: Optional[Callable[[], None]] = None,
+                before: Optional[Mapping[str, Callable[[], Any]]] = None) -> Timings:
     """Warm each side up (``warmup`` calls), then ``rounds`` rounds over all sides. In a round a side is timed
     ``best_of`` times, each over ``iters`` back-to-back calls, and keeps its fastest (seconds per call).
-    ``warmup`` and ``best_of`` may be given per side."""
+    ``warmup`` and ``best_of`` may be given per side. ``before[side]``, untimed, runs before each of a side's
+    turns (its warm-up included): a process-wide setting that belongs to one side."""
     sync = sync or (lambda: None)
+    before = before or {}
     out = Timings({name: [] for name in sides})
     for name, fn in sides.items():
+        before.get(name, lambda: None)()
         start = time.perf_counter()
         for _ in range(_of(warmup, name)):
             fn()
@@ -47,6 +51,7 @@ def interleaved(sides: Mapping[str, Callable[[], Any]], rounds: int, *, warmup: 
     order = list(sides.items())
     for r in range(rounds):
         for name, fn in (order[::-1] if alternate and r % 2 else order):
+            before.get(name, lambda: None)()
             best = float("inf")
             for _ in range(_of(best_of, name)):
                 sync()

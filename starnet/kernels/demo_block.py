@@ -5,8 +5,9 @@ the 7x7 depthwise conv (with permutes around it), a d->6d GEMM, the activation, 
 layer scale and the residual, each a pass over memory and a dispatch, twice as many in the backward. The
 step is bound by those, not by arithmetic (docs/performance.md, issue 12). Here a block runs over tiles of
 whole images (the depthwise conv only mixes tokens of one image), so every intermediate stays in cache:
-per tile, LayerNorm, the depthwise conv as a direct loop over channel vectors, ``h = u wf^T + bf`` and
-``o = z wg^T + bg`` as ATen GEMMs, GELU with the erf approximation of ATen's vectorised kernel.
+per tile, LayerNorm, the depthwise conv as a direct loop over channel vectors, ``u wf^T`` and ``z wg^T`` as
+ATen GEMMs (their biases added in the loops that read the GEMMs' outputs: one pass less over each), GELU with
+the erf approximation of ATen's vectorised kernel, fused with the op.
 The forward keeps what the backward needs (the conv output ``u``, f's output ``h``, g's output ``o``, the
 LayerNorm statistics: less than the plain block keeps); the backward recomputes the activation and the op
 per tile and sums weight gradients per thread.
@@ -100,6 +101,31 @@ static void merge(const float* a, const float* h, float* z, int64_t T, int64_t H
       #pragma omp simd
       for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] + h2[j];
     }
+  }
+}
+
+// The forward's: h += bf in place (the backward reads the biased h), z = op(act(h1), h2), one pass over h.
+template <int OP, bool IS_GELU>
+static void bias_act_merge_t(float* h, const float* bf, float* z, int64_t T, int64_t Hd, int64_t act) {
+  const float* b1 = bf; const float* b2 = bf + Hd;
+  for (int64_t r = 0; r < T; ++r) {
+    float* h1 = h + r * 2 * Hd; float* h2 = h1 + Hd; float* zr = z + r * Hd;
+    #pragma omp simd
+    for (int64_t j = 0; j < Hd; ++j) {
+      const float v = h1[j] + b1[j], w = h2[j] + b2[j];
+      h1[j] = v; h2[j] = w;
+      float a;
+      if (IS_GELU) { float cdf, pv; gelu_parts(v, cdf, pv); a = v * cdf; } else { a = act_f(v, act); }
+      zr[j] = OP == 0 ? a * w : a + w;
+    }
+  }
+}
+
+static void bias_act_merge(float* h, const float* bf, float* z, int64_t T, int64_t Hd, int64_t act, int64_t op) {
+  if (op == 0) {
+    if (act == GELU) bias_act_merge_t<0, true>(h, bf, z, T, Hd, act); else bias_act_merge_t<0, false>(h, bf, z, T, Hd, act);
+  } else {
+    if (act == GELU) bias_act_merge_t<1, true>(h, bf, z, T, Hd, act); else bias_act_merge_t<1, false>(h, bf, z, T, Hd, act);
   }
 }
 
@@ -230,7 +256,6 @@ std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, 
   at::parallel_for(0, ntiles, 1, [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;  // grad mode is thread-local: OpenMP workers start with it on
     auto n = at::empty({tile * HW, C}, x.options());
-    auto a = at::empty({tile * HW, Hd}, x.options());
     auto z = at::empty({tile * HW, Hd}, x.options());
     for (int64_t t = begin; t < end; ++t) {
       const int64_t i0 = t * tile, imgs = std::min(tile, B - i0), r0 = i0 * HW, T = imgs * HW;
@@ -238,16 +263,20 @@ std::vector<torch::Tensor> block_forward(torch::Tensor x, int64_t H, int64_t W, 
                  n.data_ptr<float>(), mean.data_ptr<float>() + r0, rstd.data_ptr<float>() + r0, T, C);
       dwconv(n.data_ptr<float>(), wt.data_ptr<float>(), dwb.data_ptr<float>(), u.data_ptr<float>() + r0 * C,
              imgs, H, W, C, k);
-      auto ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
-      at::addmm_out(ht, bf, u.narrow(0, r0, T), wft);
-      activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), nullptr, T, Hd, act);
-      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
-      at::addmm_out(ot, bg, zt, wgt);
-      const float* xp = x.data_ptr<float>() + r0 * C; const float* op_ = ot.data_ptr<float>();
-      const float* gp = gamma.data_ptr<float>(); float* yp = y.data_ptr<float>() + r0 * C;
+      auto ht = h.narrow(0, r0, T), zt = z.narrow(0, 0, T), ot = o.narrow(0, r0, T);
+      at::mm_out(ht, u.narrow(0, r0, T), wft);  // the biases join in the loops that read the GEMMs' outputs
+      bias_act_merge(ht.data_ptr<float>(), bf.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, act, op);
+      at::mm_out(ot, zt, wgt);
+      const float* xp = x.data_ptr<float>() + r0 * C; float* op_ = ot.data_ptr<float>();
+      const float* gp = gamma.data_ptr<float>(); const float* bgp = bg.data_ptr<float>();
+      float* yp = y.data_ptr<float>() + r0 * C;
       for (int64_t r = 0; r < T; ++r) {
         #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) yp[r * C + c] = xp[r * C + c] + gp[c] * op_[r * C + c];
+        for (int64_t c = 0; c < C; ++c) {
+          const float ov = op_[r * C + c] + bgp[c];
+          op_[r * C + c] = ov;
+          yp[r * C + c] = xp[r * C + c] + gp[c] * ov;
+        }
       }
     }
   });

@@ -158,4 +158,5 @@ def test_demonet_step_prints_each_width_and_writes_json(tmp_path):
     rows = json.loads((tmp_path / "out.json").read_text())["rows"]
     assert [(r["width"], r["patch"], r["op"]) for r in rows] == [(8, 4, "star"), (8, 4, "sum"), (8, 2, "star"),
                                                                  (8, 2, "sum")]
-    assert all(set(r["ms"]) == {"plain", "dw_cb", "default"} for r in rows)
+    assert all(set(r["ms"]) == {"plain", "dw_cb", "default", "plain+reuse"} for r in rows)
+    assert all(r["reuse_vs_plain"] == r["ms"]["plain"] / r["ms"]["plain+reuse"] for r in rows)

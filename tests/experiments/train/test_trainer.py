@@ -5,8 +5,11 @@ import torch
 from torch import nn
 from PIL import Image
 
+from omegaconf import OmegaConf
+
+from demonet import DemoNet
 from experiments.entry import run_job
-from experiments.train.trainer import load_checkpoint
+from experiments.train.trainer import load_checkpoint, optimizer_fast_path
 
 
 def test_ema_mixup_cutmix_drop_path_run(tiny_cfg, tmp_path):
@@ -69,3 +72,41 @@ def test_compiled_training_step_matches_eager(op):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6)
     for a, b in zip(eager.buffers(), compiled_model.buffers()):  # BatchNorm running statistics
         torch.testing.assert_close(b, a.to(b.dtype), rtol=1e-4, atol=1e-6)
+
+
+def test_optimizer_fast_path_is_fused_adamw_on_cpu_and_off_elsewhere():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cfg = lambda **kw: OmegaConf.create({"optimizer": "adamw", "fast_paths": True, **kw})  # noqa: E731
+    assert optimizer_fast_path(cfg(), cpu) == {"fused": True}
+    assert optimizer_fast_path(cfg(optimizer="lamb"), cpu) == {"foreach": True}  # no fused step in torch
+    assert optimizer_fast_path(cfg(fast_paths=False), cpu) == {} and optimizer_fast_path(cfg(), cuda) == {}
+
+
+def test_fused_and_multi_tensor_optimizer_steps_are_the_loops_math():
+    from timm.optim import create_optimizer_v2
+    steps = []
+    for kind in ({}, {"foreach": True}, {"fused": True}):  # {}: torch's default on CPU, the per-parameter loop
+        torch.manual_seed(0)
+        model = DemoNet(8, 2, num_classes=10, in_chans=1, patch_size=4)
+        opt = create_optimizer_v2(model, opt="adamw", lr=4e-3, weight_decay=0.05, **kind)
+        assert all(opt.defaults[k] is v for k, v in kind.items())
+        x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        steps.append([p.detach().clone() for p in model.parameters()])
+    for other in steps[1:]:
+        for a, b in zip(steps[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_trainer_builds_the_fused_optimizer_on_cpu(tiny_cfg, tmp_path, monkeypatch):
+    import timm.optim
+    seen = []
+    real = timm.optim.create_optimizer_v2  # the trainer imports it when it builds its optimizer
+    monkeypatch.setattr(timm.optim, "create_optimizer_v2", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    assert run_job(tiny_cfg("trainer.epochs=1"), tmp_path / "fast")["status"] == "completed"
+    assert run_job(tiny_cfg("trainer.epochs=1", "trainer.fast_paths=false"), tmp_path / "plain")["status"] == "completed"
+    assert seen[0].get("fused") is True and "fused" not in seen[-1] and "foreach" not in seen[-1]
