@@ -6,6 +6,7 @@ import torch
 from experiments.train.models import build_model
 from starnet.ops import check_op
 from tests.conf import test_presets as presets
+from tests.conftest import compose_cfg
 
 ZOO = ["star", "sum", "max", "gate", "concat", "bilinear", "swiglu"]
 
@@ -16,7 +17,7 @@ def test_op_zoo_sweeps_the_zoo_under_the_protocol():
     params = presets.sweep_params(cfg)
     assert params["op"] == ZOO and all(check_op(op) == op for op in ZOO)
     assert params["width"] == ["8", "16", "32"] and cfg.depth == 12 and cfg.model.name == "demonet"
-    assert params["seed"] == ["0", "1", "2", "3", "4"]
+    assert params["seed"] == presets.sweep_params(presets.compose_full("experiment=fig1_width"))["seed"]  # part 3
     assert "op_zoo" in str(cfg.hydra.sweep.dir) and str(cfg.hydra.mode) == "RunMode.MULTIRUN"
 
 
@@ -42,3 +43,11 @@ def test_every_job_builds_at_stars_parameter_count(width):
         with torch.no_grad():
             out = net.eval()(torch.zeros(1, cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size))
         assert out.shape == (1, cfg.data.num_classes)
+
+
+def test_star_and_sum_in_the_zoo_are_the_width_sweeps_jobs():
+    """The preset's comment lets a zoo sweep reuse fig1_width's star and sum jobs: only if they compute the same."""
+    from experiments.records import config_hash
+    for op, width in (("star", 8), ("sum", 32)):
+        job = ("logger=none", f"op={op}", f"width={width}", "seed=1")
+        assert config_hash(compose_cfg("experiment=op_zoo", *job)) == config_hash(compose_cfg("experiment=fig1_width", *job))
