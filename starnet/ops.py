@@ -31,7 +31,7 @@ This module imports torch and the kernels' code constants only (the layer above 
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -58,6 +58,11 @@ OP_PRESETS: Dict[str, Tuple[str, str]] = {
 }
 
 
+def _check_out_mult(out_mult: Any, where: str = "") -> None:
+    if out_mult not in OUT_MULTS or isinstance(out_mult, bool):
+        raise ValueError(f"{where}out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
+
+
 def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1) -> Callable[[FusionFn], FusionFn]:
     """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``. ``kernel_code``: the C++ kernels'
     code for the same function (``kernels.fused_mlp.OP_*``), if they have it; without one the kernels
@@ -67,8 +72,7 @@ def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1)
     ``branch_widths``). The C++ kernels implement element-wise merges only."""
     if kernel_code is not None and (isinstance(kernel_code, bool) or not isinstance(kernel_code, int)):
         raise TypeError(f"kernel_code must be an int or None, got {kernel_code!r}")
-    if out_mult not in OUT_MULTS or isinstance(out_mult, bool):
-        raise ValueError(f"out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
+    _check_out_mult(out_mult)
     if kernel_code is not None and out_mult != 1:
         raise ValueError("the C++ kernels implement element-wise merges only: an op with out_mult=2 has no kernel_code")
 
@@ -172,8 +176,7 @@ def _import_op(path: str) -> None:
     if not callable(fn):
         raise ValueError(f"{where}: '{attr}' in module '{module_name}' is not callable (a fusion op is fn(a, b))")
     out_mult = getattr(fn, "out_mult", 1)
-    if out_mult not in OUT_MULTS or isinstance(out_mult, bool):
-        raise ValueError(f"{where}: out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
+    _check_out_mult(out_mult, f"{where}: ")
     a, b = torch.randn(2, 3), torch.randn(2, 3)
     try:
         with torch.no_grad():
