@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .files import METRICS_FILE, atomic_write_text, one_line, read_metrics, status_of
 from .naming import config_hash, current_sweep_group, stable_id
+from .provenance import run_provenance
 
 log = logging.getLogger("starbench")
 
@@ -38,7 +39,7 @@ class Tracker:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.record: Dict[str, Any] = {"status": "running", "error": None, **info,
-                                       "config_hash": config_hash(cfg),
+                                       "config_hash": config_hash(cfg), "provenance": run_provenance(),
                                        "run_dir": str(self.run_dir), "wandb_dir": None, "history": []}
         previous = read_metrics(self.run_dir)
         if previous and previous.get("history") and previous.get("status") != "completed":
