@@ -380,6 +380,35 @@ def _op_text(op: Any) -> str:
     return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
 
 
+def two_level_lines(summary: Summary) -> List[str]:
+    """With one axis of two levels (no_act: ``model.act`` gelu, none): each op's change from the first level to the
+    second, paired by seed, and each compared op's gap change, (op − reference at the second level) − (op −
+    reference at the first), paired by seed: the paper's Table 4 question, whether the reference loses more than
+    the op when the level changes. Nothing for other sweeps."""
+    if len(summary.axes) != 1 or len(summary.rows) != 2:
+        return []
+    first, second = summary.rows  # in the axis' sorted order
+    axis, ref = summary.axes[0], summary.reference
+    a, b = _fmt(first.key[0]), _fmt(second.key[0])
+
+    def gaps(row: Row, op: Any) -> Dict[Any, float]:
+        base, test = row.by_op.get(ref, {}), row.by_op.get(op, {})
+        return {s: test[s] - base[s] for s in base if s in test}
+
+    lines = ["", f"## Change from {axis}={a} to {axis}={b}", "",
+             f"| | change ({b} − {a}) [{LEVEL:.0%} CI] | n | significant |", "|---|---|---|---|"]
+    for op in (ref, *summary.ops):
+        g = paired_gap(first.by_op.get(op, {}), second.by_op.get(op, {}))
+        lines.append(f"| {_op_text(op)} | {_gap_text(g)} | {g.n} | {_significant_text(g)} |")
+    for op in summary.ops:
+        g = paired_gap(gaps(first, op), gaps(second, op))
+        lines.append(f"| gap {_op_text(op)} − {_op_text(ref)} | {_gap_text(g)} | {g.n} | {_significant_text(g)} |")
+    lines += ["", f"Change: per seed, the run at {axis}={b} minus the run of the same op and seed at {axis}={a}; "
+              f"its mean and {LEVEL:.0%} t interval. Gap: the same for the paired gap op − {ref}, so a positive value "
+              f"means {ref} loses more (or gains less) than the op."]
+    return lines
+
+
 def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
                    extra: Sequence[str] = ()) -> None:
     counts: Dict[str, int] = {}
@@ -425,6 +454,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
                   f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]
         lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
                   for r, op in others]
+    lines += two_level_lines(summary)
     lines += regime_lines(jobs, summary)
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]
