@@ -2,7 +2,6 @@ import subprocess
 import sys
 
 from experiments.entry import run_job
-from experiments.train.allocator import reuse_freed_memory
 
 # In a new process, as a job starts: a few training steps of a small DemoNet (PyTorch's plain ops), then the minor
 # page faults per step (each the first write to a new page).
@@ -51,4 +50,3 @@ def test_trainer_sets_it_on_cpu_and_off_with_the_plain_path(tiny_cfg, tmp_path, 
                         ("off", ("trainer.reuse_freed_memory=false",))):
         assert run_job(tiny_cfg("trainer.epochs=1", *extra), tmp_path / name)["status"] == "completed"
     assert seen == [True, False, False]
-    reuse_freed_memory(False)

@@ -2,10 +2,9 @@ import copy
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from PIL import Image
-
-from omegaconf import OmegaConf
 
 from demonet import DemoNet
 from experiments.entry import run_job
