@@ -31,7 +31,7 @@ from starnet import accelerate
 DEFAULT_SWITCHES = {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True,
                     "fused_block": True}
 # side -> (accelerate()'s switches, AdamW's options, reuse_freed_memory); the default's optimizer as
-# experiments/train/trainer.py optimizer_fast_path gives it on CPU
+# experiments/train/fast_paths.py optimizer_fast_path gives it on CPU
 SIDES = {
     "plain": ({}, {}, False),
     "dw_cb": ({"fast_dwconv": True, "compile_branches": True}, {}, False),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -10,13 +9,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from starnet import accelerate
-from starnet.kernels._build import compiler_available
 from starnet.ops import check_positive_int
 
 from ..data import build_data
 from ..errors import StarbenchError
 from ..records import Tracker
 from ..train.allocator import reuse_freed_memory
+from ..train.fast_paths import keep_freed_memory, kernel_switches
 from ..train.device import resolve_device
 from ..train.distributed import broadcast_object, device_for, init_distributed
 from ..train.models import build_model, count_flops, count_params, human_count, model_identity
@@ -25,22 +24,6 @@ from ..train.trainer import Trainer, seed_everything
 from .base import TaskSpec
 
 log = logging.getLogger("starbench")
-
-KERNEL_SWITCHES = ("fast_dwconv", "fused_mlp", "fast_batchnorm", "compile_branches", "fused_block")
-
-
-def kernel_switches(tcfg: DictConfig, cpu: bool) -> Dict[str, bool]:
-    """``accelerate()``'s options from ``trainer.<switch>``: all off (PyTorch's plain ops) off the CPU (the fast
-    paths are CPU kernels), with ``trainer.fast_paths=false``, or without a C++ compiler (then one log line)."""
-    wanted = {key: bool(tcfg.get(key, False)) for key in KERNEL_SWITCHES}
-    if not (cpu and tcfg.get("fast_paths", True) and any(wanted.values())):
-        return dict.fromkeys(KERNEL_SWITCHES, False)
-    if not compiler_available():
-        log.warning("no C++ compiler (%s): training with PyTorch's plain ops (trainer.fast_paths needs one)",
-                    os.environ.get("CXX", "c++"))
-        return dict.fromkeys(KERNEL_SWITCHES, False)
-    return wanted
-
 
 DETECTION_DATA = ("yolo", "fashion_det")  # conf/data/ options only task=detect reads
 
@@ -86,13 +69,12 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         torch.set_num_threads(choose_threads(tcfg.threads, step_factory=None)[0])
     # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
     torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
-    reuse_freed_memory(device.type == "cpu" and bool(tcfg.get("fast_paths", True))
-                       and bool(tcfg.get("reuse_freed_memory", True)))
+    reuse_freed_memory(keep_freed_memory(tcfg, device))
     torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
     model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
-    model = accelerate(model, **kernel_switches(tcfg, cpu=device.type == "cpu"))
+    model = accelerate(model, **kernel_switches(tcfg, device))
     data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
     info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .distributed import DistInfo, all_reduce_sum
+from .fast_paths import optimizer_fast_path
 from .threads import AUTO, choose_threads, describe, training_step
 from ..errors import Interrupted, StarbenchError
 from ..records import Tracker, atomic_write
@@ -90,19 +91,6 @@ def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_la
         total += len(y)
     correct1, correct5, total, loss = all_reduce_sum([correct1, correct5, total, loss_sum.item()], device, dist_info)
     return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "val_loss": loss / total}
-
-
-FUSED_OPTIMIZERS = ("adam", "adamw")  # timm names of torch optimizers with a fused CPU step
-
-
-def optimizer_fast_path(tcfg: DictConfig, device: torch.device) -> Dict[str, bool]:
-    """CPU fast path for the optimizer: torch's fused step for Adam/AdamW, multi-tensor (foreach) ops for the
-    rest, in place of the per-parameter loop torch takes on CPU by default (it takes foreach only on GPUs). The
-    same math to float rounding (tests/experiments/train/test_trainer.py). DemoNet d12 w16 has ~110 parameter
-    tensors: AdamW's step 6.7 ms in the loop, 2.6 ms foreach, 0.8 ms fused."""
-    if device.type != "cpu" or not tcfg.get("fast_paths", True):
-        return {}
-    return {"fused": True} if tcfg.optimizer in FUSED_OPTIMIZERS else {"foreach": True}
 
 
 class Trainer:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from demonet import DemoNet
 from experiments.entry import run_job
-from experiments.train.trainer import load_checkpoint, optimizer_fast_path
+from experiments.train.trainer import load_checkpoint
 
 
 def test_ema_mixup_cutmix_drop_path_run(tiny_cfg, tmp_path):
@@ -71,14 +71,6 @@ def test_compiled_training_step_matches_eager(op):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6)
     for a, b in zip(eager.buffers(), compiled_model.buffers()):  # BatchNorm running statistics
         torch.testing.assert_close(b, a.to(b.dtype), rtol=1e-4, atol=1e-6)
-
-
-def test_optimizer_fast_path_is_fused_adamw_on_cpu_and_off_elsewhere():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    cfg = lambda **kw: OmegaConf.create({"optimizer": "adamw", "fast_paths": True, **kw})  # noqa: E731
-    assert optimizer_fast_path(cfg(), cpu) == {"fused": True}
-    assert optimizer_fast_path(cfg(optimizer="lamb"), cpu) == {"foreach": True}  # no fused step in torch
-    assert optimizer_fast_path(cfg(fast_paths=False), cpu) == {} and optimizer_fast_path(cfg(), cuda) == {}
 
 
 def test_fused_and_multi_tensor_optimizer_steps_are_the_loops_math():

@@ -2,7 +2,6 @@
 rounding, for every op x activation with a code, token grid, width class and tile split; a whole training step;
 the fallbacks."""
 import copy
-import logging
 
 import pytest
 import torch
@@ -171,23 +170,6 @@ def test_without_a_compiler_the_block_runs_plain(monkeypatch):
     with pytest.warns(RuntimeWarning, match="starbench_demo_block C\\+\\+ kernel unavailable"):
         out = model(x)
     assert torch.equal(out, other(x))
-
-
-def test_trainer_switches_default_on_and_one_key_for_plain(monkeypatch, caplog):
-    from experiments.tasks.classify import KERNEL_SWITCHES, kernel_switches
-    from tests.conftest import compose_cfg
-    tcfg = compose_cfg().trainer
-    assert tcfg.fast_paths and all(tcfg[k] for k in KERNEL_SWITCHES)  # fast by default
-    monkeypatch.setenv("CXX", "c++")
-    from starnet.kernels import _build
-    monkeypatch.setattr(_build.shutil, "which", lambda name: "/usr/bin/" + name)
-    assert kernel_switches(tcfg, cpu=True) == dict.fromkeys(KERNEL_SWITCHES, True)
-    assert not any(kernel_switches(tcfg, cpu=False).values())                           # CUDA: plain
-    assert not any(kernel_switches(compose_cfg("trainer.fast_paths=false").trainer, cpu=True).values())
-    monkeypatch.setattr(_build.shutil, "which", lambda name: None)                    # no compiler
-    with caplog.at_level(logging.WARNING, logger="starbench"):
-        assert not any(kernel_switches(tcfg, cpu=True).values())
-    assert len([r for r in caplog.records if "no C++ compiler" in r.getMessage()]) == 1
 
 
 def test_default_run_takes_the_fused_block_and_resumes_exactly(tiny_cfg, tmp_path, calls, monkeypatch):
