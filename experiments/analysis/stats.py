@@ -47,9 +47,14 @@ def t_quantile(p: float, df: int) -> float:
     return float(t.ppf(p, df))
 
 
+def paired_diffs(base: Dict[Any, float], test: Dict[Any, float]) -> Dict[Any, float]:
+    """test - base for each seed (key) both have, in base's order."""
+    return {s: test[s] - base[s] for s in base if s in test}
+
+
 def paired_gap(base: Dict[Any, float], test: Dict[Any, float], level: float = LEVEL) -> Gap:
     """test - base over the seeds both have: mean and a two-sided paired t interval."""
-    diffs = [test[s] - base[s] for s in base if s in test]
+    diffs = list(paired_diffs(base, test).values())
     mean, std = mean_std(diffs)
     if std is None:
         return Gap(len(diffs), mean)

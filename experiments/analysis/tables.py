@@ -21,7 +21,7 @@ from .pooled import Pooled, pooled
 from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
 from .pooled import markdown_many as pooled_markdown_many
-from .stats import LEVEL, Gap, mean_std, paired_gap
+from .stats import LEVEL, Gap, mean_std, paired_diffs, paired_gap
 
 BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
 METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
@@ -392,8 +392,7 @@ def two_level_lines(summary: Summary) -> List[str]:
     a, b = _fmt(first.key[0]), _fmt(second.key[0])
 
     def gaps(row: Row, op: Any) -> Dict[Any, float]:
-        base, test = row.by_op.get(ref, {}), row.by_op.get(op, {})
-        return {s: test[s] - base[s] for s in base if s in test}
+        return paired_diffs(row.by_op.get(ref, {}), row.by_op.get(op, {}))
 
     lines = ["", f"## Change from {axis}={a} to {axis}={b}", "",
              f"| | change ({b} − {a}) [{LEVEL:.0%} CI] | n | significant |", "|---|---|---|---|"]

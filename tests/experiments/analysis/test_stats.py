@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from experiments.analysis.stats import mean_std, paired_gap
+from experiments.analysis.stats import mean_std, paired_diffs, paired_gap
 
 
 def test_paired_gap_known_answer():
@@ -14,6 +14,10 @@ def test_paired_gap_known_answer():
     assert gap.lo == pytest.approx(5 - half, abs=1e-5) and gap.hi == pytest.approx(5 + half, abs=1e-5)
     assert gap.significant
     assert paired_gap({0: 1.0}, {0: 2.0}).significant is None  # one seed: no interval
+
+
+def test_paired_diffs_keep_only_seeds_both_sides_have():
+    assert paired_diffs({0: 70.0, 1: 72.0, 3: 1.0}, {1: 75.0, 0: 71.5, 2: 9.0}) == {0: 1.5, 1: 3.0}
 
 
 def test_mean_std_of_few_values():
