@@ -69,7 +69,9 @@ def test_run_from_before_the_fast_paths_joined_the_hash_still_counts_as_done(tin
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
-    straight = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "straight")
+    # one thread on both sides: threads=auto may pick another count for the second run on a busy machine
+    overrides = ("trainer.epochs=3", "model.drop_path=0.1", "trainer.threads=1")
+    straight = run_job(tiny_cfg(*overrides), tmp_path / "straight")
 
     real_epoch = Trainer.train_epoch
 
@@ -80,12 +82,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_cfg, tmp_path,
 
     monkeypatch.setattr(Trainer, "train_epoch", crash_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
+        run_job(tiny_cfg(*overrides), tmp_path / "resumed")
     assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     with pytest.raises(StarbenchError, match="unfinished run of another configuration"):  # not resumed
-        run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1", "trainer.lr=0.1"), tmp_path / "resumed")
-    resumed = run_job(tiny_cfg("trainer.epochs=3", "model.drop_path=0.1"), tmp_path / "resumed")
+        run_job(tiny_cfg(*overrides, "trainer.lr=0.1"), tmp_path / "resumed")
+    resumed = run_job(tiny_cfg(*overrides), tmp_path / "resumed")
     assert resumed["status"] == "completed"
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in straight["history"]]

@@ -176,9 +176,9 @@ def test_default_run_takes_the_fused_block_and_resumes_exactly(tiny_cfg, tmp_pat
     """`run.py` with the default switches trains DemoNet through the kernel; a run killed after an epoch and
     resumed from its checkpoint (the fast path on) ends exactly where an uninterrupted one does;
     trainer.fast_paths=false never calls the kernel."""
-    from experiments.entry import run_job
+    from experiments.entry import run_job  # 1 thread: threads=auto may pick another count per run when busy
     from experiments.train.trainer import Trainer
-    straight = run_job(tiny_cfg(), tmp_path / "straight")
+    straight = run_job(tiny_cfg("trainer.threads=1"), tmp_path / "straight")
     assert straight["status"] == "completed" and calls
     real_epoch = Trainer.train_epoch
 
@@ -189,9 +189,9 @@ def test_default_run_takes_the_fused_block_and_resumes_exactly(tiny_cfg, tmp_pat
 
     monkeypatch.setattr(Trainer, "train_epoch", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_job(tiny_cfg(), tmp_path / "resumed")
+        run_job(tiny_cfg("trainer.threads=1"), tmp_path / "resumed")
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
-    resumed = run_job(tiny_cfg(), tmp_path / "resumed")
+    resumed = run_job(tiny_cfg("trainer.threads=1"), tmp_path / "resumed")
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in straight["history"]]
     assert resumed["top1"] == straight["top1"]
     del calls[:]
