@@ -57,21 +57,26 @@ class StarNetModel:
 
 # -- data/ ----------------------------------------------------------------------------------------------------------
 @dataclass
-class SmallImageData:
-    """Fashion-MNIST and CIFAR (experiments/data/small.py)."""
+class ImageData:
+    """What every classification dataset has: the model and the trainer read these, whatever the source."""
     name: str = MISSING
-    root: str = MISSING
     image_size: int = MISSING
     in_chans: int = MISSING
     num_classes: int = MISSING
     patch_size: int = MISSING
     train_size: Optional[int] = None
     val_size: Optional[int] = None
+    mean: List[float] = MISSING
+    std: List[float] = MISSING
+
+
+@dataclass
+class SmallImageData(ImageData):
+    """Fashion-MNIST and CIFAR (experiments/data/small.py)."""
+    root: str = MISSING
     val_from: str = "test"
     augment: bool = False
     download: bool = True
-    mean: List[float] = MISSING
-    std: List[float] = MISSING
 
 
 @dataclass
@@ -90,39 +95,23 @@ class Cifar100Data(SmallImageData):
 
 
 @dataclass
-class SyntheticData:
+class SyntheticData(ImageData):
     name: str = "synthetic"
-    image_size: int = MISSING
-    in_chans: int = MISSING
-    num_classes: int = MISSING
-    patch_size: int = MISSING
-    train_size: Optional[int] = None
-    val_size: Optional[int] = None
     val_from: str = "test"
     augment: bool = False
     noise: float = MISSING
-    mean: List[float] = MISSING
-    std: List[float] = MISSING
 
 
 @dataclass
-class ImageNetData:
+class ImageNetData(ImageData):
     name: str = "imagenet"
     root: str = MISSING
-    image_size: int = MISSING
-    in_chans: int = MISSING
-    num_classes: int = MISSING
-    patch_size: int = MISSING
-    train_size: Optional[int] = None
-    val_size: Optional[int] = None
     workers: int = MISSING
     crop_pct: float = MISSING
     interpolation: str = MISSING
     auto_augment: Optional[str] = None
     color_jitter: Optional[float] = None
     reprob: float = MISSING
-    mean: List[float] = MISSING
-    std: List[float] = MISSING
 
 
 @dataclass
