@@ -15,9 +15,9 @@ from ..data import build_data
 from ..errors import StarbenchError
 from ..records import Tracker
 from ..train.allocator import reuse_freed_memory
-from ..train.fast_paths import keep_freed_memory, kernel_switches
 from ..train.device import resolve_device
 from ..train.distributed import broadcast_object, device_for, init_distributed
+from ..train.fast_paths import keep_freed_memory, kernel_switches
 from ..train.models import build_model, count_flops, count_params, human_count, model_identity
 from ..train.threads import AUTO, choose_threads, parse_threads
 from ..train.trainer import Trainer, seed_everything
