@@ -98,7 +98,8 @@ def plot(summary: Summary, path: Path) -> None:
         x = float(row.key[x_axis])
         return x * (1.04 ** shift) if log_x else x + 0.012 * shift * (max(xs_all) - min(xs_all) or 1.0)
 
-    fig, (ax, gx) = plt.subplots(1, 2, figsize=(12.0, 4.8))
+    most_entries = max(len(ops) * len(series) + (baseline is not None), len(compared) * len(series))
+    fig, (ax, gx) = plt.subplots(1, 2, figsize=(12.0, 4.8 if most_entries <= 4 else 4.8 + 0.25 * most_entries))
     n_slots = len(ops) * len(series)
     for s_index, (s_value, rows) in enumerate(series.items()):
         style, marker = SERIES_STYLES[s_index % len(SERIES_STYLES)]
@@ -127,6 +128,15 @@ def plot(summary: Summary, path: Path) -> None:
     ax.set_ylabel(f"{label} (%)")
     ax.set_title(f"{label} per op", fontsize=10)
 
+    pooled_text_of = {}  # the sweep's headline numbers, on the panel they sum up
+    for op in compared:
+        pooled = summary.pooled_of(op)
+        if pooled.n_pairs >= 2 and len(summary.rows) > 1:
+            ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
+            pooled_text_of[op] = f"{pooled.mean:+.2f}{ci}, wins {pooled.wins} of {pooled.n_pairs}"
+    # several ops, no series axis: each legend entry carries its op's pooled numbers (a title would run to lines)
+    pooled_in_legend = len(compared) > 1 and not any(v is not None for v in series)
+
     gap_labels = 0
     gap_slots = len(compared) * len(series)
     for s_index, (s_value, rows) in enumerate(series.items()):
@@ -140,6 +150,8 @@ def plot(summary: Summary, path: Path) -> None:
             gap_labels += 1
             name = f"{op} − {ref}" if s_value is None else \
                 f"{op} − {ref}, {summary.axes[series_axis]} {_fmt(s_value)}"
+            if pooled_in_legend and op in pooled_text_of:
+                name += f": pooled {pooled_text_of[op]}"
             if not categorical:
                 gx.plot([p[0] for p in pts], [g.mean for _, g in pts], style, color=color, linewidth=1.0, alpha=0.7)
             for i, (x, g) in enumerate(pts):
@@ -148,20 +160,17 @@ def plot(summary: Summary, path: Path) -> None:
                             markerfacecolor=color if g.lo is not None else "white", markersize=5,
                             label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
-    pooled_parts = []
-    for op in compared:  # the sweep's headline numbers, on the panel they sum up
-        pooled = summary.pooled_of(op)
-        if pooled.n_pairs >= 2 and len(summary.rows) > 1:
-            ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
-            pooled_parts.append(f"{op} {pooled.mean:+.2f}{ci}, wins {pooled.wins} of {pooled.n_pairs}")
     pooled_text = ""
-    if len(compared) == 1 and pooled_parts:
+    if len(compared) == 1 and compared[0] in pooled_text_of:
         pooled = summary.pooled_of(compared[0])
         ci = f" [{pooled.lo:+.2f}, {pooled.hi:+.2f}]" if pooled.lo is not None else ""
         pooled_text = (f"\npooled over {pooled.n_pairs} pairs: {pooled.mean:+.2f}{ci} (95% CI); "
                        f"{compared[0]} wins {pooled.wins} of {pooled.n_pairs}")
-    elif pooled_parts:
-        pooled_text = "\n" + textwrap.fill("pooled (95% CI): " + "; ".join(pooled_parts), 80)
+    elif pooled_text_of and not pooled_in_legend:
+        pooled_text = "\n" + textwrap.fill("pooled (95% CI): " + "; ".join(
+            f"{op} {text}" for op, text in pooled_text_of.items()), 80)
+    elif pooled_in_legend:
+        pooled_text = "\npooled over all pairs (95% CI) in the legend"
     what = f"{compared[0]} − {ref}" if len(compared) == 1 else f"op − {ref}"
     gx.set_ylabel(f"{what} (points)")
     gx.set_title(f"paired gap in {label[0].lower()}{label[1:]}, {what}{pooled_text}", fontsize=10)
@@ -184,9 +193,13 @@ def plot(summary: Summary, path: Path) -> None:
             a.set_xlabel(AXIS_LABELS.get(summary.axes[x_axis], summary.axes[x_axis]))
         a.grid(True, axis="y", alpha=0.3)
     bars = f"error bars: {LEVEL:.0%} t CI"
-    ax.legend(fontsize=8, loc="best", framealpha=0.9, title=f"{bars} of the mean", title_fontsize=8)
-    if gap_labels:
-        gx.legend(fontsize=8, loc="best", framealpha=0.9, title=f"{bars} of the paired gap", title_fontsize=8)
+    for a, what_bars, entries in ((ax, "of the mean", len(ops) * len(series) + (baseline is not None)),
+                                  (gx, "of the paired gap", gap_labels)):
+        if not entries:
+            continue
+        where = (dict(loc="best") if entries <= 4 else  # more would cover the points: below the panel
+                 dict(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1 if a is gx and pooled_in_legend else 2))
+        a.legend(fontsize=8, framealpha=0.9, title=f"{bars} {what_bars}", title_fontsize=8, **where)
 
     fig.suptitle(textwrap.fill(summary.title, 110), fontsize=10)
     fig.text(0.5, 0.01, textwrap.fill(

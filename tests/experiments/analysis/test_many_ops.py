@@ -136,7 +136,13 @@ def test_plot_of_three_ops(sweep, tmp_path, monkeypatch):
     plot(summarize(load_jobs(sweep)), tmp_path / "fig.png")
     acc, gap = captured["fig"].axes[:2]
     assert {t.get_text() for t in acc.get_legend().get_texts()} == {"sum", "star", "max"}
-    assert {t.get_text() for t in gap.get_legend().get_texts()} == {"star − sum", "max − sum"}
+    summary = summarize(load_jobs(sweep))
+    expected = set()
+    for op in ("star", "max"):  # each op's pooled numbers in its legend entry, not a title of many lines
+        p = summary.pooled_of(op)
+        expected.add(f"{op} − sum: pooled {p.mean:+.2f} [{p.lo:+.2f}, {p.hi:+.2f}], wins {p.wins} of {p.n_pairs}")
+    assert {t.get_text() for t in gap.get_legend().get_texts()} == expected
+    assert "in the legend" in gap.get_title() and "wins" not in gap.get_title()
     assert "95% t CI" in acc.get_legend().get_title().get_text()
     assert "95% t CI" in gap.get_legend().get_title().get_text()
     assert gap.get_ylabel() == "op − sum (points)"
