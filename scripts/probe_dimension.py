@@ -39,7 +39,7 @@ from demonet import DemoNet
 from experiments.analysis.probe import PROBE_TEST, PROBE_TRAIN, RANK_IMAGES, probe_model, plot_probes, summarize_probes
 from experiments.data import build_data
 from experiments.errors import StarbenchError
-from experiments.records import METRICS_FILE
+from experiments.records import METRICS_FILE, atomic_write_text
 from experiments.tools.export import model_from_run
 from experiments.train.trainer import CHECKPOINT
 
@@ -132,9 +132,9 @@ def main(argv=None) -> int:
     groups = summarize_probes(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, fig_path = args.out / "probe_dimension.json", args.out / "probe_dimension.png"
-    json_path.write_text(json.dumps({"prediction": PREDICTION, "images": args.images,
-                                     "probe_train": args.probe_train, "probe_test": args.probe_test,
-                                     "groups": groups, "runs": runs}, indent=1) + "\n")
+    atomic_write_text(json_path, json.dumps({"prediction": PREDICTION, "images": args.images,
+                                             "probe_train": args.probe_train, "probe_test": args.probe_test,
+                                             "groups": groups, "runs": runs}, indent=1) + "\n")
     data = sorted({r["data"] for r in runs})
     plot_probes(groups, fig_path, f"Implicit-dimension probe: DemoNet on {'/'.join(data)} "
                 f"({len(runs)} run{'s' if len(runs) != 1 else ''}); prediction: {PREDICTION}")

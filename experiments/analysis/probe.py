@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from ..records.files import atomic_write
 from .baseline import fit_linear
 from .rank import rank_stats
 from .stats import LEVEL, mean_ci
@@ -122,12 +123,19 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     colors = {"sum": "#1f77b4", "star": "#ff7f0e"}
     spare = iter(("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"))
     widths = sorted({g["width"] for g in groups})
-    for (op, depth), members in lines.items():
+    log_x = len(widths) > 1 and widths[0] > 0 and widths[-1] / widths[0] >= 4
+    span = (widths[-1] - widths[0]) or 1.0
+
+    def dodged(width: float, shift: float) -> float:  # ops side by side, so equal values do not hide each other
+        return width * 1.03 ** shift if log_x else width + 0.012 * shift * span
+
+    for i, ((op, depth), members) in enumerate(lines.items()):
         color = colors.get(op) or colors.setdefault(op, next(spare, "0.4"))
         members = sorted(members, key=lambda g: g["width"])
         name = op if len(depths) == 1 else f"{op}, depth {depth}"
+        shift = i - (len(lines) - 1) / 2
         for ax, (key, _) in zip(axes, panels):
-            xs = [g["width"] for g in members]
+            xs = [dodged(g["width"], shift) for g in members]
             ms = [g[key]["mean"] for g in members]
             err = [[0.0 if g[key]["lo"] is None else g[key]["mean"] - g[key]["lo"] for g in members],
                    [0.0 if g[key]["hi"] is None else g[key]["hi"] - g[key]["mean"] for g in members]]
@@ -138,13 +146,12 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     for ax, (_, ylabel) in zip(axes, panels):
         ax.set_xlabel("width (channels)")
         ax.set_ylabel(ylabel, fontsize=9)
-        if len(widths) > 1 and widths[0] > 0 and widths[-1] / widths[0] >= 4:
+        if log_x:
             ax.set_xscale("log", base=2)
         ax.set_xticks(widths)
         ax.set_xticklabels([str(w) for w in widths])
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, title=f"error bars: {LEVEL:.0%} t CI over seeds", title_fontsize=8)
     for ax, (key, _) in zip(axes[:2], panels):  # rank grows with width: log y when it spans 8x or more
         values = [g[key]["mean"] for g in groups if g[key]["mean"]] + [3 * w for w in widths]
         if values and min(values) > 0 and max(values) / min(values) >= 8:
@@ -154,6 +161,10 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     fig.text(0.5, 0.01, "Points: mean over seeds (a single seed: no interval). Rank statistics over every token of a "
              "fixed set of evaluation images, column means removed. Probe: softmax regression on standardised "
              "mean-pooled block outputs.", ha="center", va="bottom", fontsize=8)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.94))
-    fig.savefig(path, dpi=130)
+    handles, labels = axes[0].get_legend_handles_labels()  # the same ops in every panel: one legend, below them
+    rows = -(-len(labels) // 8)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.045), title=f"error bars: {LEVEL:.0%} t CI over seeds", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.09 + 0.04 * rows, 1, 0.94))
+    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=130))
     plt.close(fig)
