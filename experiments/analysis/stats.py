@@ -52,14 +52,32 @@ def paired_diffs(base: Dict[Any, float], test: Dict[Any, float]) -> Dict[Any, fl
     return {s: test[s] - base[s] for s in base if s in test}
 
 
+def t_interval(values: Sequence[float], level: float = LEVEL) -> Gap:
+    """Mean of ``values`` (one per seed) and its two-sided t interval, as a Gap."""
+    mean, std = mean_std(list(values))
+    if std is None:
+        return Gap(len(values), mean)
+    half = t_quantile(0.5 + level / 2, len(values) - 1) * std / math.sqrt(len(values))
+    return Gap(len(values), mean, mean - half, mean + half)
+
+
 def paired_gap(base: Dict[Any, float], test: Dict[Any, float], level: float = LEVEL) -> Gap:
     """test - base over the seeds both have: mean and a two-sided paired t interval."""
-    diffs = list(paired_diffs(base, test).values())
-    mean, std = mean_std(diffs)
-    if std is None:
-        return Gap(len(diffs), mean)
-    half = t_quantile(0.5 + level / 2, len(diffs) - 1) * std / math.sqrt(len(diffs))
-    return Gap(len(diffs), mean, mean - half, mean + half)
+    return t_interval(list(paired_diffs(base, test).values()), level)
+
+
+def per_seed_slopes(gaps_at: Dict[float, Dict[Any, float]], min_points: int = 3) -> Dict[Any, float]:
+    """``gaps_at[x][seed]``: a seed's paired gap at level x. For each seed with gaps at ``min_points`` or more
+    levels, the least-squares slope of its gaps on x (so the seeds stay the unit of replication)."""
+    import numpy as np
+    seeds = {seed: None for gaps in gaps_at.values() for seed in gaps}
+    slopes = {}
+    for seed in seeds:
+        points = [(x, gaps[seed]) for x, gaps in sorted(gaps_at.items()) if seed in gaps]
+        if len(points) >= min_points:
+            xs, ys = zip(*points)
+            slopes[seed] = float(np.polyfit(xs, ys, 1)[0])
+    return slopes
 
 
 def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Tuple[Optional[float], Optional[float], Optional[float]]:

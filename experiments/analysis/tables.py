@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -21,7 +22,7 @@ from .pooled import Pooled, pooled
 from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
 from .pooled import markdown_many as pooled_markdown_many
-from .stats import LEVEL, Gap, mean_std, paired_diffs, paired_gap
+from .stats import LEVEL, Gap, mean_std, paired_diffs, paired_gap, per_seed_slopes, t_interval
 
 BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
 METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
@@ -408,6 +409,31 @@ def two_level_lines(summary: Summary) -> List[str]:
     return lines
 
 
+def trend_lines(summary: Summary) -> List[str]:
+    """With one numeric axis of three or more levels (fig1_width's widths, table3_depth's depths): for each
+    compared op, how the paired gap changes per doubling of the axis, fitted per seed (the slope of its gaps on
+    log2 of the level), mean and t interval over seeds. The paper's Fig. 1 has the gap shrink as width grows
+    (a negative slope). docs/protocol.md, amendment 4. Nothing for other sweeps."""
+    if len(summary.axes) != 1 or len(summary.rows) < 3:
+        return []
+    levels = [row.key[0] for row in summary.rows]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels):
+        return []
+    axis, ref = summary.axes[0], summary.reference
+    lines = ["", f"## Trend of the gap with {axis}", "",
+             f"| | gap change per doubling of {axis} (points) [{LEVEL:.0%} CI] | seeds | significant |",
+             "|---|---|---|---|"]
+    for op in summary.ops:
+        slopes = per_seed_slopes({math.log2(row.key[0]): paired_diffs(row.by_op.get(ref, {}), row.by_op.get(op, {}))
+                                  for row in summary.rows})
+        g = t_interval(list(slopes.values()))
+        lines.append(f"| {_op_text(op)} − {_op_text(ref)} | {_gap_text(g)} | {g.n} | {_significant_text(g)} |")
+    lines += ["", f"Per seed, the least-squares slope of its paired gaps op − {ref} on log2({axis}) (a seed counts "
+              f"with gaps at 3 or more levels); their mean and {LEVEL:.0%} t interval over seeds. Negative: the gap "
+              f"shrinks as {axis} grows."]
+    return lines
+
+
 def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
                    extra: Sequence[str] = ()) -> None:
     counts: Dict[str, int] = {}
@@ -454,6 +480,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
         lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
                   for r, op in others]
     lines += two_level_lines(summary)
+    lines += trend_lines(summary)
     lines += regime_lines(jobs, summary)
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from experiments.analysis.stats import mean_std, paired_diffs, paired_gap
+from experiments.analysis.stats import mean_std, paired_diffs, paired_gap, per_seed_slopes, t_interval
 
 
 def test_paired_gap_known_answer():
@@ -24,3 +24,15 @@ def test_mean_std_of_few_values():
     assert mean_std([]) == (None, None)
     assert mean_std([3.0]) == (3.0, None)
     assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+
+
+def test_per_seed_slopes_need_three_levels_and_are_least_squares():
+    # seed "a": y = 2x + 1 exactly; seed "b": 0, 1, 5 on x 0, 1, 2 -> slope (sum (x-1)(y-2)) / 2 = (2 + 3) / 2 = 2.5
+    slopes = per_seed_slopes({0.0: {"a": 1.0, "b": 0.0, "c": 4.0}, 1.0: {"a": 3.0, "b": 1.0, "c": 1.0},
+                              2.0: {"a": 5.0, "b": 5.0}})
+    assert set(slopes) == {"a", "b"} and slopes["a"] == pytest.approx(2.0) and slopes["b"] == pytest.approx(2.5)
+
+
+def test_t_interval_is_paired_gaps_interval():
+    assert t_interval([5.0, 4.0, 6.0]) == paired_gap({0: 70, 1: 72, 2: 74}, {0: 75, 1: 76, 2: 80})
+    assert t_interval([1.0]).lo is None and t_interval([1.0]).n == 1

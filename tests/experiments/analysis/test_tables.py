@@ -1,5 +1,6 @@
-"""experiments/analysis/tables.py: the two-level change section (no_act's Table 4 question), by hand."""
-from experiments.analysis.tables import Row, Summary, two_level_lines
+"""experiments/analysis/tables.py: the two-level change section (no_act's Table 4 question) and the trend of
+the gap along one numeric axis (amendment 4), by hand."""
+from experiments.analysis.tables import Row, Summary, trend_lines, two_level_lines
 
 
 def _summary(rows, axes=("model.act",)):
@@ -22,3 +23,21 @@ def test_nothing_for_other_sweeps():
     rows = [Row((w,), {"sum": {0: 1.0}, "star": {0: 2.0}}) for w in (8, 16, 32)]
     assert two_level_lines(_summary(rows, axes=("width",))) == []
     assert two_level_lines(_summary(rows[:1], axes=())) == []
+
+
+def test_trend_is_the_mean_per_seed_slope_on_log2_of_the_axis():
+    # gaps at widths 8, 16, 32 (log2 3, 4, 5): seed 0: 1, 0.5, 0 -> slope -0.5; seed 1: 2, 1, 0 -> -1; seed 2: flat 0.
+    # seed 3 has gaps at two widths only: left out. Mean -0.5, sd 0.5, half-width 4.302653 * 0.5 / sqrt(3) = 1.242
+    rows = [Row((8,), {"sum": {0: 80, 1: 80, 2: 80, 3: 80}, "star": {0: 81, 1: 82, 2: 80, 3: 85}}),
+            Row((16,), {"sum": {0: 80, 1: 80, 2: 80, 3: 80}, "star": {0: 80.5, 1: 81, 2: 80, 3: 70}}),
+            Row((32,), {"sum": {0: 80, 1: 80, 2: 80}, "star": {0: 80, 1: 80, 2: 80}})]
+    text = "\n".join(trend_lines(_summary(rows, axes=("width",))))
+    assert "## Trend of the gap with width" in text
+    assert "| star − sum | -0.50 [-1.74, +0.74] | 3 | no |" in text
+
+
+def test_no_trend_for_two_levels_or_categories():
+    two = [Row((w,), {"sum": {0: 1.0}, "star": {0: 2.0}}) for w in (8, 16)]
+    assert trend_lines(_summary(two, axes=("width",))) == []
+    acts = [Row((a,), {"sum": {0: 1.0}, "star": {0: 2.0}}) for a in ("gelu", "none", "relu")]
+    assert trend_lines(_summary(acts)) == []
