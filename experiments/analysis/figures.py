@@ -66,6 +66,12 @@ def _op_label(op: Any) -> str:
     return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
 
 
+def dodge(x: float, shift: float, log_x: bool, span: float, ratio: float = 1.04) -> float:
+    """``x`` moved ``shift`` slots aside (a factor on a log axis, a fraction of ``span`` on a linear one), so
+    that points of different ops at one x do not hide each other."""
+    return x * ratio ** shift if log_x else x + 0.012 * shift * span
+
+
 def _err(lo: Optional[float], mean: float, hi: Optional[float]) -> Tuple[float, float]:
     return (0.0, 0.0) if lo is None else (mean - lo, hi - mean)
 
@@ -95,8 +101,7 @@ def plot(summary: Summary, path: Path) -> None:
         shift = (slot - (slots - 1) / 2)
         if categorical:
             return position[id(row)] + 0.12 * shift
-        x = float(row.key[x_axis])
-        return x * (1.04 ** shift) if log_x else x + 0.012 * shift * (max(xs_all) - min(xs_all) or 1.0)
+        return dodge(float(row.key[x_axis]), shift, log_x, max(xs_all) - min(xs_all) or 1.0)
 
     most_entries = max(len(ops) * len(series) + (baseline is not None), len(compared) * len(series))
     fig, (ax, gx) = plt.subplots(1, 2, figsize=(12.0, 4.8 if most_entries <= 4 else 4.8 + 0.25 * most_entries))
@@ -169,7 +174,7 @@ def plot(summary: Summary, path: Path) -> None:
     elif pooled_text_of and not pooled_in_legend:
         pooled_text = "\n" + textwrap.fill("pooled (95% CI): " + "; ".join(
             f"{op} {text}" for op, text in pooled_text_of.items()), 80)
-    elif pooled_in_legend:
+    elif pooled_text_of:
         pooled_text = "\npooled over all pairs (95% CI) in the legend"
     what = f"{compared[0]} − {ref}" if len(compared) == 1 else f"op − {ref}"
     gx.set_ylabel(f"{what} (points)")

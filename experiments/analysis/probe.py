@@ -26,6 +26,7 @@ from torch import nn
 
 from ..records.files import atomic_write
 from .baseline import fit_linear
+from .figures import dodge
 from .rank import rank_stats
 from .stats import LEVEL, mean_ci
 
@@ -125,17 +126,13 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     widths = sorted({g["width"] for g in groups})
     log_x = len(widths) > 1 and widths[0] > 0 and widths[-1] / widths[0] >= 4
     span = (widths[-1] - widths[0]) or 1.0
-
-    def dodged(width: float, shift: float) -> float:  # ops side by side, so equal values do not hide each other
-        return width * 1.03 ** shift if log_x else width + 0.012 * shift * span
-
     for i, ((op, depth), members) in enumerate(lines.items()):
         color = colors.get(op) or colors.setdefault(op, next(spare, "0.4"))
         members = sorted(members, key=lambda g: g["width"])
         name = op if len(depths) == 1 else f"{op}, depth {depth}"
         shift = i - (len(lines) - 1) / 2
         for ax, (key, _) in zip(axes, panels):
-            xs = [dodged(g["width"], shift) for g in members]
+            xs = [dodge(g["width"], shift, log_x, span, ratio=1.03) for g in members]
             ms = [g[key]["mean"] for g in members]
             err = [[0.0 if g[key]["lo"] is None else g[key]["mean"] - g[key]["lo"] for g in members],
                    [0.0 if g[key]["hi"] is None else g[key]["hi"] - g[key]["mean"] for g in members]]

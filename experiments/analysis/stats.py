@@ -82,8 +82,5 @@ def per_seed_slopes(gaps_at: Dict[float, Dict[Any, float]], min_points: int = 3)
 
 def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Tuple[Optional[float], Optional[float], Optional[float]]:
     """Mean and its two-sided t interval over ``xs`` (lo/hi None for one value or no spread)."""
-    mean, std = mean_std(xs)
-    if std is None or std == 0:
-        return mean, None, None
-    half = t_quantile(0.5 + level / 2, len(xs) - 1) * std / math.sqrt(len(xs))
-    return mean, mean - half, mean + half
+    g = t_interval(xs, level)
+    return (g.mean, None, None) if g.lo is None or g.lo == g.hi else (g.mean, g.lo, g.hi)

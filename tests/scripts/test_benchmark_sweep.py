@@ -13,16 +13,16 @@ from tests.conftest import ROOT
 SCRIPT = ROOT / "scripts" / "benchmark_sweep.py"
 
 
-def inductor_elsewhere(env, tmp):
-    """torch makes its compile cache dir under TMPDIR on importing torch._dynamo (torch's, not the script's
-    temp files): point it beside tmp, so that tmp holds only what the script leaves behind."""
-    return {**env, "TORCHINDUCTOR_CACHE_DIR": str(tmp.parent / "torchinductor")}
+def env_with_tmp(tmp):
+    """TMPDIR=tmp. torch makes its compile cache dir under TMPDIR on importing torch._dynamo (torch's, not the
+    script's temp files): it goes beside tmp, so that tmp holds only what the script leaves behind."""
+    return {**os.environ, "TMPDIR": str(tmp), "TORCHINDUCTOR_CACHE_DIR": str(tmp.parent / "torchinductor")}
 
 
 def run_script(*args, tmp=None):
     env = None
     if tmp is not None:  # the script's temp sweep dirs land in tmp, where the test can see they are gone
-        env = inductor_elsewhere({**os.environ, "TMPDIR": str(tmp)}, tmp)
+        env = env_with_tmp(tmp)
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
                           timeout=900, cwd=ROOT, env=env)
 
@@ -87,7 +87,7 @@ def test_a_failing_sweep_is_an_error_with_its_output(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(SCRIPT), "--widths", "8", "--ops", "star", "--seeds", "0",
                            "--depth", "1", "--train-size", "64", "--repeats", "1", "--data", "synthetic",
                            "--no-warmup"], capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env=inductor_elsewhere({**os.environ, "TMPDIR": str(scratch)}, scratch))
+                          env=env_with_tmp(scratch))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "benchmark_sweep.py: error: the sweep failed" in proc.stderr
     assert "no_such_key" in proc.stderr
