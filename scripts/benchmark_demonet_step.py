@@ -11,6 +11,9 @@ process, so that a busy machine slows them alike; the ratios are what to compare
   default  what the trainer now does by default on CPU: fused_block with all other switches on, AdamW's
            fused step, and trainer.reuse_freed_memory (the step's memory reused, not faulted in)
   plain+reuse  the plain path with reuse_freed_memory alone: how much of the gain the allocator setting is
+  default@REV  with --kernel-rev REV: the default with DemoNet's block kernel as starnet/kernels/demo_block.py was
+           at git revision REV (built beside this checkout's): the speed-up of a kernel change, and whether the
+           two trained the same weights bit for bit (same steps on the same data: printed per row)
 The setting is process-wide: it is switched on before each turn of the sides that have it, off before the others'.
 Printed per row: the median of the rounds' best step times, the default's ratios to plain and dw_cb (and the ratios
 of each side's fastest round, steadier when neighbours come and go), GFLOP/s (the plain model's
@@ -18,7 +21,10 @@ FLOPs, experiments/train/timing.py training_flops), and each side's warm-up (its
 included; a C++ kernel built before is loaded from torch's cache).
 """
 import argparse
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,6 +33,10 @@ from experiments.tools.cli import positive_int
 from experiments.train.allocator import reuse_freed_memory
 from experiments.train.timing import interleaved, training_flops, write_json
 from starnet import accelerate
+from starnet.kernels import demo_block
+from starnet.kernels._build import build
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_SWITCHES = {"fast_dwconv": True, "compile_branches": True, "fused_mlp": True, "fast_batchnorm": True,
                     "fused_block": True}
@@ -38,6 +48,19 @@ SIDES = {
     "default": (DEFAULT_SWITCHES, {"fused": True}, True),
     "plain+reuse": ({}, {}, True),
 }
+
+
+def kernel_at(rev: str):
+    """The block kernel's extension built from starnet/kernels/demo_block.py at git revision ``rev``."""
+    shown = subprocess.run(["git", "show", f"{rev}:starnet/kernels/demo_block.py"], cwd=ROOT, capture_output=True,
+                           text=True)
+    if shown.returncode:
+        sys.exit(f"error: --kernel-rev {rev}: {shown.stderr.strip().splitlines()[-1]}")
+    sha = subprocess.run(["git", "rev-parse", "--short=10", rev], cwd=ROOT, capture_output=True, text=True).stdout
+    module = {"__name__": "starnet.kernels._demo_block_at_rev", "__package__": "starnet.kernels"}
+    exec(compile(shown.stdout, f"{rev}:starnet/kernels/demo_block.py", "exec"), module)
+    return build(f"starbench_demo_block_at_{sha.strip()}", module["ACTIVATIONS_CPP"] + module["_SOURCE"],
+                 ["block_forward", "block_backward"])
 
 
 def int_list(text: str):
@@ -71,27 +94,41 @@ def main():
     ap.add_argument("--threads", type=positive_int, default=1)
     ap.add_argument("--rounds", type=positive_int, default=5)
     ap.add_argument("--best-of", type=positive_int, default=5)
+    ap.add_argument("--kernel-rev", default=None, help="also time the default with the block kernel at this git "
+                    "revision (e.g. HEAD before a kernel change)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    sides = dict(SIDES)
+    kernels = {name: demo_block.extension for name in sides}
+    if args.kernel_rev:
+        rev_side = f"default@{args.kernel_rev}"
+        sides[rev_side] = SIDES["default"]
+        kernels = dict(kernels, **{rev_side: lambda ext=kernel_at(args.kernel_rev): ext})
     print(f"DemoNet d{args.depth}, batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}; "
           f"median of {args.rounds} rounds, best of {args.best_of} steps each")
     print(f"{'width':>5} {'patch':>5} {'op':>4} {'act':>4} | {'plain ms':>8} {'dw_cb ms':>8} {'default ms':>10} | "
           f"{'vs plain':>8} {'vs dw_cb':>8} | fastest rounds' | GFLOP/s plain/dw_cb/default | "
-          "warm-up s plain/dw_cb/default | plain+reuse ms, vs plain")
+          "warm-up s plain/dw_cb/default | plain+reuse ms, vs plain"
+          + (f" | default@{args.kernel_rev} ms, default vs it, same weights" if args.kernel_rev else ""))
     rows = []
     configs = [(w, 4) for w in args.widths] + [(w, 2) for w in args.patch2_widths]
     for width, patch in configs:
         for op in args.ops.split(","):
             for act in args.acts.split(","):
-                steps, flops = {}, None
-                for name, (switches, optimizer, _) in SIDES.items():
-                    model, x, y, steps[name] = step_fn(width, args.depth, patch, op, act, args.batch, switches,
-                                                       optimizer)
+                steps, models, flops = {}, {}, None
+                for name, (switches, optimizer, _) in sides.items():
+                    models[name], x, y, steps[name] = step_fn(width, args.depth, patch, op, act, args.batch,
+                                                              switches, optimizer)
                     if flops is None:  # on the plain model: the counter sees ATen ops, not a kernel's
-                        flops = training_flops(model, x, y)
+                        flops = training_flops(models[name], x, y)
+
+                def before_side(reuse, kernel):
+                    reuse_freed_memory(reuse)
+                    demo_block.extension = kernel  # looked up by the block's autograd function at each call
                 start = time.perf_counter()
-                before = {name: (lambda on=reuse: reuse_freed_memory(on)) for name, (_, _, reuse) in SIDES.items()}
+                before = {name: (lambda r=reuse, k=kernels[name]: before_side(r, k))
+                          for name, (_, _, reuse) in sides.items()}
                 t = interleaved(steps, rounds=args.rounds, warmup=3, best_of=args.best_of, alternate=True,
                                 before=before)
                 ms = {k: 1e3 * t.median(k) for k in steps}
@@ -104,15 +141,23 @@ def main():
                            reuse_vs_plain=ms["plain"] / ms["plain+reuse"],
                            gflops={k: flops / 1e6 / v for k, v in ms.items()}, warmup_s=t.warmup_s,
                            wall_s=time.perf_counter() - start)
+                if args.kernel_rev:
+                    row["vs_kernel_rev"] = ms[rev_side] / ms["default"]
+                    row["same_weights_as_kernel_rev"] = all(
+                        torch.equal(a, b) for a, b in zip(models["default"].state_dict().values(),
+                                                          models[rev_side].state_dict().values()))
                 rows.append(row)
                 g, w = row["gflops"], row["warmup_s"]
+                rev_cols = (f" | {ms[rev_side]:.1f}, {row['vs_kernel_rev']:.2f}x, "
+                            f"{'yes' if row['same_weights_as_kernel_rev'] else 'NO'}" if args.kernel_rev else "")
                 print(f"{width:>5} {patch:>5} {op:>4} {act:>4} | {ms['plain']:8.1f} {ms['dw_cb']:8.1f} "
                       f"{ms['default']:10.1f} | {row['vs_plain']:7.2f}x {row['vs_dw_cb']:7.2f}x | "
                       f"{row['fastest_vs_plain']:.2f}x {row['fastest_vs_dw_cb']:.2f}x | "
                       f"{g['plain']:.1f}/{g['dw_cb']:.1f}/{g['default']:.1f} | "
                       f"{w['plain']:.1f}/{w['dw_cb']:.1f}/{w['default']:.1f} | "
-                      f"{ms['plain+reuse']:.1f}, {row['reuse_vs_plain']:.2f}x", flush=True)
+                      f"{ms['plain+reuse']:.1f}, {row['reuse_vs_plain']:.2f}x" + rev_cols, flush=True)
     reuse_freed_memory(False)
+    demo_block.extension = kernels["default"]
     write_json(args.json, dict(args=vars(args), rows=rows))
 
 

@@ -40,6 +40,9 @@ _SOURCE = r"""
 
 // act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU; op: 0 star, 1 sum.
 static const int64_t GELU = 3;
+// Rows ahead that the backward's passes over saved tensors prefetch (a step 1.1-1.2x faster at widths 16-32
+// than without, docs/performance.md; 2 to 16 rows measured alike).
+static const int64_t PREFETCH_ROWS = 4;
 
 // GELU(v) = v * Phi(v) and its derivative Phi(v) + v * phi(v), in loops the compiler vectorises (std::erf and
 // std::exp do not vectorise, and ATen's vectorised GELU is 10x slower on a strided half of h). erf by
@@ -66,41 +69,43 @@ static inline void gelu_parts(float v, float& cdf, float& pdf_v) {  // Phi(v) an
   pdf_v = v * e * 0.39894228040143268f;
 }
 
-// a = act(h1), and where d1 is given act'(h1) there (the backward's; one GELU evaluation for both).
-// h1 and d1: T x Hd with row stride s.
-static void activate(const float* h1, int64_t s, float* a, float* d1, int64_t T, int64_t Hd, int64_t act) {
+// The backward's one pass over a tile's h (read back from memory: it is the block's largest saved tensor, so
+// the next rows are prefetched), with g = dz: the recomputed z = op(act(h1), h2) for dWg, and the op's and
+// the activation's gradients dh1 = g (* h2 for star) * act'(h1), dh2 = g (* act(h1) for star), summed into
+// dbf as they are made.
+template <int OP, bool IS_GELU>
+static void act_merge_backward_t(const float* h, const float* dz, float* z, float* dh, float* dbf, int64_t T,
+                                 int64_t Hd, int64_t act) {
   for (int64_t r = 0; r < T; ++r) {
-    const float* hr = h1 + r * s; float* ar = a + r * Hd;
-    if (act == GELU && d1) {
-      float* dr = d1 + r * s;
-      #pragma omp simd
-      for (int64_t j = 0; j < Hd; ++j) { float cdf, pv; gelu_parts(hr[j], cdf, pv); ar[j] = hr[j] * cdf; dr[j] = cdf + pv; }
-    } else if (act == GELU) {
-      #pragma omp simd
-      for (int64_t j = 0; j < Hd; ++j) { float cdf, pv; gelu_parts(hr[j], cdf, pv); ar[j] = hr[j] * cdf; }
-    } else {
-      #pragma omp simd
-      for (int64_t j = 0; j < Hd; ++j) ar[j] = act_f(hr[j], act);
-      if (d1) {
-        float* dr = d1 + r * s;
-        #pragma omp simd
-        for (int64_t j = 0; j < Hd; ++j) dr[j] = act_d(hr[j], act);
-      }
+    const float* h1 = h + r * 2 * Hd; const float* h2 = h1 + Hd; const float* g = dz + r * Hd;
+    float* zr = z + r * Hd; float* d1 = dh + r * 2 * Hd; float* d2 = d1 + Hd;
+    if (r + PREFETCH_ROWS < T)
+      for (int64_t q = 0; q < 2 * Hd; q += 16) __builtin_prefetch(h1 + PREFETCH_ROWS * 2 * Hd + q, 0, 3);
+    #pragma omp simd
+    for (int64_t j = 0; j < Hd; ++j) {
+      const float v = h1[j];
+      float a, d;
+      if (IS_GELU) { float cdf, pv; gelu_parts(v, cdf, pv); a = v * cdf; d = cdf + pv; }
+      else { a = act_f(v, act); d = act_d(v, act); }
+      if (OP == 0) { zr[j] = a * h2[j]; d1[j] = d * (g[j] * h2[j]); d2[j] = g[j] * a; }
+      else { zr[j] = a; d1[j] = d * g[j]; d2[j] = g[j]; }
+      dbf[j] += d1[j]; dbf[Hd + j] += d2[j];
+    }
+    if (OP == 1) {  // sum's z = a + h2 in a loop of its own: in the one above the compiler would fuse a = v * cdf
+      #pragma omp simd  // into the add (an FMA) and change z's last bits from the runs committed in docs/results
+      for (int64_t j = 0; j < Hd; ++j) zr[j] += h2[j];
     }
   }
 }
 
-// z = op(a, h2)
-static void merge(const float* a, const float* h, float* z, int64_t T, int64_t Hd, int64_t op) {
-  for (int64_t r = 0; r < T; ++r) {
-    const float* ar = a + r * Hd; const float* h2 = h + r * 2 * Hd + Hd; float* zr = z + r * Hd;
-    if (op == 0) {
-      #pragma omp simd
-      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] * h2[j];
-    } else {
-      #pragma omp simd
-      for (int64_t j = 0; j < Hd; ++j) zr[j] = ar[j] + h2[j];
-    }
+static void act_merge_backward(const float* h, const float* dz, float* z, float* dh, float* dbf, int64_t T,
+                               int64_t Hd, int64_t act, int64_t op) {
+  if (op == 0) {
+    if (act == GELU) act_merge_backward_t<0, true>(h, dz, z, dh, dbf, T, Hd, act);
+    else act_merge_backward_t<0, false>(h, dz, z, dh, dbf, T, Hd, act);
+  } else {
+    if (act == GELU) act_merge_backward_t<1, true>(h, dz, z, dh, dbf, T, Hd, act);
+    else act_merge_backward_t<1, false>(h, dz, z, dh, dbf, T, Hd, act);
   }
 }
 
@@ -307,7 +312,6 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
     float* ddwb = dlnb + C; float* ddwt = ddwb + C;
     const int64_t R = tile * HW;
     auto n = at::empty({R, C}, x.options()), nhat = at::empty({R, C}, x.options());
-    auto a = at::empty({R, Hd}, x.options());
     auto z = at::empty({R, Hd}, x.options()), dz = at::empty({R, Hd}, x.options());
     auto dh = at::empty({R, H2}, x.options()), dout = at::empty({R, C}, x.options());
     auto du = at::empty({R, C}, x.options()), dn = at::empty({R, C}, x.options());
@@ -320,6 +324,11 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
       const float* mp = mean.data_ptr<float>() + r0; const float* rp = rstd.data_ptr<float>() + r0;
       float* np_ = n.data_ptr<float>(); float* nh = nhat.data_ptr<float>(); float* dop = dout.data_ptr<float>();
       for (int64_t r = 0; r < T; ++r) {
+        if (r + 2 * PREFETCH_ROWS < T)                   // x, dy, o: from memory too (C floats a row)
+          for (int64_t q = 0; q < C; q += 16) {
+            const int64_t i = (r + 2 * PREFETCH_ROWS) * C + q;
+            __builtin_prefetch(xp + i, 0, 3); __builtin_prefetch(dyp + i, 0, 3); __builtin_prefetch(opp + i, 0, 3);
+          }
         #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
           const int64_t i = r * C + c;
@@ -330,30 +339,12 @@ std::vector<torch::Tensor> block_backward(torch::Tensor dy, torch::Tensor x, int
           dbg[c] += dop[i];
         }
       }
-      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, r0, T), at_ = a.narrow(0, 0, T), zt = z.narrow(0, 0, T);
+      auto ut = u.narrow(0, r0, T), ht = h.narrow(0, r0, T), zt = z.narrow(0, 0, T);
       auto dzt = dz.narrow(0, 0, T), dht = dh.narrow(0, 0, T), dot = dout.narrow(0, 0, T), dut = du.narrow(0, 0, T);
-      // recompute act(h1) and z from h
-      activate(ht.data_ptr<float>(), H2, at_.data_ptr<float>(), dht.data_ptr<float>(), T, Hd, act);  // dh1 = act'(h1)
-      merge(at_.data_ptr<float>(), ht.data_ptr<float>(), zt.data_ptr<float>(), T, Hd, op);
-      dwg.addmm_(dot.t(), zt);                           // dWg += dout^T z
       at::mm_out(dzt, dot, wg);                          // dz = dout wg
-      const float* hp = ht.data_ptr<float>(); const float* ap = at_.data_ptr<float>();
-      const float* dzp = dzt.data_ptr<float>(); float* dhp = dht.data_ptr<float>();
-      for (int64_t r = 0; r < T; ++r) {                  // dh1 = dz (* h2 for star) * act'(h1); dh2
-        const float* h2 = hp + r * H2 + Hd; const float* ar = ap + r * Hd; const float* g = dzp + r * Hd;
-        float* d1 = dhp + r * H2; float* d2 = d1 + Hd;
-        if (op == 0) {
-          #pragma omp simd
-          for (int64_t j = 0; j < Hd; ++j) { d1[j] *= g[j] * h2[j]; d2[j] = g[j] * ar[j]; }
-        } else {
-          #pragma omp simd
-          for (int64_t j = 0; j < Hd; ++j) { d1[j] *= g[j]; d2[j] = g[j]; }
-        }
-      }
-      for (int64_t r = 0; r < T; ++r) {
-        #pragma omp simd
-        for (int64_t j = 0; j < H2; ++j) dbf[j] += dhp[r * H2 + j];
-      }
+      act_merge_backward(ht.data_ptr<float>(), dzt.data_ptr<float>(), zt.data_ptr<float>(), dht.data_ptr<float>(),
+                         dbf, T, Hd, act, op);
+      dwg.addmm_(dot.t(), zt);                           // dWg += dout^T z
       dwft.addmm_(ut.t(), dht);                         // dWf^T += u^T dh
       at::mm_out(dut, dht, wf);                          // du = dh wf
       float* dnp = dn.data_ptr<float>();

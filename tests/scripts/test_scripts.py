@@ -1,5 +1,6 @@
 """Smoke runs of the benchmark scripts at toy sizes: they must run end to end and print their tables
 (the numbers themselves are recorded in docs/, from full-size runs)."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,6 +18,13 @@ def run_script(name, *args, check=True):
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), SCRIPTS / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_train_throughput_prints_every_side():
@@ -134,12 +142,9 @@ def test_help_is_whole(name, phrase):
 
 def test_export_onnx_passes_act_to_starnet():
     import argparse
-    import importlib.util
 
     import torch
-    spec = importlib.util.spec_from_file_location("export_onnx_script", SCRIPTS / "export_onnx.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("export_onnx.py")
     base = dict(run_dir=None, variant="s050", op="star", width=8, depth=1, patch_size=4, num_classes=10,
                 in_chans=3, size=32)
     acts = lambda m: {type(x) for x in m.modules()}  # noqa: E731
@@ -149,6 +154,45 @@ def test_export_onnx_passes_act_to_starnet():
     assert torch.nn.ReLU6 in acts(starnet)
     demonet, _ = mod.build(argparse.Namespace(model="demonet", act=None, **base))  # its own default: GELU
     assert torch.nn.GELU in acts(demonet)
+
+
+class _GradsScaled:
+    """A block kernel whose backward returns twice the gradients: a kernel revision that trains other weights."""
+
+    def __init__(self, ext):
+        self.block_forward = ext.block_forward
+        self._backward = ext.block_backward
+
+    def block_backward(self, *args):
+        return [2 * g for g in self._backward(*args)]
+
+
+def test_demonet_step_kernel_rev_side_uses_that_kernel_and_compares_weights(monkeypatch, capsys, tmp_path):
+    mod = load_script("benchmark_demonet_step.py")
+    from starnet.kernels import demo_block
+    plain = demo_block.extension
+    for kernel, same in ((plain(), True), (_GradsScaled(plain()), False)):
+        monkeypatch.setattr(mod, "kernel_at", lambda rev, k=kernel: k)
+        monkeypatch.setattr(sys, "argv", ["benchmark_demonet_step.py", "--widths", "8", "--patch2-widths", "",
+                                          "--depth", "1", "--batch", "4", "--rounds", "1", "--best-of", "1",
+                                          "--kernel-rev", "HEAD", "--json", str(tmp_path / "out.json")])
+        mod.main()
+        row, = json.loads((tmp_path / "out.json").read_text())["rows"]
+        assert row["same_weights_as_kernel_rev"] is same and "default@HEAD" in row["ms"]
+        assert demo_block.extension is plain  # the script puts the checkout's kernel back
+    assert "same weights" in capsys.readouterr().out
+
+
+def test_demonet_step_kernel_rev_builds_that_revisions_kernel():
+    out = run_script("benchmark_demonet_step.py", "--widths", 8, "--patch2-widths", "", "--depth", 1, "--batch", 4,
+                     "--rounds", 1, "--best-of", 1, "--kernel-rev", "HEAD").stdout
+    assert out.rstrip().endswith("yes")  # HEAD's kernel trains the checkout's weights (the same or bit-identical)
+
+
+def test_demonet_step_rejects_an_unknown_kernel_rev():
+    proc = run_script("benchmark_demonet_step.py", "--kernel-rev", "no-such-rev", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error: --kernel-rev no-such-rev")
 
 
 def test_demonet_step_prints_each_width_and_writes_json(tmp_path):
