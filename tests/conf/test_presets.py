@@ -7,7 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF
+from tests.conftest import CONF, compose_cfg
 from experiments.train.models import build_model
 
 PRESETS = ("fig1_width", "table3_depth", "no_act", "starnet_op", "moons")
@@ -70,6 +70,18 @@ def test_paper_widths_and_depths():
         [str(d) for d in range(10, 23, 2)]                        # Table 3
     assert compose_full("experiment=starnet_op_paper").model.variant == "s4"   # Table 7
     assert len(sweep_params(compose_full("experiment=fig1_width"))["width"]) >= 4
+
+
+def test_table3_depths_depth_12_jobs_are_the_width_sweeps_width_16_jobs():
+    """conf/experiment/table3_depth.yaml lets a depth sweep reuse fig1_width's width-16 jobs: only if they compute
+    the same."""
+    from experiments.records import config_hash
+    assert compose_full("experiment=table3_depth").width == 16
+    assert "12" in sweep_params(compose_full("experiment=table3_depth"))["depth"]
+    for op, seed in (("star", 0), ("sum", 5)):
+        job = ("logger=none", f"op={op}", f"seed={seed}")
+        assert config_hash(compose_cfg("experiment=table3_depth", *job, "depth=12")) == \
+            config_hash(compose_cfg("experiment=fig1_width", *job, "width=16"))
 
 
 @pytest.mark.parametrize("preset", PROTOCOL)
