@@ -155,63 +155,77 @@ static void layer_norm(const float* x, const float* w, const float* b, float eps
 
 // Depthwise k x k conv, stride 1, padding k / 2, over `imgs` images of H x W tokens x C channels; wt: (k*k, C),
 // the weight transposed so that the loops run over contiguous channels. Each loop runs over chunks of L
-// channels with its sums in registers (L fixed: the compiler unrolls it into independent vector FMAs).
+// channels with its sums in registers (L fixed: the compiler unrolls it into vector FMAs).
 // The valid taps of output row y: ky in [max(0, p - y), min(k, H + p - y)).
-template <int L>
+// Each loop runs NI images of a tile at once (the same taps, their sums independent: NI chains of vector FMAs
+// where one image alone waits on one), every sum in the order one image alone would take.
+template <int L, int NI>
 static void dw_chunk_forward(const float* n, const float* wt, const float* bias, float* u, int64_t H, int64_t W,
                              int64_t C, int64_t k, int64_t c0) {
-  const int64_t p = k / 2;
+  const int64_t p = k / 2, img = H * W * C;
   for (int64_t y = 0; y < H; ++y)
     for (int64_t x = 0; x < W; ++x) {
-      float acc[L];
-      for (int j = 0; j < L; ++j) acc[j] = bias[c0 + j];
+      float acc[NI][L];
+      for (int i = 0; i < NI; ++i)
+        for (int j = 0; j < L; ++j) acc[i][j] = bias[c0 + j];
       for (int64_t ky = std::max<int64_t>(0, p - y); ky < std::min<int64_t>(k, H + p - y); ++ky)
         for (int64_t kx = std::max<int64_t>(0, p - x); kx < std::min<int64_t>(k, W + p - x); ++kx) {
           const float* nr = n + ((y + ky - p) * W + (x + kx - p)) * C + c0; const float* wr = wt + (ky * k + kx) * C + c0;
-          #pragma omp simd
-          for (int j = 0; j < L; ++j) acc[j] += wr[j] * nr[j];
+          for (int i = 0; i < NI; ++i) {
+            #pragma omp simd
+            for (int j = 0; j < L; ++j) acc[i][j] += wr[j] * nr[i * img + j];
+          }
         }
       float* ur = u + (y * W + x) * C + c0;
-      for (int j = 0; j < L; ++j) ur[j] = acc[j];
+      for (int i = 0; i < NI; ++i)
+        for (int j = 0; j < L; ++j) ur[i * img + j] = acc[i][j];
     }
 }
 
 // The backward of one chunk: dn = the transposed conv of du (a gather over the outputs each input feeds),
-// dwt += per tap the sum of n * du over the positions, dbias += du.
-template <int L>
+// dwt += per tap the sum of n * du over the positions, dbias += du (each image's sum added in image order).
+template <int L, int NI>
 static void dw_chunk_backward(const float* n, const float* wt, const float* du, float* dn, float* dwt, float* dbias,
                               int64_t H, int64_t W, int64_t C, int64_t k, int64_t c0) {
-  const int64_t p = k / 2;
+  const int64_t p = k / 2, img = H * W * C;
   for (int64_t iy = 0; iy < H; ++iy)
     for (int64_t ix = 0; ix < W; ++ix) {  // output y = iy + p - ky must lie in [0, H)
-      float acc[L] = {};
+      float acc[NI][L] = {};
       for (int64_t ky = std::max<int64_t>(0, iy + p - H + 1); ky < std::min<int64_t>(k, iy + p + 1); ++ky)
         for (int64_t kx = std::max<int64_t>(0, ix + p - W + 1); kx < std::min<int64_t>(k, ix + p + 1); ++kx) {
           const float* gr = du + ((iy + p - ky) * W + (ix + p - kx)) * C + c0; const float* wr = wt + (ky * k + kx) * C + c0;
-          #pragma omp simd
-          for (int j = 0; j < L; ++j) acc[j] += wr[j] * gr[j];
+          for (int i = 0; i < NI; ++i) {
+            #pragma omp simd
+            for (int j = 0; j < L; ++j) acc[i][j] += wr[j] * gr[i * img + j];
+          }
         }
       float* dr = dn + (iy * W + ix) * C + c0;
-      for (int j = 0; j < L; ++j) dr[j] = acc[j];
+      for (int i = 0; i < NI; ++i)
+        for (int j = 0; j < L; ++j) dr[i * img + j] = acc[i][j];
     }
   for (int64_t ky = 0; ky < k; ++ky)
     for (int64_t kx = 0; kx < k; ++kx) {
-      float acc[L] = {};
+      float acc[NI][L] = {};
       for (int64_t y = std::max<int64_t>(0, p - ky); y < std::min<int64_t>(H, H + p - ky); ++y)
         for (int64_t x = std::max<int64_t>(0, p - kx); x < std::min<int64_t>(W, W + p - kx); ++x) {
           const float* nr = n + ((y + ky - p) * W + (x + kx - p)) * C + c0; const float* gr = du + (y * W + x) * C + c0;
-          #pragma omp simd
-          for (int j = 0; j < L; ++j) acc[j] += nr[j] * gr[j];
+          for (int i = 0; i < NI; ++i) {
+            #pragma omp simd
+            for (int j = 0; j < L; ++j) acc[i][j] += nr[i * img + j] * gr[i * img + j];
+          }
         }
       float* dwr = dwt + (ky * k + kx) * C + c0;
-      for (int j = 0; j < L; ++j) dwr[j] += acc[j];
+      for (int i = 0; i < NI; ++i)
+        for (int j = 0; j < L; ++j) dwr[j] += acc[i][j];
     }
-  float acc[L] = {};
-  for (int64_t i = 0; i < H * W; ++i) {
-    #pragma omp simd
-    for (int j = 0; j < L; ++j) acc[j] += du[i * C + c0 + j];
-  }
-  for (int j = 0; j < L; ++j) dbias[c0 + j] += acc[j];
+  float acc[NI][L] = {};
+  for (int64_t r = 0; r < H * W; ++r)
+    for (int i = 0; i < NI; ++i) {
+      #pragma omp simd
+      for (int j = 0; j < L; ++j) acc[i][j] += du[i * img + r * C + c0 + j];
+    }
+  for (int i = 0; i < NI; ++i)
+    for (int j = 0; j < L; ++j) dbias[c0 + j] += acc[i][j];
 }
 
 // Channels in chunks of 32, 16, 8, then one at a time.
@@ -224,26 +238,46 @@ static void over_chunks(int64_t C, F32 f32, F16 f16, F8 f8, F1 f1) {
   for (; c0 < C; ++c0) f1(c0);
 }
 
+// Images in groups of DW_IMAGES, the tile's last in twos and ones, each group over the channel chunks (4: at
+// widths 8-64 on 7x7 tokens, 1.1-1.2x a step over one image at a time; 2 and 8 no better, 8 slower at w16).
+static const int64_t DW_IMAGES = 4;
+
+template <int NI>
+static void dwconv_images(const float* n, const float* wt, const float* bias, float* u, int64_t H, int64_t W,
+                          int64_t C, int64_t k) {
+  over_chunks(C, [&](int64_t c0) { dw_chunk_forward<32, NI>(n, wt, bias, u, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_forward<16, NI>(n, wt, bias, u, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_forward<8, NI>(n, wt, bias, u, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_forward<1, NI>(n, wt, bias, u, H, W, C, k, c0); });
+}
+
+template <int NI>
+static void dwconv_backward_images(const float* n, const float* wt, const float* du, float* dn, float* dwt,
+                                   float* dbias, int64_t H, int64_t W, int64_t C, int64_t k) {
+  over_chunks(C, [&](int64_t c0) { dw_chunk_backward<32, NI>(n, wt, du, dn, dwt, dbias, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_backward<16, NI>(n, wt, du, dn, dwt, dbias, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_backward<8, NI>(n, wt, du, dn, dwt, dbias, H, W, C, k, c0); },
+              [&](int64_t c0) { dw_chunk_backward<1, NI>(n, wt, du, dn, dwt, dbias, H, W, C, k, c0); });
+}
+
 static void dwconv(const float* n, const float* wt, const float* bias, float* u, int64_t imgs, int64_t H,
                    int64_t W, int64_t C, int64_t k) {
-  for (int64_t i = 0; i < imgs; ++i) {
-    const float* ni = n + i * H * W * C; float* ui = u + i * H * W * C;
-    over_chunks(C, [&](int64_t c0) { dw_chunk_forward<32>(ni, wt, bias, ui, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_forward<16>(ni, wt, bias, ui, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_forward<8>(ni, wt, bias, ui, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_forward<1>(ni, wt, bias, ui, H, W, C, k, c0); });
-  }
+  const int64_t img = H * W * C;
+  int64_t i = 0;
+  for (; i + DW_IMAGES <= imgs; i += DW_IMAGES) dwconv_images<DW_IMAGES>(n + i * img, wt, bias, u + i * img, H, W, C, k);
+  for (; i + 2 <= imgs; i += 2) dwconv_images<2>(n + i * img, wt, bias, u + i * img, H, W, C, k);
+  for (; i < imgs; ++i) dwconv_images<1>(n + i * img, wt, bias, u + i * img, H, W, C, k);
 }
 
 static void dwconv_backward(const float* n, const float* wt, const float* du, float* dn, float* dwt, float* dbias,
                             int64_t imgs, int64_t H, int64_t W, int64_t C, int64_t k) {
-  for (int64_t i = 0; i < imgs; ++i) {
-    const int64_t off = i * H * W * C;
-    over_chunks(C, [&](int64_t c0) { dw_chunk_backward<32>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_backward<16>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_backward<8>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); },
-                [&](int64_t c0) { dw_chunk_backward<1>(n + off, wt, du + off, dn + off, dwt, dbias, H, W, C, k, c0); });
-  }
+  const int64_t img = H * W * C;
+  int64_t i = 0;
+  for (; i + DW_IMAGES <= imgs; i += DW_IMAGES)
+    dwconv_backward_images<DW_IMAGES>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
+  for (; i + 2 <= imgs; i += 2)
+    dwconv_backward_images<2>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
+  for (; i < imgs; ++i) dwconv_backward_images<1>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
 }
 
 // x: (B*H*W, C) tokens; wt (k*k, C); wf (6C', C), wg (C, 3C'). Returns y, and for the backward u (conv
