@@ -238,8 +238,9 @@ static void over_chunks(int64_t C, F32 f32, F16 f16, F8 f8, F1 f1) {
   for (; c0 < C; ++c0) f1(c0);
 }
 
-// Images in groups of DW_IMAGES, the tile's last in twos and ones, each group over the channel chunks (4: at
-// widths 8-64 on 7x7 tokens, 1.1-1.2x a step over one image at a time; 2 and 8 no better, 8 slower at w16).
+// Images in groups of DW_IMAGES, the tile's last one at a time, each group over the channel chunks (4: at widths
+// 8-64 on 7x7 tokens 1.1-1.2x a step over one image at a time; 2 and 8 no better, 8 slower at w16; a third loop
+// for the last in twos made the whole step ~1.7x slower at w16, measured: the compiler's code for it is not kept).
 static const int64_t DW_IMAGES = 4;
 
 template <int NI>
@@ -265,7 +266,6 @@ static void dwconv(const float* n, const float* wt, const float* bias, float* u,
   const int64_t img = H * W * C;
   int64_t i = 0;
   for (; i + DW_IMAGES <= imgs; i += DW_IMAGES) dwconv_images<DW_IMAGES>(n + i * img, wt, bias, u + i * img, H, W, C, k);
-  for (; i + 2 <= imgs; i += 2) dwconv_images<2>(n + i * img, wt, bias, u + i * img, H, W, C, k);
   for (; i < imgs; ++i) dwconv_images<1>(n + i * img, wt, bias, u + i * img, H, W, C, k);
 }
 
@@ -275,8 +275,6 @@ static void dwconv_backward(const float* n, const float* wt, const float* du, fl
   int64_t i = 0;
   for (; i + DW_IMAGES <= imgs; i += DW_IMAGES)
     dwconv_backward_images<DW_IMAGES>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
-  for (; i + 2 <= imgs; i += 2)
-    dwconv_backward_images<2>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
   for (; i < imgs; ++i) dwconv_backward_images<1>(n + i * img, wt, du + i * img, dn + i * img, dwt, dbias, H, W, C, k);
 }
 
