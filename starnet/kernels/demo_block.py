@@ -240,7 +240,7 @@ static void over_chunks(int64_t C, F32 f32, F16 f16, F8 f8, F1 f1) {
 
 // Images in groups of DW_IMAGES, the tile's last one at a time, each group over the channel chunks (4: at widths
 // 8-64 on 7x7 tokens 1.1-1.2x a step over one image at a time; 2 and 8 no better, 8 slower at w16; a third loop
-// for the last in twos made the whole step ~1.7x slower at w16, measured: the compiler's code for it is not kept).
+// for the last in twos made the whole step 1.5-1.8x slower at w16, measured: it is not kept).
 static const int64_t DW_IMAGES = 4;
 
 template <int NI>
