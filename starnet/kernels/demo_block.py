@@ -40,8 +40,8 @@ _SOURCE = r"""
 
 // act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU; op: 0 star, 1 sum.
 static const int64_t GELU = 3;
-// Rows ahead that the backward's passes over saved tensors prefetch (a step 1.1-1.2x faster at widths 16-32
-// than without, docs/performance.md; 2 to 16 rows measured alike).
+// Rows ahead that the backward's passes over saved tensors prefetch (with act_merge_backward's one pass, a step
+// 1.1-1.2x faster at widths 16-64, docs/performance.md 6c; the fused pass alone ~1.08x; 2 to 16 rows alike).
 static const int64_t PREFETCH_ROWS = 4;
 
 // GELU(v) = v * Phi(v) and its derivative Phi(v) + v * phi(v), in loops the compiler vectorises (std::erf and
