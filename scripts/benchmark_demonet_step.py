@@ -52,8 +52,11 @@ SIDES = {
 
 def kernel_at(rev: str):
     """The block kernel's extension built from starnet/kernels/demo_block.py at git revision ``rev``."""
-    shown = subprocess.run(["git", "show", f"{rev}:starnet/kernels/demo_block.py"], cwd=ROOT, capture_output=True,
-                           text=True)
+    try:
+        shown = subprocess.run(["git", "show", f"{rev}:starnet/kernels/demo_block.py"], cwd=ROOT, capture_output=True,
+                               text=True)
+    except OSError as err:  # no git on the PATH
+        sys.exit(f"error: --kernel-rev needs git: {err}")
     if shown.returncode:
         sys.exit(f"error: --kernel-rev {rev}: {shown.stderr.strip().splitlines()[-1]}")
     sha = subprocess.run(["git", "rev-parse", "--short=10", rev], cwd=ROOT, capture_output=True, text=True).stdout
