@@ -24,6 +24,11 @@ Writes probe_dimension.json (every run's per-block numbers and the groups) and p
 rank and 99%-energy count averaged over blocks, and the last block's probe accuracy, against width, one line
 per op) into --out, and prints, for each width with both star and sum, whether star's effective rank is the
 higher. Exit 1 with a one-line error for a dir that is not a trained DemoNet classification run.
+
+Each completed run's own result is also kept in its dir as probe.json, with the settings it was measured with and
+the run's config hash, so it outlives the checkpoint: a run dir holding its records but no last.pt (a sweep's
+committed records, docs/results/<preset>/runs) is summarised from its probe.json when the settings match. A run is
+probed again when its probe.json is missing, stale (other settings, another configuration) or --recompute is given.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -47,8 +53,29 @@ PREDICTION = ("star's fused hidden features span more dimensions (higher effecti
               "width, the gap largest at small width (Ma et al., CVPR 2024, sec. 3)")
 
 
-def check_run(run_dir: Path) -> None:
-    """A trained DemoNet classification run, or a StarbenchError saying what it is instead."""
+PROBE_FILE = "probe.json"  # a completed run's own probe result, beside its metrics.json
+
+
+def settings_of(args) -> dict:
+    return {"images": args.images, "probe_train": args.probe_train, "probe_test": args.probe_test}
+
+
+def saved_probe(run_dir: Path, settings: dict) -> Optional[dict]:
+    """The run's probe.json result when it was measured with ``settings`` on this run's configuration, else None."""
+    try:
+        saved = json.loads((run_dir / PROBE_FILE).read_text())
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(saved, dict) or saved.get("settings") != settings or metrics.get("status") != "completed"
+            or saved.get("config_hash") != metrics.get("config_hash") or not isinstance(saved.get("run"), dict)):
+        return None
+    return {**saved["run"], "run_dir": str(run_dir)}
+
+
+def check_run(run_dir: Path, cached: bool = False) -> None:
+    """A trained DemoNet classification run (with its checkpoint, unless ``cached``: its probe.json is usable),
+    or a StarbenchError saying what it is instead."""
     config = run_dir / ".hydra" / "config.yaml"
     if not run_dir.is_dir():
         raise StarbenchError(f"{run_dir} {'is not a directory' if run_dir.exists() else 'does not exist'}")
@@ -59,8 +86,10 @@ def check_run(run_dir: Path) -> None:
     model = OmegaConf.select(cfg, "model.name")
     if task != "classify" or model != "demonet":
         raise StarbenchError(f"{run_dir} is a {model} {task} run; the probe covers DemoNet classification runs")
-    if not (run_dir / CHECKPOINT).is_file():
-        raise StarbenchError(f"{run_dir} has no {CHECKPOINT} (not trained yet?)")
+    if not cached and not (run_dir / CHECKPOINT).is_file():
+        raise StarbenchError(f"{run_dir} has no {CHECKPOINT} (not trained yet?)"
+                             + (f" and no {PROBE_FILE} measured with these settings" if (run_dir / PROBE_FILE).exists()
+                                else ""))
 
 
 def probe_run(run_dir: Path, args) -> dict:
@@ -80,9 +109,13 @@ def probe_run(run_dir: Path, args) -> dict:
     except (OSError, ValueError):
         pass
     op = OmegaConf.to_container(cfg.op) if OmegaConf.is_list(cfg.op) else cfg.op
-    return {"run_dir": str(run_dir), "op": op if isinstance(op, str) else "[" + ",".join(map(str, op)) + "]",
-            "act": cfg.model.get("act"), "width": int(cfg.width), "depth": int(cfg.depth), "seed": int(cfg.seed),
-            "data": cfg.data.name, "top1": metrics.get("top1"), "status": metrics.get("status"), "probe": result}
+    run = {"run_dir": str(run_dir), "op": op if isinstance(op, str) else "[" + ",".join(map(str, op)) + "]",
+           "act": cfg.model.get("act"), "width": int(cfg.width), "depth": int(cfg.depth), "seed": int(cfg.seed),
+           "data": cfg.data.name, "top1": metrics.get("top1"), "status": metrics.get("status"), "probe": result}
+    if metrics.get("status") == "completed":  # an unfinished run's checkpoint is not the model it will be
+        atomic_write_text(run_dir / PROBE_FILE, json.dumps({"settings": settings_of(args), "config_hash":
+                                                             metrics.get("config_hash"), "run": run}, indent=1) + "\n")
+    return run
 
 
 def verdict_lines(groups) -> list:
@@ -112,16 +145,23 @@ def main(argv=None) -> int:
     ap.add_argument("--probe-test", type=int, default=PROBE_TEST, help="evaluation images it is scored on "
                     f"(default {PROBE_TEST})")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--recompute", action="store_true", help=f"probe every run from its checkpoint, even one whose "
+                    f"{PROBE_FILE} has these settings")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        settings = settings_of(args)
+        saved = {d: None if args.recompute else saved_probe(d, settings) for d in args.run_dirs}
         for run_dir in args.run_dirs:  # every dir checked before any is probed: a typo fails at once
-            check_run(run_dir)
+            check_run(run_dir, cached=saved[run_dir] is not None)
         runs = []
         for run_dir in args.run_dirs:
-            run = probe_run(run_dir, args)
+            run = saved[run_dir] or probe_run(run_dir, args)
             runs.append(run)
+            if saved[run_dir]:
+                print(f"reused {run_dir}/{PROBE_FILE} (measured with these settings)", file=sys.stderr)
+                continue
             capped = run["probe"]["tokens"] < 3 * run["width"]
             print(f"probed {run_dir}" + (f" (warning: {run['probe']['tokens']} tokens < hidden width "
                   f"{3 * run['width']}: the rank statistics are capped by the tokens; raise --images)"

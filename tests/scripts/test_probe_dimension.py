@@ -68,6 +68,39 @@ def test_probe_end_to_end(runs, tmp_path):
     assert (out / "probe_dimension.png").stat().st_size > 10_000
 
 
+def test_probe_result_outlives_the_checkpoint(runs, tmp_path, capsys):
+    """Each run's probe.json stands in for its checkpoint in a copy of the records (metrics.json, .hydra/), for the
+    same settings only; --recompute and other settings need the checkpoint again."""
+    import shutil
+    settings = ["--images", 16, "--probe-train", 64, "--probe-test", 32, "--threads", 1]
+    assert probe_in_process(capsys, *runs, "--out", tmp_path / "first", *settings)[0] == 0
+    saved = json.loads((runs[0] / "probe.json").read_text())
+    assert saved["settings"] == {"images": 16, "probe_train": 64, "probe_test": 32}
+    assert saved["config_hash"] == json.loads((runs[0] / "metrics.json").read_text())["config_hash"]
+    records = []
+    for run_dir in runs:  # what a committed sweep keeps: no last.pt
+        copy = tmp_path / "records" / run_dir.name
+        shutil.copytree(run_dir / ".hydra", copy / ".hydra")
+        for name in ("metrics.json", "probe.json"):
+            shutil.copy(run_dir / name, copy / name)
+        records.append(copy)
+    code, err = probe_in_process(capsys, *records, "--out", tmp_path / "again", *settings)
+    assert code == 0 and err == [f"reused {r}/probe.json (measured with these settings)" for r in records]
+    first, again = (json.loads((tmp_path / d / "probe_dimension.json").read_text()) for d in ("first", "again"))
+    assert again["groups"] == first["groups"]
+    assert [r["run_dir"] for r in again["runs"]] == list(map(str, records))
+    code, err = probe_in_process(capsys, *records, "--out", tmp_path / "other", "--images", 8)
+    assert (code, err) == (1, [f"probe_dimension: error: {records[0]} has no last.pt (not trained yet?) "
+                               "and no probe.json measured with these settings"])
+    assert probe_in_process(capsys, *records, "--out", tmp_path / "forced", *settings, "--recompute")[0] == 1
+    # a probe.json of another configuration is stale: the run is probed again from its checkpoint
+    stale = {**saved, "config_hash": "0" * 12}
+    (runs[0] / "probe.json").write_text(json.dumps(stale))
+    code, err = probe_in_process(capsys, runs[0], "--out", tmp_path / "fresh", *settings)
+    assert code == 0 and err == [f"probed {runs[0]}"]
+    assert json.loads((runs[0] / "probe.json").read_text())["config_hash"] == saved["config_hash"]
+
+
 def test_probe_rejects_what_is_not_a_trained_demonet(runs, tmp_path, capsys):
     assert probe_in_process(capsys, tmp_path, "--out", tmp_path / "out") == (
         1, [f"probe_dimension: error: {tmp_path} is not a run dir (no .hydra/config.yaml)"])
