@@ -48,7 +48,7 @@ class DemoBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernels.fused_block and isinstance(self.drop_path, nn.Identity):  # the lines below as one kernel
             y = fused_demo_block(x, self.norm, self.dwconv, self.f, self.g, self.gamma,
-                                 block_act_kernel_code(self.act_name), self.fuse.kernel_code)
+                                 block_act_kernel_code(self.act_name), self.fuse.block_kernel_code)
             if y is not None:  # None: the kernel does not apply here (eval, another device, op or activation)
                 return y
         shortcut = x

@@ -51,7 +51,8 @@ SIDES = {
 
 
 def kernel_at(rev: str):
-    """The block kernel's extension built from starnet/kernels/demo_block.py at git revision ``rev``."""
+    """``extension(zoo=False)`` for the block kernel of starnet/kernels/demo_block.py at git revision ``rev``, built
+    beside this checkout's (its zoo build: where that revision has one; else None, and the side runs plain)."""
     try:
         shown = subprocess.run(["git", "show", f"{rev}:starnet/kernels/demo_block.py"], cwd=ROOT, capture_output=True,
                                text=True)
@@ -62,8 +63,14 @@ def kernel_at(rev: str):
     sha = subprocess.run(["git", "rev-parse", "--short=10", rev], cwd=ROOT, capture_output=True, text=True).stdout
     module = {"__name__": "starnet.kernels._demo_block_at_rev", "__package__": "starnet.kernels"}
     exec(compile(shown.stdout, f"{rev}:starnet/kernels/demo_block.py", "exec"), module)
-    return build(f"starbench_demo_block_at_{sha.strip()}", module["ACTIVATIONS_CPP"] + module["_SOURCE"],
-                 ["block_forward", "block_backward"])
+    source, name = module["ACTIVATIONS_CPP"] + module["_SOURCE"], f"starbench_demo_block_at_{sha.strip()}"
+
+    def extension(zoo: bool = False):
+        if not zoo:
+            return build(name, source, ["block_forward", "block_backward"])
+        has_zoo = "STARBENCH_ZOO" in source
+        return build(name + "_zoo", "#define STARBENCH_ZOO\n" + source, ["block_forward", "block_backward"]) if has_zoo else None
+    return extension
 
 
 def int_list(text: str):
@@ -107,7 +114,7 @@ def main():
     if args.kernel_rev:
         rev_side = f"default@{args.kernel_rev}"
         sides[rev_side] = SIDES["default"]
-        kernels = dict(kernels, **{rev_side: lambda ext=kernel_at(args.kernel_rev): ext})
+        kernels = dict(kernels, **{rev_side: kernel_at(args.kernel_rev)})
     print(f"DemoNet d{args.depth}, batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}; "
           f"median of {args.rounds} rounds, best of {args.best_of} steps each")
     print(f"{'width':>5} {'patch':>5} {'op':>4} {'act':>4} | {'plain ms':>8} {'dw_cb ms':>8} {'default ms':>10} | "

@@ -36,12 +36,14 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .kernels._build import ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_RELU6
+from .kernels._build import ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_RELU6, ACT_SILU
+from .kernels.demo_block import OP_GATE, OP_MAX
 from .kernels.fused_mlp import OP_STAR, OP_SUM
 
 FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FUSION_OPS: Dict[str, FusionFn] = {}
 OP_KERNEL_CODES: Dict[str, int] = {}  # op name -> the code of the same merge in the C++ kernels
+BLOCK_OP_KERNEL_CODES: Dict[str, int] = {}  # op name -> its code in DemoNet's block kernel alone (its zoo build)
 OP_OUT_MULTS: Dict[str, int] = {}     # op name -> output channels per branch channel, where not 1
 OUT_MULTS = (1, 2)                    # element-wise; both branches' channels (``branch_widths``)
 
@@ -63,17 +65,20 @@ def _check_out_mult(out_mult: Any, where: str = "") -> None:
         raise ValueError(f"{where}out_mult must be 1 (element-wise) or 2 (both branches' channels), got {out_mult!r}")
 
 
-def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1) -> Callable[[FusionFn], FusionFn]:
+def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1,
+                block_kernel_code: Optional[int] = None) -> Callable[[FusionFn], FusionFn]:
     """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``. ``kernel_code``: the C++ kernels'
     code for the same function (``kernels.fused_mlp.OP_*``), if they have it; without one the kernels
-    leave the op to PyTorch. ``out_mult``: 1 if ``fn`` is element-wise (a and b of one width, the output
+    leave the op to PyTorch. ``block_kernel_code``: a code only DemoNet's block kernel has
+    (``kernels.demo_block.OP_*``; its ``kernel_code`` where not given). ``out_mult``: 1 if ``fn`` is element-wise (a and b of one width, the output
     of that width); 2 if its output has the channels of a and b together (a concatenation, called as
     ``fn(a, b, dim=<the channel dim>)``; the blocks may then give a and b widths that differ by one,
     ``branch_widths``). The C++ kernels implement element-wise merges only."""
-    if kernel_code is not None and (isinstance(kernel_code, bool) or not isinstance(kernel_code, int)):
-        raise TypeError(f"kernel_code must be an int or None, got {kernel_code!r}")
+    for key, code in (("kernel_code", kernel_code), ("block_kernel_code", block_kernel_code)):
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise TypeError(f"{key} must be an int or None, got {code!r}")
     _check_out_mult(out_mult)
-    if kernel_code is not None and out_mult != 1:
+    if (kernel_code is not None or block_kernel_code is not None) and out_mult != 1:
         raise ValueError("the C++ kernels implement element-wise merges only: an op with out_mult=2 has no kernel_code")
 
     def add(fn: FusionFn) -> FusionFn:
@@ -81,9 +86,12 @@ def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1)
             raise ValueError(f"fusion op '{name}' is already registered")
         FUSION_OPS[name] = fn
         OP_KERNEL_CODES.pop(name, None)
+        BLOCK_OP_KERNEL_CODES.pop(name, None)
         OP_OUT_MULTS.pop(name, None)
         if kernel_code is not None:
             OP_KERNEL_CODES[name] = kernel_code
+        if block_kernel_code is not None:
+            BLOCK_OP_KERNEL_CODES[name] = block_kernel_code
         if out_mult != 1:
             OP_OUT_MULTS[name] = out_mult
         return fn
@@ -102,13 +110,13 @@ def sum_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a + b
 
 
-@register_op("max")
+@register_op("max", block_kernel_code=OP_MAX)
 def maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Element-wise maximum: nonlinear in the pair like star, but no product of the two (piecewise linear)."""
     return torch.maximum(a, b)
 
 
-@register_op("gate")
+@register_op("gate", block_kernel_code=OP_GATE)
 def gate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """GLU's gate (Dauphin et al. 2017, ``(xW + b) * sigmoid(xV + c)``): ``a * sigmoid(b)``. In a block that
     is ``act(x1) * sigmoid(x2)``: exactly GLU with ``act=none`` (the ``glu`` preset), a GLU whose value path is
@@ -196,6 +204,11 @@ def op_kernel_code(name: str) -> Optional[int]:
     return OP_KERNEL_CODES.get(name) if name in FUSION_OPS else None
 
 
+def block_op_kernel_code(name: str) -> Optional[int]:
+    """DemoNet's block kernel's code for op ``name`` (``kernel_code``, or one it alone has), or None."""
+    return BLOCK_OP_KERNEL_CODES.get(name, op_kernel_code(name)) if name in FUSION_OPS else None
+
+
 def op_out_mult(name: str) -> int:
     """Output channels per branch channel of op ``name`` (1: element-wise; 2: both branches', e.g. concat)."""
     get_op(name)  # an import path not seen yet in this process (an unpickled model) registers here
@@ -249,6 +262,10 @@ class Fusion(nn.Module):
         return op_kernel_code(self.op)
 
     @property
+    def block_kernel_code(self) -> Optional[int]:
+        return block_op_kernel_code(self.op)
+
+    @property
     def out_mult(self) -> int:
         return self._out_mult
 
@@ -267,8 +284,8 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
 }
 # The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
 ACT_KERNEL_CODES: Dict[str, int] = {"none": ACT_IDENTITY, "relu": ACT_RELU, "relu6": ACT_RELU6}
-# DemoNet's block kernel (``kernels/demo_block.py``) also has GELU.
-BLOCK_ACT_KERNEL_CODES: Dict[str, int] = {**ACT_KERNEL_CODES, "gelu": ACT_GELU}
+# DemoNet's block kernel (``kernels/demo_block.py``) also has GELU, and in its zoo build SiLU.
+BLOCK_ACT_KERNEL_CODES: Dict[str, int] = {**ACT_KERNEL_CODES, "gelu": ACT_GELU, "silu": ACT_SILU}
 
 
 def make_act(name: str) -> nn.Module:

@@ -24,6 +24,7 @@ _built: Dict[str, object] = {}
 # sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
 ACT_IDENTITY, ACT_RELU, ACT_RELU6 = 0, 1, 2
 ACT_GELU = 3  # only the DemoNet block kernel has it (its own loop, demo_block.py): act_f/act_d below do not
+ACT_SILU = 4  # only the block kernel's zoo build has it (demo_block.py)
 ACTIVATIONS_CPP = r"""
 #include <cstdint>
 static inline float act_f(float v, int64_t act) {

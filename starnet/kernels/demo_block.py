@@ -14,8 +14,8 @@ per tile and sums weight gradients per thread.
 
 Per model (``starnet.accelerate(model, fused_block=True)``; ``trainer.fused_block``, on by default in the
 trainer), built on first use (``_build.py``). Used for float32 CPU inputs while gradients are on, for ops and
-activations with a code here (star, sum; gelu, none, relu, relu6) and blocks without an active drop path;
-anything else takes the plain modules. Outputs and gradients equal the plain block's to float rounding
+activations with a code here (star, sum; gelu, none, relu, relu6; and in a second build, ``extension(zoo=True)``,
+max, gate and silu) and blocks without an active drop path; anything else takes the plain modules. Outputs and gradients equal the plain block's to float rounding
 (``tests/starnet/kernels/test_demo_block.py``).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._build import ACTIVATIONS_CPP, build
+from ._build import ACT_SILU, ACTIVATIONS_CPP, build
 
 _SOURCE = r"""
 #if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
@@ -38,7 +38,8 @@ _SOURCE = r"""
 #include <cstring>
 #include <vector>
 
-// act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU; op: 0 star, 1 sum.
+// act: act_f/act_d (_build.ACTIVATIONS_CPP) or 3 = GELU (the zoo build: 4 = SiLU); op: 0 star, 1 sum (the zoo
+// build: 2 max, 3 gate).
 static const int64_t GELU = 3;
 // Rows ahead that the backward's passes over saved tensors prefetch (with act_merge_backward's one pass, a step
 // 1.1-1.2x faster at widths 16-64, docs/performance.md 6c; the fused pass alone ~1.08x; 2 to 16 rows alike).
@@ -48,7 +49,12 @@ static const int64_t PREFETCH_ROWS = 4;
 // std::exp do not vectorise, and ATen's vectorised GELU is 10x slower on a strided half of h). erf by
 // Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), the formula of ATen's own vectorised erf; exp by Cephes'
 // expf polynomial. erf(|v| / sqrt 2) needs exp(-v^2 / 2), which is phi's exponential too: one exp for both.
-static inline float exp_neg(float v) {  // exp(v) for v <= 0, 0 below the float range
+#ifdef STARBENCH_ZOO
+#define ZOO_INLINE __attribute__((always_inline))  // the zoo's many call sites exceed GCC's inlining budget: an
+#else                                              // exp_neg called, not inlined, keeps its loop scalar (4x slower)
+#define ZOO_INLINE
+#endif
+static inline ZOO_INLINE float exp_neg(float v) {  // exp(v) for v <= 0, 0 below the float range
   v = std::max(v, -87.f);
   const float n = std::nearbyint(v * 1.44269504088896341f);
   const float r = (v - n * 0.693359375f) + n * 2.12194440e-4f;
@@ -60,7 +66,7 @@ static inline float exp_neg(float v) {  // exp(v) for v <= 0, 0 below the float 
   float scale; std::memcpy(&scale, &bits, sizeof scale);
   return v <= -87.f ? 0.f : p * scale;
 }
-static inline void gelu_parts(float v, float& cdf, float& pdf_v) {  // Phi(v) and v * phi(v)
+static inline ZOO_INLINE void gelu_parts(float v, float& cdf, float& pdf_v) {  // Phi(v) and v * phi(v)
   const float e = exp_neg(-0.5f * v * v), z = std::fabs(v) * 0.70710678118654752f;
   const float t = 1.f / (1.f + 0.3275911f * z);
   const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
@@ -68,6 +74,76 @@ static inline void gelu_parts(float v, float& cdf, float& pdf_v) {  // Phi(v) an
   cdf = 0.5f * (1.f + (v < 0.f ? -erf_abs : erf_abs));
   pdf_v = v * e * 0.39894228040143268f;
 }
+
+#ifdef STARBENCH_ZOO
+// The zoo's second build (extension(zoo=True)): ops 2 max and 3 gate, activation 4 SiLU, in loops of their own.
+// In the default build the preprocessor removes them, so star's and sum's code there is what it was (the same
+// machine code: the runs in docs/results were trained by it); one build with both changed sum's last bits.
+static const int64_t SILU = 4;
+static inline ZOO_INLINE float sigmoid_f(float w) {  // 1 / (1 + exp(-w)), from exp(-|w|) <= 1 on both sides: no overflow
+  const float e = exp_neg(-std::fabs(w)), s = 1.f / (1.f + e);
+  return w >= 0.f ? s : e * s;
+}
+// a = act(v) and d = act'(v); ACTK: GELU, SILU or 0 for act_f/act_d's codes
+template <int ACTK>
+static inline ZOO_INLINE void zoo_act(float v, int64_t act, float& a, float& d) {
+  if (ACTK == GELU) { float cdf, pv; gelu_parts(v, cdf, pv); a = v * cdf; d = cdf + pv; }
+  else if (ACTK == SILU) { const float s = sigmoid_f(v); a = v * s; d = s + a * (1.f - s); }
+  else { a = act_f(v, act); d = act_d(v, act); }
+}
+// z = op(a, w): star, sum, max (torch.maximum: a tie splits the gradient in halves), gate a * sigmoid(w)
+template <int OP>
+static inline ZOO_INLINE float zoo_merge(float a, float w) {
+  return OP == 0 ? a * w : OP == 1 ? a + w : OP == 2 ? (a > w ? a : w) : a * sigmoid_f(w);
+}
+template <int OP, int ACTK>
+static void zoo_bias_act_merge_t(float* h, const float* bf, float* z, int64_t T, int64_t Hd, int64_t act) {
+  const float* b1 = bf; const float* b2 = bf + Hd;
+  for (int64_t r = 0; r < T; ++r) {
+    float* h1 = h + r * 2 * Hd; float* h2 = h1 + Hd; float* zr = z + r * Hd;
+    #pragma omp simd
+    for (int64_t j = 0; j < Hd; ++j) {
+      const float v = h1[j] + b1[j], w = h2[j] + b2[j];
+      h1[j] = v; h2[j] = w;
+      float a, d;
+      zoo_act<ACTK>(v, act, a, d);
+      zr[j] = zoo_merge<OP>(a, w);
+    }
+  }
+}
+template <int OP, int ACTK>
+static void zoo_act_merge_backward_t(const float* h, const float* dz, float* z, float* dh, float* dbf, int64_t T,
+                                     int64_t Hd, int64_t act) {
+  for (int64_t r = 0; r < T; ++r) {
+    const float* h1 = h + r * 2 * Hd; const float* h2 = h1 + Hd; const float* g = dz + r * Hd;
+    float* zr = z + r * Hd; float* d1 = dh + r * 2 * Hd; float* d2 = d1 + Hd;
+    if (r + PREFETCH_ROWS < T)
+      for (int64_t q = 0; q < 2 * Hd; q += 16) __builtin_prefetch(h1 + PREFETCH_ROWS * 2 * Hd + q, 0, 3);
+    #pragma omp simd
+    for (int64_t j = 0; j < Hd; ++j) {
+      const float v = h1[j], w = h2[j], gj = g[j];  // every load unconditional: a select on one does not vectorise
+      float a, d, ga, gw;  // ga, gw: dz's share for a and for w
+      zoo_act<ACTK>(v, act, a, d);
+      if (OP == 0) { zr[j] = a * w; ga = gj * w; gw = gj * a; }
+      else if (OP == 1) { zr[j] = a + w; ga = gj; gw = gj; }
+      else if (OP == 2) { zr[j] = a > w ? a : w; ga = gj * (a > w ? 1.f : a == w ? 0.5f : 0.f); gw = gj - ga; }
+      else { const float sg = sigmoid_f(w); zr[j] = a * sg; ga = gj * sg; gw = gj * (a * sg) * (1.f - sg); }
+      d1[j] = d * ga; d2[j] = gw;
+      dbf[j] += d1[j]; dbf[Hd + j] += d2[j];
+    }
+  }
+}
+// F<OP, ACTK>(...) for the runtime codes: every op with GELU, SiLU or act_f's activations
+#define ZOO_DISPATCH(F, ...)                                                                              \
+  do {                                                                                                    \
+    if (act == GELU) { ZOO_OPS(F, GELU, __VA_ARGS__); }                                                   \
+    else if (act == SILU) { ZOO_OPS(F, SILU, __VA_ARGS__); }                                              \
+    else { ZOO_OPS(F, 0, __VA_ARGS__); }                                                                  \
+  } while (0)
+#define ZOO_OPS(F, A, ...)                                                                                \
+  if (op == 0) F<0, A>(__VA_ARGS__); else if (op == 1) F<1, A>(__VA_ARGS__);                             \
+  else if (op == 2) F<2, A>(__VA_ARGS__); else F<3, A>(__VA_ARGS__)
+#endif
 
 // The backward's one pass over a tile's h (read back from memory: it is the block's largest saved tensor, so
 // the next rows are prefetched), with g = dz: the recomputed z = op(act(h1), h2) for dWg, and the op's and
@@ -100,6 +176,9 @@ static void act_merge_backward_t(const float* h, const float* dz, float* z, floa
 
 static void act_merge_backward(const float* h, const float* dz, float* z, float* dh, float* dbf, int64_t T,
                                int64_t Hd, int64_t act, int64_t op) {
+#ifdef STARBENCH_ZOO
+  ZOO_DISPATCH(zoo_act_merge_backward_t, h, dz, z, dh, dbf, T, Hd, act);
+#else
   if (op == 0) {
     if (act == GELU) act_merge_backward_t<0, true>(h, dz, z, dh, dbf, T, Hd, act);
     else act_merge_backward_t<0, false>(h, dz, z, dh, dbf, T, Hd, act);
@@ -107,6 +186,7 @@ static void act_merge_backward(const float* h, const float* dz, float* z, float*
     if (act == GELU) act_merge_backward_t<1, true>(h, dz, z, dh, dbf, T, Hd, act);
     else act_merge_backward_t<1, false>(h, dz, z, dh, dbf, T, Hd, act);
   }
+#endif
 }
 
 // The forward's: h += bf in place (the backward reads the biased h), z = op(act(h1), h2), one pass over h.
@@ -127,11 +207,15 @@ static void bias_act_merge_t(float* h, const float* bf, float* z, int64_t T, int
 }
 
 static void bias_act_merge(float* h, const float* bf, float* z, int64_t T, int64_t Hd, int64_t act, int64_t op) {
+#ifdef STARBENCH_ZOO
+  ZOO_DISPATCH(zoo_bias_act_merge_t, h, bf, z, T, Hd, act);
+#else
   if (op == 0) {
     if (act == GELU) bias_act_merge_t<0, true>(h, bf, z, T, Hd, act); else bias_act_merge_t<0, false>(h, bf, z, T, Hd, act);
   } else {
     if (act == GELU) bias_act_merge_t<1, true>(h, bf, z, T, Hd, act); else bias_act_merge_t<1, false>(h, bf, z, T, Hd, act);
   }
+#endif
 }
 
 // LayerNorm over the rows of x (T x C): nhat = (x - mean) * rstd, n = nhat * w + b.
@@ -408,7 +492,23 @@ TILE_FLOATS = 1 << 16  # images per tile: the (tokens x 6C) intermediate fills ~
                        # tile's buffers the L2 (measured at w16 on 7x7 tokens: 8-16 images best; 55 ~25% slower)
 
 
-def extension():
+# The op codes beyond fused_mlp's OP_STAR, OP_SUM (0, 1) that only this kernel has, in its zoo build, as SiLU
+# (_build.ACT_SILU); starnet.ops maps the ops' names to them (block_op_kernel_code).
+OP_MAX, OP_GATE = 2, 3
+ZOO_OPS, ZOO_ACTS = (OP_MAX, OP_GATE), (ACT_SILU,)
+
+
+def uses_zoo(act: int, op: int) -> bool:
+    """Whether the kernel codes ``act``, ``op`` need the zoo build (``extension(zoo=True)``)."""
+    return op in ZOO_OPS or act in ZOO_ACTS
+
+
+def extension(zoo: bool = False):
+    """The compiled kernel: star and sum with gelu, none, relu, relu6; ``zoo``: its second build, which also has max,
+    gate and SiLU (the same source with STARBENCH_ZOO defined; star and sum keep their code in the first)."""
+    if zoo:
+        return build("starbench_demo_block_zoo", "#define STARBENCH_ZOO\n" + ACTIVATIONS_CPP + _SOURCE,
+                     ["block_forward", "block_backward"])
     return build("starbench_demo_block", ACTIVATIONS_CPP + _SOURCE, ["block_forward", "block_backward"])
 
 
@@ -423,7 +523,7 @@ class _DemoBlockFn(torch.autograd.Function):
         h, w = hw
         c, k = dww.shape[0], dww.shape[-1]
         wt = dww.view(c, k * k).t().contiguous()  # (k*k, C): the kernel's loops run over channels
-        y, u, f_out, o, mean, rstd = extension().block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg,
+        y, u, f_out, o, mean, rstd = extension(uses_zoo(act, op)).block_forward(x, h, w, lnw, lnb, eps, wt, dwb, wf, bf, wg, bg,
                                                                 gamma, act, op, tile)
         ctx.save_for_backward(x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd)
         ctx.hw, ctx.act, ctx.op, ctx.tile = hw, act, op, tile
@@ -432,7 +532,7 @@ class _DemoBlockFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, lnw, lnb, wt, wf, bf, wg, gamma, u, f_out, o, mean, rstd = ctx.saved_tensors
-        grads = extension().block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
+        grads = extension(uses_zoo(ctx.act, ctx.op)).block_backward(grad.contiguous(), x, ctx.hw[0], ctx.hw[1], lnw, lnb, wt, wf, bf, wg,
                                            gamma, u, f_out, o, mean, rstd, ctx.act, ctx.op, ctx.tile)
         return (*grads, None, None, None, None, None)
 
@@ -456,7 +556,7 @@ def fused_demo_block(x: torch.Tensor, norm: nn.LayerNorm, dwconv: nn.Conv2d, f: 
             and norm.elementwise_affine and norm.weight is not None and norm.bias is not None
             and f.out_features == 2 * g.in_features and norm.normalized_shape == (x.shape[-1],)
             and _is_float_cpu(x, norm.weight, dwconv.weight, f.weight, g.weight)
-            and not torch.compiler.is_compiling() and extension() is not None):
+            and not torch.compiler.is_compiling() and extension(uses_zoo(act, op)) is not None):
         return None
     b, h, w, c = x.shape
     if gamma is None:

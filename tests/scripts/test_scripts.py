@@ -172,7 +172,7 @@ def test_demonet_step_kernel_rev_side_uses_that_kernel_and_compares_weights(monk
     from starnet.kernels import demo_block
     plain = demo_block.extension
     for kernel, same in ((plain(), True), (_GradsScaled(plain()), False)):
-        monkeypatch.setattr(mod, "kernel_at", lambda rev, k=kernel: k)
+        monkeypatch.setattr(mod, "kernel_at", lambda rev, k=kernel: lambda zoo=False: k)
         monkeypatch.setattr(sys, "argv", ["benchmark_demonet_step.py", "--widths", "8", "--patch2-widths", "",
                                           "--depth", "1", "--batch", "4", "--rounds", "1", "--best-of", "1",
                                           "--kernel-rev", "HEAD", "--json", str(tmp_path / "out.json")])

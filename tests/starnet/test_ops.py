@@ -51,6 +51,33 @@ def test_kernel_codes_come_from_the_registry():
         register_op("bad_test", kernel_code="sum")
 
 
+def test_block_kernel_codes_of_the_zoo():
+    """max and gate have a code in DemoNet's block kernel (its zoo build) only, silu an activation code there only; an
+    op registered again under one of their names has none (the kernel would compute the built-in op)."""
+    from starnet.kernels.demo_block import OP_GATE, OP_MAX, uses_zoo
+    from starnet.kernels.fused_mlp import OP_STAR
+    from starnet.ops import act_kernel_code, block_act_kernel_code, block_op_kernel_code, op_kernel_code
+    assert (block_op_kernel_code("max"), block_op_kernel_code("gate")) == (OP_MAX, OP_GATE)
+    assert op_kernel_code("max") is None and op_kernel_code("gate") is None  # StarNet's fused MLP has neither
+    assert block_op_kernel_code("star") == OP_STAR and block_op_kernel_code("concat") is None
+    assert Fusion("gate").block_kernel_code == OP_GATE and Fusion("gate").kernel_code is None
+    assert block_act_kernel_code("silu") is not None and act_kernel_code("silu") is None
+    assert uses_zoo(block_act_kernel_code("gelu"), OP_MAX) and uses_zoo(block_act_kernel_code("silu"), OP_STAR)
+    assert not uses_zoo(block_act_kernel_code("gelu"), OP_STAR)
+    builtin = FUSION_OPS.pop("max")
+    try:
+        register_op("max")(lambda a, b: torch.minimum(a, b))  # a user's own "max"
+        assert block_op_kernel_code("max") is None
+    finally:
+        FUSION_OPS.pop("max")
+        register_op("max", block_kernel_code=OP_MAX)(builtin)
+    assert block_op_kernel_code("max") == OP_MAX
+    with pytest.raises(TypeError, match="block_kernel_code"):
+        register_op("bad_test", block_kernel_code=1.0)
+    with pytest.raises(ValueError, match="element-wise"):
+        register_op("bad_test", block_kernel_code=OP_MAX, out_mult=2)
+
+
 def test_activation_registry():
     assert isinstance(make_act("none"), torch.nn.Identity)
     assert make_act("relu6")(torch.tensor([7.0])).item() == 6.0

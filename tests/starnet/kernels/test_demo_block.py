@@ -12,7 +12,7 @@ from demonet.model import DemoBlock
 from starnet import FUSION_OPS, accelerate, register_op
 from starnet.kernels import demo_block
 from starnet.kernels.demo_block import extension, fused_demo_block
-from starnet.ops import block_act_kernel_code, op_kernel_code
+from starnet.ops import block_act_kernel_code, block_op_kernel_code, op_kernel_code
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def assert_close_grads(mine, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item() + 1e-7)
 
 
-@pytest.mark.parametrize("act", ["gelu", "none", "relu"])
-@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("act", ["gelu", "none", "relu", "silu"])   # silu: the zoo build's
+@pytest.mark.parametrize("op", ["star", "sum", "max", "gate"])      # max, gate: the zoo build's
 # (batch, grid, channels, tile): 7x7 tokens (patch 4 on 28 px), 14x14 (patch 2), channel counts that take every
 # chunk width of the conv loops (32+16+8+1s), a tile split with a partial last tile
 @pytest.mark.parametrize("batch,grid,dim,tile", [(5, 7, 16, None), (3, 14, 8, None), (5, 7, 59, 2), (4, 5, 12, 3)])
@@ -53,7 +53,7 @@ def test_fused_equals_plain_block(fused, act, op, batch, grid, dim, tile):
     grad = torch.randn(batch, grid, grid, dim)
     params = (x, *block.parameters())
     out = fused_demo_block(x, block.norm, block.dwconv, block.f, block.g, block.gamma, block_act_kernel_code(act),
-                           op_kernel_code(op), tile)
+                           block_op_kernel_code(op), tile)
     assert out is not None and out.shape == x.shape and out.is_contiguous()
     out.backward(grad)
     mine = grads(*params)
@@ -76,6 +76,48 @@ def test_no_layer_scale_and_a_strided_input(fused, calls):
     assert calls and block.gamma is None
     torch.testing.assert_close(out, other(x), rtol=1e-5, atol=1e-5)
     assert_close_grads(mine, grads(x, *other.parameters()))
+
+
+def test_zoo_takes_its_own_build(fused, monkeypatch):
+    """max, gate and silu run the second build; star and sum with the first build's activations the first, whose
+    code is the one the committed runs were trained with."""
+    used = []
+    real = demo_block.extension
+    monkeypatch.setattr(demo_block, "extension", lambda zoo=False: used.append(zoo) or real(zoo))
+    x = torch.randn(2, 7, 7, 8)
+    for op, act in (("star", "gelu"), ("sum", "relu"), ("max", "gelu"), ("gate", "none"), ("star", "silu")):
+        used.clear()
+        accelerate(DemoBlock(8, op, act), fused_block=True)(x).sum().backward()
+        assert used and set(used) == {op in ("max", "gate") or act == "silu"}, (op, act)
+
+
+def test_sigmoid_and_silu_equal_pytorch_over_their_range(fused):
+    """The zoo build's sigmoid (gate's) and SiLU, from the polynomial exp: through blocks whose f passes h1 and h2
+    straight to g."""
+    values = torch.linspace(-30, 30, 1201)
+    for op, act, ref_fn in (("gate", "none", lambda t: torch.sigmoid(t)), ("star", "silu", nn.functional.silu)):
+        block = DemoBlock(1, op, act, layer_scale=1.0)
+        with torch.no_grad():
+            block.norm.weight.fill_(1.0), block.norm.bias.zero_()
+            block.dwconv.weight.zero_(), block.dwconv.bias.zero_()
+            block.f.weight.zero_(), block.f.bias.zero_(), block.g.weight.zero_(), block.g.bias.zero_()
+            block.g.weight[0, 0] = 1.0
+            block.f.bias[0], block.f.bias[3] = 1.0, 1.0  # h1[0] = 1 (gate), h2[0] = 1 (star): out = x + ref(v)
+        x = torch.zeros(1, 1, 1, 1)
+        index = 3 if op == "gate" else 0  # the input of the sigmoid (gate: h2) or of the SiLU (h1)
+        for v in values.tolist():
+            with torch.no_grad():
+                block.f.bias[index] = v
+            y = fused_demo_block(x, block.norm, block.dwconv, block.f, block.g, block.gamma,
+                                 block_act_kernel_code(act), block_op_kernel_code(op))
+            y.sum().backward()
+            d = block.f.bias.grad[index].item()
+            block.f.bias.grad = None
+            t = torch.tensor(v, requires_grad=True)
+            ref = ref_fn(t)
+            ref.backward()
+            assert abs(y.item() - ref.item()) <= 3e-7 * max(1.0, abs(v)), (op, v)
+            assert abs(d - t.grad.item()) <= 1e-6, (op, v)
 
 
 def test_gelu_equals_pytorch_over_its_range(fused):
@@ -114,8 +156,8 @@ def demonet_step(model, x, y):
     return loss.detach(), grads, [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("act", ["gelu", "none"])
-@pytest.mark.parametrize("op", ["star", "sum"])
+@pytest.mark.parametrize("act,op", [(a, o) for a in ("gelu", "none") for o in ("star", "sum")]
+                         + [("gelu", "max"), ("gelu", "gate"), ("silu", "star")])   # the zoo build's
 @pytest.mark.parametrize("width,patch", [(16, 4), (8, 2)])
 def test_training_step_equals_plain(fused, calls, act, op, width, patch):
     torch.manual_seed(0)
