@@ -68,11 +68,12 @@ def demonet_and_batch(op):
 ZOO = ["star", "sum", "diff", "max", "gate", "concat", "bilinear", "swiglu"]
 
 
-def takes_the_kernel(op, act, act_codes):
-    """Whether a block of ``op`` after ``act`` has kernel codes for both (presets resolved as the blocks do)."""
+def takes_the_kernel(op, act, act_codes, op_code=None):
+    """Whether a block of ``op`` after ``act`` has kernel codes for both (presets resolved as the blocks do);
+    ``op_code``: the kernel's lookup of op codes (default: the fused MLP's, ``op_kernel_code``)."""
     from starnet.ops import branch_merge, op_kernel_code
     op, act = branch_merge(op, act)
-    return op_kernel_code(op) is not None and act in act_codes
+    return (op_code or op_kernel_code)(op) is not None and act in act_codes
 
 
 @pytest.mark.parametrize("op", ZOO)
@@ -92,13 +93,13 @@ def test_every_op_through_every_path_on_starnet(kernels_built, diff_op, op, monk
 def test_every_op_through_every_path_on_demonet(kernels_built, diff_op, op, monkeypatch):
     """DemoNet's fused block too (gelu: DemoNet's activation), which declines the ops without a code."""
     from starnet.kernels import demo_block
-    from starnet.ops import BLOCK_ACT_KERNEL_CODES
+    from starnet.ops import BLOCK_ACT_KERNEL_CODES, block_op_kernel_code
     op = diff_op if op == "diff" else op
     calls = []
     real = demo_block._DemoBlockFn.apply
     monkeypatch.setattr(demo_block._DemoBlockFn, "apply", lambda *a: calls.append(1) or real(*a))
     assert_same_step(*demonet_and_batch(op), **ALL, fused_block=True)
-    assert bool(calls) == takes_the_kernel(op, "gelu", BLOCK_ACT_KERNEL_CODES)
+    assert bool(calls) == takes_the_kernel(op, "gelu", BLOCK_ACT_KERNEL_CODES, block_op_kernel_code)
 
 
 def test_the_kernels_decline_what_they_do_not_implement():
