@@ -34,7 +34,6 @@ from experiments.train.allocator import reuse_freed_memory
 from experiments.train.timing import interleaved, training_flops, write_json
 from starnet import accelerate
 from starnet.kernels import demo_block
-from starnet.kernels._build import build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,10 +65,7 @@ def kernel_at(rev: str):
     source, name = module["ACTIVATIONS_CPP"] + module["_SOURCE"], f"starbench_demo_block_at_{sha.strip()}"
 
     def extension(zoo: bool = False):
-        if not zoo:
-            return build(name, source, ["block_forward", "block_backward"])
-        has_zoo = "STARBENCH_ZOO" in source
-        return build(name + "_zoo", "#define STARBENCH_ZOO\n" + source, ["block_forward", "block_backward"]) if has_zoo else None
+        return demo_block.build_block(name, source, zoo) if not zoo or "STARBENCH_ZOO" in source else None
     return extension
 
 

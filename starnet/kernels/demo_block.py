@@ -503,13 +503,19 @@ def uses_zoo(act: int, op: int) -> bool:
     return op in ZOO_OPS or act in ZOO_ACTS
 
 
+def build_block(name: str, source: str, zoo: bool = False):
+    """The block kernel compiled from ``source`` as ``name``, or with ``zoo`` its second build (``source`` with
+    STARBENCH_ZOO defined, as ``name``_zoo). Also builds an older revision's source beside this one's (the step
+    benchmark's ``--kernel-rev``)."""
+    if zoo:
+        return build(name + "_zoo", "#define STARBENCH_ZOO\n" + source, ["block_forward", "block_backward"])
+    return build(name, source, ["block_forward", "block_backward"])
+
+
 def extension(zoo: bool = False):
     """The compiled kernel: star and sum with gelu, none, relu, relu6; ``zoo``: its second build, which also has max,
     gate and SiLU (the same source with STARBENCH_ZOO defined; star and sum keep their code in the first)."""
-    if zoo:
-        return build("starbench_demo_block_zoo", "#define STARBENCH_ZOO\n" + ACTIVATIONS_CPP + _SOURCE,
-                     ["block_forward", "block_backward"])
-    return build("starbench_demo_block", ACTIVATIONS_CPP + _SOURCE, ["block_forward", "block_backward"])
+    return build_block("starbench_demo_block", ACTIVATIONS_CPP + _SOURCE, zoo)
 
 
 def tile_images(tokens: int, hidden: int, batch: int) -> int:
