@@ -14,6 +14,7 @@ from experiments.entry import (catch_stop_signals, end_of_run, end_sweep, in_lau
                                stop_sweep, sweep_stopped)
 from experiments.errors import Interrupted
 from experiments.records import RunDirBusy, one_line
+from experiments.train import stop_signals
 
 log = logging.getLogger("starbench")
 
@@ -76,8 +77,9 @@ def main(cfg: DictConfig):
                 end_sweep()
                 sys.exit(128 + int(stopped))
             return None
-        if not launching:
-            catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
+    stop_signals.forget()  # a worker (or the basic launcher) runs many jobs: a signal counts for the job it stopped
+    if multirun and not launching:
+        catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
     try:
         record = run_job(cfg, hc.runtime.output_dir)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop

@@ -18,6 +18,7 @@ from .config import check_config
 from .errors import StarbenchError
 from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
+from .train import stop_signals
 from .train.distributed import env_rank
 
 log = logging.getLogger("starbench")
@@ -175,9 +176,10 @@ def catch_stop_signals() -> None:
 
     def handler(signum, frame):
         sig = signal.Signals(signum)
-        if sweep_stopped() is not None and sig == signal.SIGINT:
+        if sig == signal.SIGINT and stop_signals.received() == signal.SIGINT:  # this process's second Ctrl-C
             print("starbench: stopped at once by a second Ctrl-C", file=sys.stderr)
             sys.exit(130)
+        stop_signals.note(sig)
         stop_sweep(sig)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

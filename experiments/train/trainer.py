@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .distributed import DistInfo, all_reduce_sum
+from . import stop_signals
 from .fast_paths import optimizer_fast_path
 from .threads import AUTO, choose_threads, describe, training_step
 from ..errors import Interrupted, StarbenchError
@@ -240,8 +241,9 @@ class Trainer:
         return mean_loss
 
     def _on_stop_signal(self, signum, frame) -> None:
-        self.stop_signal = signal.Signals(signum)
-        if self.stop_signal == signal.SIGINT:  # a second Ctrl-C stops at once
+        stop_signals.note(signal.Signals(signum))
+        self.stop_signal = stop_signals.received()
+        if signum == signal.SIGINT:  # a second Ctrl-C stops at once
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def set_threads(self) -> None:
@@ -272,6 +274,9 @@ class Trainer:
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             return self._fit()
         previous = {sig: signal.signal(sig, self._on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.stop_signal = stop_signals.received()  # a signal while the job set up: stop after the first step
+        if self.stop_signal == signal.SIGINT:  # then a Ctrl-C now is the second
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return self._fit()
         finally:

@@ -81,6 +81,37 @@ def test_sigterm_stops_the_whole_sweep(tmp_path):
     assert statuses == {"interrupted"}  # the first job, resumable; the second never started
 
 
+# A terminal's Ctrl-C reaches every process of a sweep at once. Here the one job's process gets it while the job is
+# still setting up (before the first step), just after another process of the sweep (the launcher, under joblib)
+# marked the sweep stopped: as that process would, the hook writes the stop marker, then signals.
+SIGINT_DURING_SETUP = """
+import os, runpy, signal, sys
+from pathlib import Path
+import experiments.train.trainer as trainer
+real = trainer.Trainer.maybe_resume
+def maybe_resume(self):
+    Path(os.environ["STARBENCH_SWEEP"].split(":", 1)[1]).write_text("SIGINT")
+    os.kill(os.getpid(), signal.SIGINT)
+    return real(self)
+trainer.Trainer.maybe_resume = maybe_resume
+sys.argv = ["run.py", *sys.argv[1:]]
+runpy.run_path("run.py", run_name="__main__")
+"""
+
+
+def test_a_first_ctrl_c_during_set_up_stops_the_job_at_its_first_step_with_a_checkpoint(tmp_path):
+    """Not "stopped at once by a second Ctrl-C" (the marker another process wrote is not this one's first), and not
+    ignored either (the job would train all its epochs): it checkpoints after one step and the sweep stops."""
+    proc = subprocess.run([sys.executable, "-c", SIGINT_DURING_SETUP, "-m", "op=star,sum", *LONG,
+                           f"hydra.sweep.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "second Ctrl-C" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "stopped by SIGINT at epoch 1 step 1; checkpoint saved" in proc.stderr, proc.stderr[-3000:]
+    (job,) = [p.parent for p in tmp_path.glob("*/metrics.json")]  # the second job never started
+    assert json.loads((job / "metrics.json").read_text())["status"] == "interrupted"
+    assert (job / "last.pt").exists()
+
+
 def test_kill_9_then_rerun_is_exact(tmp_path, reference):
     proc = run_signalled(tmp_path, "SIGKILL", MID_EPOCH_2)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
