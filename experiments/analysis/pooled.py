@@ -177,23 +177,41 @@ def markdown(p: Pooled, base: str, test: str, level: float = LEVEL) -> List[str]
     ]
 
 
+def bonferroni(p: Pooled, comparisons: int, level: float = LEVEL) -> Tuple[Optional[float], Optional[float]]:
+    """The mean gap's interval at the Bonferroni level 1 − (1 − level) / comparisons: ``p``'s stratified t interval
+    widened by the ratio of the two t quantiles (same standard error, same df); (None, None) without an interval."""
+    if p.lo is None or p.df is None or p.reason:
+        return None, None
+    from .stats import t_quantile
+    alpha = 1 - level
+    half = (p.hi - p.lo) / 2 * t_quantile(1 - alpha / (2 * comparisons), p.df) / t_quantile(1 - alpha / 2, p.df)
+    return p.mean - half, p.mean + half
+
+
 def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL) -> List[str]:
-    """The pooled section of summary.md for several ops, each against ``base``: one line per op."""
+    """The pooled section of summary.md for several ops, each against ``base``: one line per op, with the mean gap's
+    interval also at the Bonferroni level for that many comparisons (docs/protocol.md, amendment 5)."""
     def num(x, fmt="{:+.2f}"):
         return "–" if x is None else fmt.format(x)
 
     def pct(x):
         return num(x if x is None else 100 * x, "{:+.1f}%")
 
+    k = max(len(results), 1)
+    bonf_level = 1 - (1 - level) / k
     lines = [f"## Pooled over all (row, seed) pairs, each op against {base}", "",
              f"| op | pairs (rows) | mean gap op − {base} (points) [{level:.0%} stratified t CI] | significant "
+             f"| [{bonf_level:.2%} CI] (Bonferroni, {k} comparisons) | significant (Bonferroni) "
              f"| wins / ties / losses | P(op > {base}) [{level:.0%} stratified bootstrap CI] "
              f"| relative error-rate reduction [{level:.0%} bootstrap CI] | Wilcoxon signed-rank p |",
-             "|---|---:|---:|:---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|:---:|---:|:---:|---:|---:|---:|---:|"]
     for op, p in results.items():
         sig = {None: f"n/a ({p.reason})" if p.reason else "n/a", True: "yes", False: "no"}[p.significant]
         ci = f" [{num(p.lo)}, {num(p.hi)}]" if p.lo is not None else ""
-        lines.append(f"| {op} | {p.n_pairs} ({p.n_strata}) | {num(p.mean)}{ci} | {sig} "
+        b_lo, b_hi = bonferroni(p, k, level)
+        b_ci = "–" if b_lo is None else f"[{num(b_lo)}, {num(b_hi)}]"
+        b_sig = "n/a" if b_lo is None else ("yes" if b_lo > 0 or b_hi < 0 else "no")
+        lines.append(f"| {op} | {p.n_pairs} ({p.n_strata}) | {num(p.mean)}{ci} | {sig} | {b_ci} | {b_sig} "
                      f"| {p.wins} / {p.ties} / {p.losses} "
                      f"| {num(p.p_improve, '{:.2f}')} "
                      f"[{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] "
@@ -201,6 +219,6 @@ def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL
     lines += ["", f"Pooled: for each op, every (row, seed) pair with {base} counts once. The mean gap's interval "
               "weights each row's variance by its share of the pairs (Welch–Satterthwaite df), so differences "
               f"between rows are not noise; the bootstrap resamples pairs within rows ({N_BOOT:,} draws, seed "
-              f"{BOOT_SEED}). Ties count half in P(op > {base}). Each line is its own test (no correction for "
-              "multiple comparisons)."]
+              f"{BOOT_SEED}). Ties count half in P(op > {base}). Each line is its own test at {level:.0%}; the "
+              f"Bonferroni columns correct for the {k} comparisons with {base} (level 1 − {1 - level:.2f}/{k})."]
     return lines

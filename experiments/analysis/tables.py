@@ -443,7 +443,8 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     base, test = summary.reference, summary.ops[0]
     gap_what = f"each op − {base}" if summary.multi else f"{test} − {base}"
     multiple = (f" Each op's interval and test stand alone: no correction for its being one of "
-                f"{len(summary.ops)} comparisons with {base}." if summary.multi else "")
+                f"{len(summary.ops)} comparisons with {base} (the pooled section gives Bonferroni intervals too)."
+                if summary.multi else "")
     lines = [f"# {summary.title}", "",
              f"Source: `{source}` · metric: `{summary.metric}` (%) · jobs: "
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",

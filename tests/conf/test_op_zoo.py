@@ -17,6 +17,7 @@ def test_op_zoo_sweeps_the_zoo_under_the_protocol():
     params = presets.sweep_params(cfg)
     assert params["op"] == ZOO and all(check_op(op) == op for op in ZOO)
     assert params["width"] == ["8", "16", "32"] and cfg.depth == 12 and cfg.model.name == "demonet"
+    assert list(params) == ["width", "seed", "op"]  # amendment 5: a session's jobs end as whole widths and seeds
     assert params["seed"] == presets.sweep_params(presets.compose_full("experiment=fig1_width"))["seed"]  # part 3
     assert "op_zoo" in str(cfg.hydra.sweep.dir) and str(cfg.hydra.mode) == "RunMode.MULTIRUN"
 

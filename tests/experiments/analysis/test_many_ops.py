@@ -115,6 +115,7 @@ def test_summary_files_of_three_ops(sweep):
     assert "## Pooled over all (row, seed) pairs, each op against sum" in md
     assert "| star | 8 (2) |" in md and "| max | 8 (2) |" in md
     assert "no correction for its being one of 2 comparisons with sum" in md
+    assert "| [97.50% CI] (Bonferroni, 2 comparisons) | significant (Bonferroni) |" in md
     assert "Other ops" not in md
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 24 and {r["reference_op"] for r in rows} == {"sum"}
@@ -188,3 +189,15 @@ def test_a_summary_built_by_hand_takes_its_reference_to_the_rows():
     summary = Summary("top1", ["op", "seed"], ["width"], [row], "t", reference="max", ops=["star", "sum"])
     assert row.gap.mean == pytest.approx(0.0) and row.gap_of("sum").mean == pytest.approx(-1.5)
     assert summary.comparison == "star, sum vs max"
+
+
+def test_bonferroni_interval_is_the_pooled_interval_at_the_corrected_level():
+    """Widening the 95% interval by the t-quantile ratio equals computing it at 1 − 0.05/k outright."""
+    from experiments.analysis.pooled import bonferroni, pooled
+    pairs = {8: ({0: 80.0, 1: 81.0, 2: 79.5}, {0: 80.6, 1: 81.9, 2: 79.4}),
+             16: ({0: 85.0, 1: 84.2, 2: 85.5, 3: 84.9}, {0: 85.3, 1: 84.9, 2: 85.4, 3: 85.6})}
+    for k in (1, 3, 6):
+        lo, hi = bonferroni(pooled(pairs), k)
+        direct = pooled(pairs, level=1 - 0.05 / k)
+        assert (lo, hi) == (pytest.approx(direct.lo), pytest.approx(direct.hi))
+    assert bonferroni(pooled({8: ({0: 1.0}, {0: 2.0})}), 6) == (None, None)  # one pair: no interval
