@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ CONF = ROOT / "conf"
 # Tests never talk to W&B's servers and never prompt.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# The per-user baseline cache (experiments/analysis/baseline.py) is the session's own: a test never reads a value a
+# user's runs (or an older test session) left, and never writes into the user's cache. Subprocesses inherit it.
+os.environ["STARBENCH_CACHE"] = tempfile.mkdtemp(prefix="starbench-cache-")
 SESSION_THREADS = torch.get_num_threads()  # before any test changes it
 
 

@@ -4,15 +4,21 @@ A multinomial logistic regression on the normalised pixels, fitted on **the same
 the sweep's jobs and scored on the same evaluation images. A network that does not beat it clearly has
 not learned anything a linear map could not, so its fusion op can hardly matter. The fit is fixed (full
 batch L-BFGS, L2 weight 1e-2, float64, zero init): the same data give the same accuracy on any machine
-up to float rounding. Results are cached next to the summary, keyed by the data config.
+up to float rounding. Results are cached next to the summary (so a committed results dir carries its baseline) and
+in a per-user cache, both keyed by the data config: the fit on 55k images takes minutes, and every new sweep dir
+on the same images would otherwise pay them again. ``STARBENCH_CACHE`` moves the per-user cache (default
+``$XDG_CACHE_HOME/starbench``, i.e. ``~/.cache/starbench``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
+
+from filelock import FileLock
 
 import torch
 from omegaconf import OmegaConf
@@ -58,27 +64,59 @@ def data_key(dcfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def user_cache_dir() -> Path:
+    """The per-user cache of baselines: ``STARBENCH_CACHE``, else ``$XDG_CACHE_HOME/starbench``."""
+    if os.environ.get("STARBENCH_CACHE"):
+        return Path(os.environ["STARBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "starbench"
+
+
+def _read_cache(path: Path) -> Dict[str, float]:
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or not a cache: refit, and rewrite it
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _remember(path: Path, key: str, acc: float, shared: bool) -> None:
+    """Add ``key`` to the cache file at ``path``. The per-user one (``shared``) is written under a lock that stays
+    in that cache dir: two sweeps ending at once must not drop each other's entry. A sweep dir's is its own."""
+    def write():
+        cache = _read_cache(path)
+        cache[key] = acc
+        atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if shared:
+            with FileLock(str(path.parent / ".lock")):
+                write()
+        else:
+            write()
+    except OSError as e:  # a read-only place: the baseline is still right, only not kept
+        log.warning("linear baseline not cached in %s: %s", path.parent, e)
+
+
 def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Optional[float]:
     """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
-    apply to (ImageNet folders, detection). Cached in ``cache_dir/linear_baseline.json``."""
+    apply to (ImageNet folders, detection). Read from ``cache_dir/linear_baseline.json``, else from the per-user
+    cache, else fitted; kept in both."""
     if dcfg.get("name") not in ("fashion_mnist", "cifar10", "cifar100", "synthetic"):
         return None
     key = data_key(dcfg)
-    cache_path = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
-    cache: Dict[str, float] = {}
-    if cache_path is not None and cache_path.is_file():
-        try:
-            cache = json.loads(cache_path.read_text())
-        except ValueError:
-            cache = {}
-        if key in cache:
-            return cache[key]
-    dc = OmegaConf.create(dict(dcfg))
-    tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})
-    data = build_data(dc, tc, seed=0, device=torch.device("cpu"))
-    acc = fit_linear(data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes)
-    log.info("linear baseline on %d training images: %.2f%% top-1", len(data.y_train), acc)
-    if cache_path is not None:
-        cache[key] = acc
-        atomic_write_text(cache_path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    local = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
+    shared = user_cache_dir() / CACHE_FILE
+    if local is not None and key in (cached := _read_cache(local)):
+        return cached[key]
+    acc = _read_cache(shared).get(key)
+    if acc is None:
+        dc = OmegaConf.create(dict(dcfg))
+        tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})
+        data = build_data(dc, tc, seed=0, device=torch.device("cpu"))
+        acc = fit_linear(data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes)
+        log.info("linear baseline on %d training images: %.2f%% top-1", len(data.y_train), acc)
+        _remember(shared, key, acc, shared=True)
+    if local is not None:
+        _remember(local, key, acc, shared=False)
     return acc

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from experiments.analysis import baseline
 from experiments.analysis.baseline import CACHE_FILE, fit_linear, linear_baseline
 
 
@@ -16,9 +17,13 @@ def test_fit_linear_separates_linearly_separable_data_and_not_noise():
     assert fit_linear(x[:400], y_random[:400], x[400:], y_random[400:], 3) < 50.0
 
 
-def test_linear_baseline_on_a_data_config_is_cached(tmp_path):
-    dcfg = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes": 4, "train_size": 200,
-            "val_size": 100, "noise": 0.5, "mean": [0.0], "std": [1.0], "augment": False}
+DCFG = {"name": "synthetic", "image_size": 8, "in_chans": 1, "num_classes": 4, "train_size": 200,
+        "val_size": 100, "noise": 0.5, "mean": [0.0], "std": [1.0], "augment": False}
+
+
+def test_linear_baseline_on_a_data_config_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("STARBENCH_CACHE", str(tmp_path / "user"))
+    dcfg = DCFG
     acc = linear_baseline(dcfg, tmp_path)
     assert 25.0 < acc <= 100.0
     cache = json.loads((tmp_path / CACHE_FILE).read_text())
@@ -28,3 +33,17 @@ def test_linear_baseline_on_a_data_config_is_cached(tmp_path):
     assert linear_baseline(dcfg, tmp_path) == -1.0
     assert linear_baseline({**dcfg, "train_size": 100}, tmp_path) != -1.0  # other images, another entry
     assert linear_baseline({"name": "imagenet"}, tmp_path) is None
+
+
+def test_a_new_sweep_dir_reads_the_baseline_from_the_user_cache(tmp_path, monkeypatch):
+    """The per-user cache saves a new sweep dir the fit; the value it holds is copied into the sweep's own cache."""
+    monkeypatch.setenv("STARBENCH_CACHE", str(tmp_path / "user"))
+    acc = linear_baseline(DCFG, tmp_path / "sweep1")
+    key = baseline.data_key(DCFG)
+    assert json.loads((tmp_path / "user" / CACHE_FILE).read_text()) == {key: pytest.approx(acc)}
+    (tmp_path / "user" / CACHE_FILE).write_text(json.dumps({key: -2.0}))  # read back, not refitted
+    monkeypatch.setattr(baseline, "fit_linear", lambda *a, **k: pytest.fail("refitted"))
+    assert linear_baseline(DCFG, tmp_path / "sweep2") == -2.0
+    assert json.loads((tmp_path / "sweep2" / CACHE_FILE).read_text()) == {key: -2.0}
+    assert linear_baseline(DCFG, tmp_path / "sweep1") == pytest.approx(acc)  # a sweep's own cache comes first
+    assert sorted(p.name for p in (tmp_path / "sweep2").iterdir()) == [CACHE_FILE]  # no temp or lock file left
