@@ -204,3 +204,24 @@ def test_demonet_step_prints_each_width_and_writes_json(tmp_path):
                                                                  (8, 2, "sum")]
     assert all(set(r["ms"]) == {"plain", "dw_cb", "default", "plain+reuse"} for r in rows)
     assert all(r["reuse_vs_plain"] == r["ms"]["plain"] / r["ms"]["plain+reuse"] for r in rows)
+
+
+def test_compare_reruns_reports_pairs_and_rejects_dirs_without_any(tmp_path):
+    def write(root, seed, top1, cpu=None):
+        d = root / f"op=star,seed={seed}"
+        d.mkdir(parents=True)
+        record = {"status": "completed", "op": "star", "seed": seed, "top1": top1, "config_hash": f"h{seed}",
+                  "history": [{"epoch": 1, "top1": top1, "train_loss": 0.5}]}
+        if cpu:
+            record["provenance"] = {"cpu": cpu}
+        (d / "metrics.json").write_text(json.dumps(record))
+
+    for seed, top1 in enumerate((88.0, 88.5, 87.5)):
+        write(tmp_path / "records", seed, top1)
+    write(tmp_path / "reruns", 0, 88.0, cpu="AMD EPYC")
+    write(tmp_path / "reruns", 1, 88.2, cpu="AMD EPYC")
+    out = tmp_path / "report.md"
+    proc = run_script("compare_reruns.py", tmp_path / "records", tmp_path / "reruns", "--out", out)
+    assert "1 of 2 reruns repeat their record bit for bit" in proc.stdout and out.read_text() == proc.stdout
+    proc = run_script("compare_reruns.py", tmp_path / "records", tmp_path / "nowhere", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
