@@ -225,3 +225,23 @@ def test_compare_reruns_reports_pairs_and_rejects_dirs_without_any(tmp_path):
     assert "1 of 2 reruns repeat their record bit for bit" in proc.stdout and out.read_text() == proc.stdout
     proc = run_script("compare_reruns.py", tmp_path / "records", tmp_path / "nowhere", check=False)
     assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+
+
+def test_seed_sweep_copies_completed_records_renamed_and_filtered(tmp_path):
+    src = tmp_path / "runs"
+    for name, status in (("experiment=a,op=star,width=8", "completed"), ("experiment=a,op=sum,width=8", "failed"),
+                         ("experiment=a,op=star,width=48", "completed")):
+        (src / name / ".hydra").mkdir(parents=True)
+        (src / name / ".hydra" / "config.yaml").write_text("op: star\n")
+        (src / name / "metrics.json").write_text(json.dumps({"status": status}))
+        (src / name / "last.pt").write_bytes(b"not copied")
+    dest = tmp_path / "sweep"
+    out = run_script("seed_sweep.py", src, dest, "--rename", "experiment=a:experiment=b", "--only", "width=8,16").stdout
+    assert "1 completed job(s) copied, 0 already there" in out
+    assert [p.name for p in dest.iterdir()] == ["experiment=b,op=star,width=8"]
+    job = dest / "experiment=b,op=star,width=8"
+    assert sorted(p.name for p in job.iterdir()) == [".hydra", "metrics.json"]  # records only, no checkpoint
+    again = run_script("seed_sweep.py", src, dest, "--rename", "experiment=a:experiment=b", "--only", "width=8").stdout
+    assert "0 completed job(s) copied, 1 already there" in again
+    proc = run_script("seed_sweep.py", src, dest, "--only", "width", check=False)
+    assert proc.returncode == 1 and "--only takes KEY=V1,V2" in proc.stderr

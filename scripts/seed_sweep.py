@@ -1,0 +1,71 @@
+"""Seed a sweep dir with finished jobs' records, so that a sweep counts them as done instead of rerunning them:
+
+    python scripts/seed_sweep.py docs/results/fig1_width/runs outputs/sweeps/op_zoo/D \\
+        --rename experiment=fig1_width:experiment=op_zoo --only width=8,16,32
+    python scripts/seed_sweep.py docs/results/op_zoo/runs outputs/sweeps/op_zoo/D     # a preset's own records
+
+Copies each completed job dir of SOURCE (its metrics.json, .hydra/ and probe.json; no checkpoint) into DEST
+under its name, with --rename's OLD:NEW applied to the name: a sweep launched on DEST skips a job whose dir
+holds a completed record of the same config hash (experiments/entry.py), and runs any other. A dir already in
+DEST is left as it is. --only KEY=V1,V2 keeps jobs whose name has one of those values (repeatable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+KEEP = ("metrics.json", "probe.json", ".hydra")
+
+
+def wanted(name: str, only: dict) -> bool:
+    parts = dict(p.split("=", 1) for p in name.split(",") if "=" in p)
+    return all(parts.get(key) in values for key, values in only.items())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="dir of finished job dirs (a sweep dir or docs/results/<preset>/runs)")
+    parser.add_argument("dest", type=Path, help="the sweep dir to seed (created if missing)")
+    parser.add_argument("--rename", default=None, metavar="OLD:NEW", help="replace OLD with NEW in each job's name")
+    parser.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2", help="keep these values only")
+    args = parser.parse_args(argv)
+    if not args.source.is_dir():
+        print(f"starbench: error: {args.source} is not a directory", file=sys.stderr)
+        return 1
+    try:
+        only = {k: set(v.split(",")) for k, v in (o.split("=", 1) for o in args.only)}
+        old, new = args.rename.split(":", 1) if args.rename else ("", "")
+    except ValueError:
+        print("starbench: error: --only takes KEY=V1,V2 and --rename OLD:NEW", file=sys.stderr)
+        return 1
+    copied = kept = 0
+    for job in sorted(p.parent for p in args.source.glob("*/metrics.json")):
+        try:
+            done = json.loads((job / "metrics.json").read_text()).get("status") == "completed"
+        except ValueError:
+            done = False
+        if not done or not wanted(job.name, only):
+            continue
+        target = args.dest / (job.name.replace(old, new) if old else job.name)
+        if target.exists():
+            kept += 1
+            continue
+        staging = target.with_name(target.name + ".seeding")  # never a half-copied job dir under its real name
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for item in KEEP:
+            if (job / item).is_dir():
+                shutil.copytree(job / item, staging / item)
+            elif (job / item).is_file():
+                shutil.copy2(job / item, staging / item)
+        staging.rename(target)
+        copied += 1
+    print(f"seeded {args.dest}: {copied} completed job(s) copied, {kept} already there")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
