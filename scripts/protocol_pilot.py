@@ -21,6 +21,7 @@ import yaml
 from scipy.stats import t
 
 from experiments.analysis.baseline import linear_baseline
+from experiments.analysis.stats import pooled_sd
 from experiments.records import METRICS_FILE, atomic_write_text
 
 PLATEAU_POINTS = 0.5
@@ -67,9 +68,8 @@ def apply_rules(runs, baseline: float):
     gaps = {w: [runs[(w, chosen, "star", s)] - runs[(w, chosen, "sum", s)]
                 for s in sorted({k[3] for k in runs})
                 if (w, chosen, "star", s) in runs and (w, chosen, "sum", s) in runs] for w in widths}
-    ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in gaps.values() if len(g) > 1)
-    df = sum(len(g) - 1 for g in gaps.values() if len(g) > 1)
-    s = math.sqrt(ss / df) if df else float("nan")
+    s, df = pooled_sd(list(gaps.values()))
+    s = s if df else float("nan")
     n = seeds_needed(s) if df else MAX_SEEDS
     return {"widths": widths, "budgets": budgets, "incomplete_budgets": incomplete, "baseline": baseline,
             "mean_top1": {f"w{w}_e{b}": means[(w, b)] for w in widths for b in budgets},

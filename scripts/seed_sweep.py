@@ -12,10 +12,11 @@ DEST is left as it is. --only KEY=V1,V2 keeps jobs whose name has one of those v
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
+
+from experiments.analysis.jobs import load_jobs
 
 KEEP = ("metrics.json", "probe.json", ".hydra")
 
@@ -42,12 +43,9 @@ def main(argv=None) -> int:
         print("starbench: error: --only takes KEY=V1,V2 and --rename OLD:NEW", file=sys.stderr)
         return 1
     copied = kept = 0
-    for job in sorted(p.parent for p in args.source.glob("*/metrics.json")):
-        try:
-            done = json.loads((job / "metrics.json").read_text()).get("status") == "completed"
-        except ValueError:
-            done = False
-        if not done or not wanted(job.name, only):
+    for record in load_jobs(args.source):
+        job = record.run_dir
+        if record.status != "completed" or not wanted(job.name, only):
             continue
         target = args.dest / (job.name.replace(old, new) if old else job.name)
         if target.exists():

@@ -9,12 +9,11 @@ next to the seed-to-seed spread of the records (docs/protocol.md, amendment 5).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .jobs import Job
-from .stats import Gap, t_interval
+from .stats import Gap, mean_std, pooled_sd, t_interval
 
 EPOCH_KEYS = ("train_loss",)  # besides the metric: what a bit-identical rerun repeats each epoch
 
@@ -55,21 +54,19 @@ def _cpu(jobs: Sequence[Job]) -> str:
     return ", ".join(cpus) or "?"
 
 
+def _group(job: Job) -> Tuple[Tuple[str, str], ...]:
+    """What a job shares with its other seeds: its knobs but the seed."""
+    return tuple(sorted((k, repr(v)) for k, v in job.knobs.items() if k != "seed"))
+
+
 def pooled_seed_sd(jobs: Sequence[Job], metric: str) -> Optional[float]:
-    """sqrt(sum (n_g − 1) s_g² / sum (n_g − 1)) over groups of completed jobs that differ only in their seed."""
+    """The pooled seed-to-seed SD over groups of completed jobs that differ only in their seed (stats.pooled_sd)."""
     groups: Dict[Any, List[float]] = {}
     for job in jobs:
         value = job.metric(metric)
         if value is not None:
-            key = tuple(sorted((k, repr(v)) for k, v in job.knobs.items() if k != "seed"))
-            groups.setdefault(key, []).append(value)
-    ss, dof = 0.0, 0
-    for values in groups.values():
-        if len(values) >= 2:
-            mean = sum(values) / len(values)
-            ss += sum((v - mean) ** 2 for v in values)
-            dof += len(values) - 1
-    return math.sqrt(ss / dof) if dof else None
+            groups.setdefault(_group(job), []).append(value)
+    return pooled_sd(list(groups.values()))[0]
 
 
 def compare_reruns(records: Sequence[Job], reruns: Sequence[Job], metric: str = "top1") -> RerunReport:
@@ -91,17 +88,11 @@ def compare_reruns(records: Sequence[Job], reruns: Sequence[Job], metric: str = 
     if report.pairs:
         diffs = [p.diff for p in report.pairs]
         report.diff = t_interval(diffs)
-        if len(diffs) >= 2:
-            mean = sum(diffs) / len(diffs)
-            report.diff_sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-        report.seed_sd = pooled_seed_sd([j for j in records if any(_same_group(j, r) for r in matched_records)],
-                                        metric)
+        report.diff_sd = mean_std(diffs)[1]
+        matched_groups = {_group(r) for r in matched_records}
+        report.seed_sd = pooled_seed_sd([j for j in records if _group(j) in matched_groups], metric)
         report.cpus = (_cpu(matched_records), _cpu([r for r in reruns if r.status == "completed"]))
     return report
-
-
-def _same_group(a: Job, b: Job) -> bool:
-    return {k: v for k, v in a.knobs.items() if k != "seed"} == {k: v for k, v in b.knobs.items() if k != "seed"}
 
 
 def markdown(report: RerunReport) -> List[str]:

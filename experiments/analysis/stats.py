@@ -42,6 +42,18 @@ def mean_std(xs: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
     return mean, math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 
 
+def pooled_sd(groups: Sequence[Sequence[float]]) -> Tuple[Optional[float], int]:
+    """The pooled within-group SD, sqrt(sum (n_g − 1) s_g² / sum (n_g − 1)), and its degrees of freedom; groups of
+    one value add nothing. (None, 0) when no group has two values."""
+    ss, df = 0.0, 0
+    for values in groups:
+        if len(values) >= 2:
+            mean = sum(values) / len(values)
+            ss += sum((v - mean) ** 2 for v in values)
+            df += len(values) - 1
+    return (math.sqrt(ss / df) if df else None), df
+
+
 def t_quantile(p: float, df: int) -> float:
     from scipy.stats import t  # scipy comes with scikit-learn
     return float(t.ppf(p, df))

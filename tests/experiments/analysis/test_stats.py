@@ -36,3 +36,11 @@ def test_per_seed_slopes_need_three_levels_and_are_least_squares():
 def test_t_interval_is_paired_gaps_interval():
     assert t_interval([5.0, 4.0, 6.0]) == paired_gap({0: 70, 1: 72, 2: 74}, {0: 75, 1: 76, 2: 80})
     assert t_interval([1.0]).lo is None and t_interval([1.0]).n == 1
+
+
+def test_pooled_sd_pools_within_group_variances_by_their_degrees_of_freedom():
+    from experiments.analysis.stats import pooled_sd
+    # groups with SD 1 (3 values, 2 df) and SD 2 (2 values, 1 df); a single value adds nothing
+    sd, df = pooled_sd([[1.0, 2.0, 3.0], [0.0, 2 * 2 ** 0.5], [7.0]])
+    assert df == 3 and sd == pytest.approx(((2 * 1.0 + 1 * 4.0) / 3) ** 0.5)
+    assert pooled_sd([[5.0], []]) == (None, 0)
