@@ -495,12 +495,12 @@ TILE_FLOATS = 1 << 16  # images per tile: the (tokens x 6C) intermediate fills ~
 # The op codes beyond fused_mlp's OP_STAR, OP_SUM (0, 1) that only this kernel has, in its zoo build, as SiLU
 # (_build.ACT_SILU); starnet.ops maps the ops' names to them (block_op_kernel_code).
 OP_MAX, OP_GATE = 2, 3
-ZOO_OPS, ZOO_ACTS = (OP_MAX, OP_GATE), (ACT_SILU,)
+ZOO_OP_CODES, ZOO_ACT_CODES = (OP_MAX, OP_GATE), (ACT_SILU,)  # not the C++ ZOO_OPS macro, which dispatches
 
 
 def uses_zoo(act: int, op: int) -> bool:
     """Whether the kernel codes ``act``, ``op`` need the zoo build (``extension(zoo=True)``)."""
-    return op in ZOO_OPS or act in ZOO_ACTS
+    return op in ZOO_OP_CODES or act in ZOO_ACT_CODES
 
 
 def build_block(name: str, source: str, zoo: bool = False):
