@@ -9,6 +9,9 @@ from experiments.records.provenance import ROOT, run_provenance
 
 
 def test_a_run_records_the_code_and_machine_it_ran_on(tiny_cfg, tmp_path):
+    # The provenance is read once per process: clear it, or a commit made while a long suite runs (HEAD moved
+    # since an earlier test's run) fails this test for nothing.
+    run_provenance.cache_clear()
     run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
     record = json.loads((tmp_path / "metrics.json").read_text())["provenance"]
     assert record["torch"] == torch.__version__ and record["python"] and record["cpu"]
