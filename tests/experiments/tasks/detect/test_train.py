@@ -131,6 +131,7 @@ def test_hydra_presets_compose():
         exp = compose("config", overrides=["experiment=detect_op"], return_hydra_config=True)
     assert exp.task.name == "detect" and exp.model.variant in ("s050", "s100")
     assert dict(exp.hydra.sweeper.params) == {"op": "star,sum", "seed": "0,1,2"}
+    assert str(exp.hydra.mode) == "RunMode.MULTIRUN" and "detect_op" in str(exp.hydra.sweep.dir)  # no -m needed
 
 
 def test_debug_fast_runs_on_a_yolo_dataset(tmp_path):
