@@ -14,13 +14,14 @@ The reference op of the summary (default sum) is the callback's ``reference`` ar
 """
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .analysis import load_jobs
 from .analysis.jobs import RUNNING_ELSEWHERE
@@ -28,6 +29,7 @@ from .config import check_config
 from .errors import StarbenchError
 from .records import check_writable_dir
 from .entry import end_sweep, start_sweep, summarize_sweep
+from .tasks import TASKS
 
 log = logging.getLogger("starbench")
 
@@ -66,16 +68,65 @@ class SweepSummary(Callback):
             sys.exit(1)
 
 
+def swept_values(config: DictConfig) -> Dict[str, List[Any]]:
+    """key -> the values a multirun sweeps it over: the preset's ``hydra.sweeper.params`` and the command line's
+    sweep overrides (``op=star,sum``, ``seed=range(3)``), the command line winning as in Hydra's basic sweeper.
+    Plain overrides, additions (``+key=``) and ``hydra.*`` keys are left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Transformer
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    swept: Dict[str, List[Any]] = {}
+    for override in OverridesParser.create().parse_overrides(lines):
+        key = override.key_or_group
+        if override.is_add() or override.is_delete() or key.startswith("hydra") or override.package is not None:
+            continue
+        if override.is_sweep_override():
+            swept[key] = list(override.sweep_iterator(transformer=Transformer.identity))
+        else:
+            swept.pop(key, None)  # a plain value on the command line replaces the preset's sweep
+    return swept
+
+
+def check_swept_values(config: DictConfig) -> None:
+    """Each value a multirun sweeps, checked before its first job (a typo in the last value of ``op=star,sum,stra``
+    would otherwise fail only once the jobs before it have trained): a config group's values must be its options,
+    a key must exist, and each value, set alone on the sweep's config, must pass its task's ``check``. (Values of
+    two swept keys are not checked in combination: each job's own check still runs.)"""
+    from hydra.core.global_hydra import GlobalHydra
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    for key, values in swept_values(config).items():
+        options = loader.get_group_options(key) if loader is not None else []
+        if options:  # a config group (model=demonet,starnet): Hydra would refuse an unknown option at that job
+            bad = [str(v) for v in values if str(v) not in options]
+            if bad:
+                raise StarbenchError(f"{key}={bad[0]} (swept): no such option; valid: {', '.join(sorted(options))}")
+            continue
+        if OmegaConf.select(config, key, default="<missing>") == "<missing>":
+            raise StarbenchError(f"{key} (swept) is not a config key; add + to create one (+{key}=...)")
+        for value in values:
+            job = copy.deepcopy(config)
+            with open_dict(job):
+                OmegaConf.update(job, key, value, merge=False)
+            try:
+                check_config(job)
+                TASKS.check(job)
+            except StarbenchError as e:
+                raise StarbenchError(f"{key}={value} (swept): {e}") from None
+
+
 class Preflight(Callback):
     """Before Hydra creates the run (sweep) dir or opens run.log there: every config key is one the schema knows
-    (``experiments.config.check_config``), and the dir can be one (a file in its place, a read-only parent). Either
-    fault is one line and exit 1, before any training, instead of a silently ignored key or Hydra's traceback."""
+    (``experiments.config.check_config``), the task accepts the config (``TaskRegistry.check``: op, activation,
+    model, device, the numbers; in a multirun every swept value too), and the dir can be one (a file in its place, a
+    read-only parent). Any fault is one line and exit 1, before any training and before any file is written,
+    instead of a silently ignored key, a failed run's dir or Hydra's traceback."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir", "run dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config, "hydra.sweep.dir", "sweep dir")
+        self._check(config, "hydra.sweep.dir", "sweep dir", swept=True)
         # SIGINT/SIGTERM stop the sweep alike under the local launchers (basic, joblib: one process group). A SLURM
         # (submitit) job is its own: a signal there stops that job, and SLURM requeues it.
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
@@ -83,11 +134,14 @@ class Preflight(Callback):
             start_sweep(Path(str(config.hydra.sweep.dir)))
 
     @staticmethod
-    def _check(config: DictConfig, key: str, what: str) -> None:
+    def _check(config: DictConfig, key: str, what: str, swept: bool = False) -> None:
         from hydra.core.hydra_config import HydraConfig
         HydraConfig.instance().set_config(config)  # ${hydra:...} in the dir resolves as it will for the job
         try:
             check_config(config)
+            TASKS.check(config)
+            if swept:
+                check_swept_values(config)
             check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
         except StarbenchError as e:
             print(f"starbench: error: {e}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 A task turns one composed config into one run dir: ``run(cfg, run_dir) -> record`` (the final metrics.json
 record). It may add its own section to a sweep's summary.md: ``sweep_report(sweep_dir, jobs) -> lines``
-(``jobs``: that task's ``experiments.analysis.Job``s). ``experiments.entry`` runs tasks, and hands their
+(``jobs``: that task's ``experiments.analysis.Job``s), and refuse a config before anything is written:
+``check(cfg)`` raises a one-line ``StarbenchError`` without loading data or touching a file (``run.py`` calls it
+before Hydra creates the run dir, and for every value a multirun sweeps before its first job). ``experiments.entry`` runs tasks, and hands their
 reports to ``experiments.analysis.aggregate``; tasks themselves import only from the layers below.
 """
 from __future__ import annotations
@@ -17,14 +19,16 @@ from ..errors import StarbenchError
 
 RunFn = Callable[[DictConfig, Path], Dict[str, Any]]
 SweepReport = Callable[[Path, Sequence[Any]], List[str]]
+CheckFn = Callable[[DictConfig], None]
 
 
 @runtime_checkable
 class Task(Protocol):
-    """The protocol: a name (``task.name`` in the config), ``run`` and an optional ``sweep_report``."""
+    """The protocol: a name (``task.name`` in the config), ``run``, and the optional ``sweep_report`` and ``check``."""
     name: str
     run: RunFn
     sweep_report: Optional[SweepReport]
+    check: Optional[CheckFn]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class TaskSpec:
     name: str
     run: RunFn
     sweep_report: Optional[SweepReport] = None
+    check: Optional[CheckFn] = None
 
 
 class TaskRegistry:
@@ -45,7 +50,7 @@ class TaskRegistry:
 
     def register(self, task: Task) -> Task:
         if not isinstance(task, Task):
-            raise TypeError(f"{task!r} is not a Task (needs name, run and sweep_report)")
+            raise TypeError(f"{task!r} is not a Task (needs name, run, sweep_report and check)")
         if task.name in self._tasks:
             raise ValueError(f"task '{task.name}' is already registered")
         self._tasks[task.name] = task
@@ -55,6 +60,12 @@ class TaskRegistry:
         if name not in self._tasks:
             raise StarbenchError(f"unknown task '{name}'; valid: {', '.join(self._tasks)}")
         return self._tasks[name]
+
+    def check(self, cfg: DictConfig) -> None:
+        """``cfg``'s task's own check (nothing for a task without one); an unknown ``task.name`` fails here too."""
+        task = self.get(cfg.task.name)
+        if task.check is not None:
+            task.check(cfg)
 
     def names(self) -> Tuple[str, ...]:
         return tuple(self._tasks)

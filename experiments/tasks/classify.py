@@ -7,6 +7,7 @@ from typing import Any, Dict
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from timm.optim import list_optimizers
 
 from starnet import accelerate
 from starnet.ops import check_positive_int
@@ -47,6 +48,32 @@ def check_settings(cfg: DictConfig) -> None:
         raise StarbenchError(f"trainer.warmup_epochs must be a number >= 0, got {warmup!r}")
     if OmegaConf.is_missing(dcfg, "root"):
         raise StarbenchError(f"data={dcfg.name} needs data.root=/path/to/{dcfg.name}")
+    for key, least in (("lr", None), ("min_lr", 0), ("warmup_lr", 0)):  # lr > 0; the floors may be 0
+        value = tcfg[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (value < least if least is not None else value <= 0)):
+            raise StarbenchError(f"trainer.{key} must be a number {'>= 0' if least is not None else '> 0'}, "
+                                 f"got {value!r}")
+    # timm's optimizer names, with its prefixes (lookahead_adamw): the last part names the optimizer
+    if str(tcfg.optimizer).lower().split("_")[-1] not in list_optimizers():
+        raise StarbenchError(f"unknown trainer.optimizer '{tcfg.optimizer}'; e.g. adamw, sgd, lamb (timm's "
+                             "optimizers: python -c 'import timm.optim; print(timm.optim.list_optimizers())')")
+    for key in ("amp", "channels_last"):  # bool("no") would be True: only these three
+        if tcfg[key] not in ("auto", True, False):
+            raise StarbenchError(f"trainer.{key} must be auto, true or false, got {tcfg[key]!r}")
+
+
+def check(cfg: DictConfig) -> None:
+    """Everything about ``cfg`` that can be refused without loading data or writing a file: the numbers
+    (``check_settings``), the device, and the model (built, on the CPU, and dropped: milliseconds for DemoNet, about
+    a second for StarNet-S4), so that ``run.py`` refuses a bad op, activation, variant or width before Hydra creates
+    a run dir (``experiments.hydra_callbacks.Preflight``)."""
+    try:
+        check_settings(cfg)
+        resolve_device(cfg.trainer.device)
+        build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)
+    except ValueError as e:  # the model's and check_positive_int's one-line errors (unknown op, activation, ...)
+        raise StarbenchError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
 def run_identity(cfg: DictConfig) -> Dict[str, Any]:
@@ -94,4 +121,4 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         return tracker.finish(result)
 
 
-TASK = TaskSpec("classify", run)
+TASK = TaskSpec("classify", run, check=check)

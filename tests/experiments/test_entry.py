@@ -117,11 +117,18 @@ def assert_clean_failure(proc, run_dir, message):
     ("model=starnet model.variant=s9 depth=null", "unknown StarNet variant 's9'"),
     ("model=starnet depth=[1,1,1]", "StarNet has 4 stages: depth needs one block count per stage"),
     ("op=[sum,star]", "DemoNet takes one op for all its blocks (e.g. op=star or op=sum), got ['sum', 'star']"),
+    ("op=os:path", "op 'os:path': 'path' in module 'os' is not callable"),
+    ("model.act=foo", "unknown activation 'foo'"),
+    ("trainer.device=meta", "trainer.device=meta: starbench runs on cpu or cuda"),
+    ("trainer.optimizer=adamx", "unknown trainer.optimizer 'adamx'"),
+    ("trainer.lr=-1", "trainer.lr must be a number > 0, got -1.0"),
+    ("trainer.amp=no", "trainer.amp must be auto, true or false, got 'no'"),
 ])
-def test_bad_model_arguments_fail_with_one_line(tmp_path, override, message):
-    proc = run_cli(tmp_path, *TINY, *override.split())
-    assert_clean_failure(proc, tmp_path, message)
-    assert f"end: error: {message}" in (tmp_path / "run.log").read_text()  # the run's log says how it ended
+def test_bad_model_arguments_fail_with_one_line_before_any_run_dir(tmp_path, override, message):
+    run_dir = tmp_path / "run"
+    proc = run_cli(run_dir, *TINY, *override.split())
+    assert_clean_failure(proc, run_dir, message)
+    assert not run_dir.exists()  # refused by the Preflight callback, before Hydra creates the dir or its run.log
 
 
 @pytest.mark.parametrize("override,message", [
@@ -148,6 +155,8 @@ def test_unknown_key_is_an_error_before_anything_is_written(tiny_cfg, tmp_path):
 def test_missing_dataset(tmp_path):
     proc = run_cli(tmp_path / "run", *TINY, "data=cifar10", f"data.root={tmp_path}/nothing", "data.download=false")
     assert_clean_failure(proc, tmp_path / "run", "cifar10 not found")
+    # found only once the run started: its log says how it ended
+    assert "end: error: cifar10 not found" in (tmp_path / "run" / "run.log").read_text()
     assert not (tmp_path / "nothing").exists()  # no empty data folder left behind
 
 
