@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from experiments.data.imagenet import build_imagenet
+from experiments.tools.cli import non_negative_int, positive_int
 
 
 def make_folder(root: Path, n: int) -> None:
@@ -30,9 +31,9 @@ def make_folder(root: Path, n: int) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=512)
-    ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--images", type=positive_int, default=512)
+    ap.add_argument("--workers", type=non_negative_int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--batch", type=positive_int, default=64)
     args = ap.parse_args()
     # DataLoader workers run with one torch thread; give the in-process case (workers=0) the same, as
     # more threads for these tiny per-image ops only add contention on a small machine.

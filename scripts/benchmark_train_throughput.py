@@ -18,8 +18,9 @@ import statistics
 
 import torch
 
+from experiments.tools.cli import positive_int
 from experiments.train.timing import interleaved, quartiles
-from starnet import accelerate, create_starnet
+from starnet import VARIANTS, accelerate, create_starnet
 
 
 def step_fn(model, channels_last, batch, size, compile_=False, fast_dwconv=False, compile_branches=False,
@@ -56,11 +57,11 @@ SIDES = {  # starbench sides: step_fn switches
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", default="s1")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each side one step per round; >= 2)")
+    ap.add_argument("--variant", default="s1", choices=list(VARIANTS))
+    ap.add_argument("--batch", type=positive_int, default=32)
+    ap.add_argument("--size", type=positive_int, default=224)
+    ap.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
+    ap.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (each side one step per round; >= 2)")
     ap.add_argument("--sides", default="starbench", help="comma-separated, from: " + ", ".join(SIDES))
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     args = ap.parse_args()

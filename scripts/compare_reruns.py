@@ -31,7 +31,7 @@ def main(argv=None) -> int:
         if not report.pairs:
             raise StarbenchError(f"no completed rerun in {args.reruns} matches a completed record in {args.records}")
     except StarbenchError as e:
-        print(f"starbench: error: {e}", file=sys.stderr)
+        print(f"compare_reruns: error: {e}", file=sys.stderr)
         return 1
     text = "\n".join(markdown(report)) + "\n"
     print(text, end="")

@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=Path, help="the pilot's sweep dir (experiment=budget_curve)")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
+    if not args.sweep_dir.is_dir():
+        parser.error(f"{args.sweep_dir} {'is not a directory' if args.sweep_dir.exists() else 'does not exist'}")
     runs, data_cfg = read_pilot(args.sweep_dir)
     if not runs or data_cfg is None:
         parser.error(f"no completed pilot jobs in {args.sweep_dir}")

@@ -67,6 +67,11 @@ def export_onnx(model: nn.Module, path, input_shape: Tuple[int, int, int], repar
         # prevent (measured here: S1 11.7 ms unmerged vs 15.6 ms merged at batch 1).
         reparameterize(model, **({"merge_branches": False} if isinstance(model, StarNet) else {}))
     path = Path(path)
+    for parent in (path.parent, *path.parent.parents):  # mkdir's "File exists" would not say which path is a file
+        if parent.exists():
+            if not parent.is_dir():
+                raise StarbenchError(f"cannot write {path}: {parent} is a file, not a directory")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(1, *input_shape)
     atomic_write(path, lambda f: torch.onnx.export(  # never a half-written model file, nor a stray temp file

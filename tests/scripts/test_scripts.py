@@ -245,3 +245,21 @@ def test_seed_sweep_copies_completed_records_renamed_and_filtered(tmp_path):
     assert "0 completed job(s) copied, 1 already there" in again
     proc = run_script("seed_sweep.py", src, dest, "--only", "width", check=False)
     assert proc.returncode == 1 and "--only takes KEY=V1,V2" in proc.stderr
+
+
+def test_seed_sweep_refuses_what_would_copy_nothing(tmp_path):
+    src = tmp_path / "runs"
+    (src / "experiment=a,op=star,width=8").mkdir(parents=True)
+    (src / "experiment=a,op=star,width=8" / "metrics.json").write_text(json.dumps({"status": "completed"}))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("")
+    for args, message in (((src, tmp_path / "d", "--only", "widht=8"), "--only widht=...: no job name in"),
+                          ((src, tmp_path / "d", "--only", "width=16"), "keeps none of the 1 completed jobs"),
+                          ((tmp_path / "empty", tmp_path / "d"), "holds no completed job"),
+                          ((src, src), "is both the source and the dest"),
+                          ((src, tmp_path / "afile" / "sub"), "seed_sweep: error:")):
+        proc = run_script("seed_sweep.py", *args, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "d").exists() and sorted(p.name for p in (tmp_path / "afile").parent.iterdir()) == [
+        "afile", "empty", "runs"]  # nothing written, no staging dir left
