@@ -4,8 +4,9 @@ A task turns one composed config into one run dir: ``run(cfg, run_dir) -> record
 record). It may add its own section to a sweep's summary.md: ``sweep_report(sweep_dir, jobs) -> lines``
 (``jobs``: that task's ``experiments.analysis.Job``s), and refuse a config before anything is written:
 ``check(cfg)`` raises a one-line ``StarbenchError`` without loading data or touching a file (``run.py`` calls it
-before Hydra creates the run dir, and for every value a multirun sweeps before its first job). ``experiments.entry`` runs tasks, and hands their
-reports to ``experiments.analysis.aggregate``; tasks themselves import only from the layers below.
+before Hydra creates the run dir, and for every value a multirun sweeps before its first job).
+``experiments.entry`` runs tasks, and hands their reports to ``experiments.analysis.aggregate``; tasks themselves
+import only from the layers below.
 """
 from __future__ import annotations
 
