@@ -10,6 +10,7 @@ from experiments.records import sweep_group
 
 TINY = ["data=synthetic", "trainer.epochs=1", "width=8", "depth=2", "data.train_size=128", "data.val_size=64"]
 SUMMARY = ("summary.csv", "summary.md", "star_vs_sum.png")
+FAILING_OP = "tests.e2e.failing_op:explode"
 
 
 def multirun(sweep_dir, *overrides, logger="none", exit_code=0):
@@ -23,22 +24,23 @@ def multirun(sweep_dir, *overrides, logger="none", exit_code=0):
 
 def test_sweep_summary_failure_and_relaunch(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # op=nope: a job that fails
+    # A job that fails at run time (a bad value would be refused before the first job: test_hydra_callbacks.py)
+    proc = multirun(sweep, f"op=star,sum,{FAILING_OP}", "seed=0,1", exit_code=1)
     assert "starbench: error: 2 of 6 jobs did not complete" in proc.stderr
     for name in SUMMARY:
         assert (sweep / name).exists(), f"no {name}: is experiments.hydra_callbacks.SweepSummary in hydra.callbacks?"
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 6
     failed = [r for r in rows if r["status"] != "completed"]
-    assert [(r["op"], r["status"]) for r in failed] == [("nope", "failed")] * 2
-    assert "unknown op 'nope'" in failed[0]["error"]
+    assert [(r["op"], r["status"]) for r in failed] == [(FAILING_OP, "failed")] * 2
+    assert "this op fails on purpose" in failed[0]["error"]
     md = (sweep / "summary.md").read_text()
-    assert "## Jobs not completed" in md and "unknown op 'nope'" in md
+    assert "## Jobs not completed" in md and "this op fails on purpose" in md
     assert "| all |" in md  # star and sum paired over both seeds
 
-    completed = sorted(p for p in sweep.glob("*/metrics.json") if "op=nope" not in str(p))
+    completed = sorted(p for p in sweep.glob("*/metrics.json") if "failing_op" not in str(p))
     before = {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed}
-    multirun(sweep, "op=star,sum,nope", "seed=0,1", exit_code=1)  # relaunch into the same dir
+    multirun(sweep, f"op=star,sum,{FAILING_OP}", "seed=0,1", exit_code=1)  # relaunch into the same dir
     assert {p: (p.stat().st_mtime_ns, p.read_text()) for p in completed} == before
     assert len(list(csv.DictReader((sweep / "summary.csv").open()))) == 6
 
