@@ -82,7 +82,10 @@ def swept_values(config: DictConfig) -> Dict[str, List[Any]]:
         if override.is_add() or override.is_delete() or key.startswith("hydra") or override.package is not None:
             continue
         if override.is_sweep_override():
-            swept[key] = list(override.sweep_iterator(transformer=Transformer.identity))
+            try:
+                swept[key] = list(override.sweep_iterator(transformer=Transformer.identity))
+            except Exception:  # e.g. glob(), which expands only against a group's options: left to Hydra
+                swept.pop(key, None)
         else:
             swept.pop(key, None)  # a plain value on the command line replaces the preset's sweep
     return swept
