@@ -14,18 +14,17 @@ The reference op of the summary (default sum) is the callback's ``reference`` ar
 """
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from .analysis import load_jobs
 from .analysis.jobs import RUNNING_ELSEWHERE
-from .config import check_config
+from .config import check_config, config_error_line
 from .errors import StarbenchError
 from .records import check_writable_dir
 from .entry import end_sweep, start_sweep, summarize_sweep
@@ -68,54 +67,60 @@ class SweepSummary(Callback):
             sys.exit(1)
 
 
-def swept_values(config: DictConfig) -> Dict[str, List[Any]]:
-    """key -> the values a multirun sweeps it over: the preset's ``hydra.sweeper.params`` and the command line's
-    sweep overrides (``op=star,sum``, ``seed=range(3)``), the command line winning as in Hydra's basic sweeper.
-    Plain overrides, additions (``+key=``) and ``hydra.*`` keys are left out."""
+def sweep_choices(config: DictConfig, loader: Any = None) -> Dict[str, List[str]]:
+    """key -> its ``key=value`` overrides in a multirun, as Hydra's basic sweeper builds its jobs from the preset's
+    ``hydra.sweeper.params`` and the command line (the command line last, so it wins): a swept key has one entry per
+    value (``op=star``, ``op=sum``), a plain one a single entry."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import Transformer
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     lines = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
-    swept: Dict[str, List[Any]] = {}
-    for override in OverridesParser.create().parse_overrides(lines):
-        key = override.key_or_group
-        if override.is_add() or override.is_delete() or key.startswith("hydra") or override.package is not None:
-            continue
+    choices: Dict[str, List[str]] = {}
+    for override in OverridesParser.create(config_loader=loader).parse_overrides(lines):
+        key = override.get_key_element()
         if override.is_sweep_override():
-            try:
-                swept[key] = list(override.sweep_iterator(transformer=Transformer.identity))
-            except Exception:  # e.g. glob(), which expands only against a group's options: left to Hydra
-                swept.pop(key, None)
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
         else:
-            swept.pop(key, None)  # a plain value on the command line replaces the preset's sweep
-    return swept
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return choices
 
 
-def check_swept_values(config: DictConfig) -> None:
+def check_sweep(config: DictConfig) -> None:
     """Each value a multirun sweeps, checked before its first job (a typo in the last value of ``op=star,sum,stra``
-    would otherwise fail only once the jobs before it have trained): a config group's values must be its options,
-    a key must exist, and each value, set alone on the sweep's config, must pass its task's ``check``. (Values of
-    two swept keys are not checked in combination: each job's own check still runs.)"""
+    would otherwise fail only once the jobs before it have trained): the jobs that take each swept value once, every
+    other swept key at its first value, composed as the launcher composes them (Hydra's ``load_sweep_config``), and
+    each checked as a single run is (its keys and its task's ``check``). Combinations of two keys' later values
+    are left to each job's own check."""
     from hydra.core.global_hydra import GlobalHydra
-    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
-    for key, values in swept_values(config).items():
-        options = loader.get_group_options(key) if loader is not None else []
-        if options:  # a config group (model=demonet,starnet): Hydra would refuse an unknown option at that job
-            bad = [str(v) for v in values if str(v) not in options]
-            if bad:
-                raise StarbenchError(f"{key}={bad[0]} (swept): no such option; valid: {', '.join(sorted(options))}")
-            continue
-        if OmegaConf.select(config, key, default="<missing>") == "<missing>":
-            raise StarbenchError(f"{key} (swept) is not a config key; add + to create one (+{key}=...)")
-        for value in values:
-            job = copy.deepcopy(config)
-            with open_dict(job):
-                OmegaConf.update(job, key, value, merge=False)
+    from hydra.core.hydra_config import HydraConfig
+    loader = GlobalHydra.instance().config_loader()
+    choices = sweep_choices(config, loader)
+    first = {key: options[0] for key, options in choices.items()}
+    jobs = {tuple(first.values()): ""}  # the first job: a fault there is no swept value's
+    for key, options in choices.items():
+        for option in options[1:]:
+            jobs.setdefault(tuple({**first, key: option}.values()), f"{option} (swept)")
+    try:
+        for overrides, what in jobs.items():
             try:
+                job = loader.load_sweep_config(config, list(overrides))
+                HydraConfig.instance().set_config(job)
                 check_config(job)
                 TASKS.check(job)
             except StarbenchError as e:
-                raise StarbenchError(f"{key}={value} (swept): {e}") from None
+                raise StarbenchError(f"{what}: {e}" if what else str(e)) from None
+            except Exception as e:  # Hydra's and OmegaConf's composition errors: one line, as for a single run
+                line = config_error_line(e)
+                if line is None:  # not a config error: Hydra warns and the jobs check themselves
+                    raise
+                raise StarbenchError(f"{what}: {line}" if what else line) from None
+    finally:
+        HydraConfig.instance().set_config(config)
+
+
+def launcher_is_local(config: DictConfig) -> bool:
+    """Hydra's basic or joblib launcher: the jobs run on this machine, in this process group."""
+    launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+    return launcher.endswith(("BasicLauncher", "JoblibLauncher"))
 
 
 class Preflight(Callback):
@@ -132,8 +137,7 @@ class Preflight(Callback):
         self._check(config, "hydra.sweep.dir", "sweep dir", swept=True)
         # SIGINT/SIGTERM stop the sweep alike under the local launchers (basic, joblib: one process group). A SLURM
         # (submitit) job is its own: a signal there stops that job, and SLURM requeues it.
-        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
-        if launcher.endswith(("BasicLauncher", "JoblibLauncher")):
+        if launcher_is_local(config):
             start_sweep(Path(str(config.hydra.sweep.dir)))
 
     @staticmethod
@@ -142,9 +146,11 @@ class Preflight(Callback):
         HydraConfig.instance().set_config(config)  # ${hydra:...} in the dir resolves as it will for the job
         try:
             check_config(config)
-            TASKS.check(config)
-            if swept:
-                check_swept_values(config)
+            if swept:  # a multirun's own config is no job: its jobs are checked, as the launcher composes them
+                if launcher_is_local(config):  # a SLURM job checks itself, on the machine it runs on
+                    check_sweep(config)
+            else:
+                TASKS.check(config)
             check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
         except StarbenchError as e:
             print(f"starbench: error: {e}", file=sys.stderr)

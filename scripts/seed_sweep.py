@@ -24,8 +24,13 @@ from experiments.errors import StarbenchError
 KEEP = ("metrics.json", "probe.json", ".hydra")
 
 
+def name_parts(name: str) -> dict:
+    """A job dir's name (Hydra's ``key=value,...``) as a dict."""
+    return dict(p.split("=", 1) for p in name.split(",") if "=" in p)
+
+
 def wanted(name: str, only: dict) -> bool:
-    parts = dict(p.split("=", 1) for p in name.split(",") if "=" in p)
+    parts = name_parts(name)
     return all(parts.get(key) in values for key, values in only.items())
 
 
@@ -59,7 +64,7 @@ def seed(args) -> tuple:
     completed = [record for record in load_jobs(args.source) if record.status == "completed"]
     if not completed:
         raise StarbenchError(f"{args.source} holds no completed job")
-    names = [dict(p.split("=", 1) for p in r.run_dir.name.split(",") if "=" in p) for r in completed]
+    names = [name_parts(record.run_dir.name) for record in completed]
     for key in only:  # a misspelled key (widht=8) would otherwise copy nothing and exit 0
         if not any(key in parts for parts in names):
             raise StarbenchError(f"--only {key}=...: no job name in {args.source} has {key} "

@@ -63,15 +63,22 @@ def check_settings(cfg: DictConfig) -> None:
             raise StarbenchError(f"trainer.{key} must be auto, true or false, got {tcfg[key]!r}")
 
 
+_MODELS_CHECKED: set = set()  # the model parts of the configs check() has built, in this process
+
+
 def check(cfg: DictConfig) -> None:
     """Everything about ``cfg`` that can be refused without loading data or writing a file: the numbers
-    (``check_settings``), the device, and the model (built on the CPU and dropped: 10 ms for DemoNet, 70 ms for
-    StarNet-S4 on this project's 2-vCPU box), so that ``run.py`` refuses a bad op, activation, variant or width before Hydra creates
+    (``check_settings``), the device, and the model (built on the CPU and dropped, once per model config: 10 ms for
+    the miniature DemoNet and 70 ms for StarNet-S4 on this project's 2-vCPU box, ~1 s for the paper's width-448
+    DemoNet), so that ``run.py`` refuses a bad op, activation, variant or width before Hydra creates
     a run dir (``experiments.hydra_callbacks.Preflight``)."""
     try:
         check_settings(cfg)
         resolve_device(cfg.trainer.device)
-        build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)
+        model_part = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, ["model", "op", "width", "depth", "data"]))
+        if model_part not in _MODELS_CHECKED:  # a sweep's seeds share a model: built once
+            build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)
+            _MODELS_CHECKED.add(model_part)
     except ValueError as e:  # the model's and check_positive_int's one-line errors (unknown op, activation, ...)
         raise StarbenchError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
