@@ -28,6 +28,16 @@ def _torch_threads_restored():
     torch.set_num_threads(SESSION_THREADS)
 
 
+@pytest.fixture(autouse=True)
+def _hydra_config_cleared():
+    """Hydra keeps a job's config in a process-wide singleton (``HydraConfig``) that the sweep check and the
+    callbacks' tests set: cleared after each test, so that a later test's ``run_job`` outside Hydra does not see a
+    Hydra job and write that job's ``.hydra/`` into its run dir (CI failed test_export that way, by test order)."""
+    yield
+    from hydra.core.hydra_config import HydraConfig
+    HydraConfig.instance().cfg = None
+
+
 def compose_cfg(*overrides: str):
     """The config `python run.py <overrides>` would get (without the hydra node)."""
     from hydra import compose, initialize_config_dir
