@@ -22,6 +22,7 @@ from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
 from .tables import Summary, summarize, write_csv, write_markdown
+from .tuning import summarize_tuning, write_tuning
 from .wandb_runs import log_to_wandb
 
 log = logging.getLogger("starbench")
@@ -41,6 +42,12 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
+    tuning = summarize_tuning(jobs, summary.metric, reference)
+    if tuning is not None:  # a tuning sweep: the rows above are single trials; its answer is in tuning.md
+        paths += write_tuning(tuning, out_dir, f"Tuning: {summary.title}")
+        extra = ["", "## Tuning", "", f"Every op trained the same {', '.join(tuning.tuned)} trials: the table above "
+                 f"has one row per trial. The comparison at an equal tuning budget per op is in "
+                 f"{', '.join(p.name for p in paths[3:])}.", *extra]
     write_csv(jobs, summary, paths[0])
     write_markdown(jobs, summary, paths[1], source, extra)
     plot(summary, paths[2])
