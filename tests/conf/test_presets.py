@@ -117,3 +117,21 @@ def test_smoke_presets_are_small_versions_of_the_protocol_presets(preset):
     params = sweep_params(smoke)
     assert smoke.data.train_size <= 2000 and max(map(int, params.get("trainer.epochs", [smoke.trainer.epochs]))) <= 2
     assert len(params["seed"]) == 2 and params["op"] == ["star", "sum"]
+
+
+def test_tuning_preset_gives_every_op_the_same_grid_around_the_shared_recipe_on_the_validation_split():
+    cfg = compose_full("experiment=tune_width")
+    protocol = compose_full("experiment=fig1_width")
+    params = sweep_params(cfg)
+    assert params["op"] == ["star", "sum"] and list(params)[-1] == "op"  # op innermost: a trial's pair side by side
+    assert "seed" not in params and cfg.seed == 0
+    lrs, wds = (sorted(map(float, params[k])) for k in ("trainer.lr", "trainer.weight_decay"))
+    assert len(lrs) * len(wds) >= 12
+    assert protocol.trainer.lr in lrs and protocol.trainer.weight_decay in wds  # the shared recipe is a trial
+    assert all(b / a == pytest.approx(lrs[1] / lrs[0]) for a, b in zip(lrs, lrs[1:]))  # a log grid
+    assert cfg.data.val_from == "train" and cfg.data.val_size == 5000  # the test set is not touched
+    for key in ("trainer.epochs", "data.train_size", "depth", "model.patch_size", "trainer.warmup_epochs"):
+        assert OmegaConf.select(cfg, key) == OmegaConf.select(protocol, key), key
+    smoke = compose_full("experiment=tune_width_smoke")
+    assert "tune_width_smoke" in str(smoke.hydra.sweep.dir) and smoke.data.train_size <= 2000
+    assert smoke.trainer.epochs == 1 and sweep_params(smoke)["op"] == ["star", "sum"]
