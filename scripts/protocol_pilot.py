@@ -1,12 +1,17 @@
 """Apply docs/protocol.md's pilot rules to a finished pilot sweep (``experiment=budget_curve``).
 
     python scripts/protocol_pilot.py outputs/sweeps/budget_curve/<date> [--json pilot.json]
+    python scripts/protocol_pilot.py outputs/sweeps/pairs_pilot/<date> --headroom   # amendment 7's criterion
 
 Budget rule (accuracy only, ops pooled): the smallest budget at which, at every pilot width, the mean
 validation top-1 over both ops and all seeds is within 0.5 points of the best budget's mean, and every run
 beats the linear baseline by 2 points. Seed rule: s = the pooled standard deviation of the paired gaps
 (star - sum by seed) at that budget over the pilot widths; n = the smallest n with
 t(0.975, n - 1) * s / sqrt(n) <= 0.5, clamped to [5, 10].
+
+Headroom criterion (``--headroom``, amendment 7: does a task leave room for an effect?), ops and seeds pooled at the
+pilot's one budget: the widest width's mean beats the linear baseline by at least 10 points, it beats the narrowest
+width's mean by at least 5, and every run beats the baseline by 2; the seed rule as above, clamped to [6, 8].
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ PLATEAU_POINTS = 0.5
 MARGIN_POINTS = 2.0
 TARGET_HALF_WIDTH = 0.5
 MIN_SEEDS, MAX_SEEDS = 5, 10
+HEADROOM_POINTS, CAPACITY_POINTS = 10.0, 5.0   # amendment 7
+HEADROOM_SEEDS = (6, 8)                         # amendment 7: the protocol's 6 at least, 8 at most (its cost cap)
 
 
 def seeds_needed(s: float, target: float = TARGET_HALF_WIDTH, lo: int = MIN_SEEDS, hi: int = MAX_SEEDS) -> int:
@@ -80,6 +87,42 @@ def apply_rules(runs, baseline: float):
             "half_width_at_seeds": float(t.ppf(0.975, n - 1) * s / math.sqrt(n)) if df else None}
 
 
+def apply_headroom_rule(runs, baseline: float):
+    """Amendment 7's criterion on a pilot of one budget at two or more widths (ops and seeds pooled)."""
+    widths = sorted({k[0] for k in runs})
+    narrow, wide = widths[0], widths[-1]
+    means = {w: float(np.mean([v for k, v in runs.items() if k[0] == w])) for w in widths}
+    lowest = min(runs.values())
+    checks = {f"widest (w{wide}) mean >= baseline + {HEADROOM_POINTS:g}": means[wide] - baseline >= HEADROOM_POINTS,
+              f"widest - narrowest (w{narrow}) mean >= {CAPACITY_POINTS:g}": means[wide] - means[narrow] >= CAPACITY_POINTS,
+              f"every run >= baseline + {MARGIN_POINTS:g}": lowest >= baseline + MARGIN_POINTS}
+    seeds = sorted({k[3] for k in runs})
+    gaps = {w: [runs[k + ("star", s)] - runs[k + ("sum", s)] for k in {key[:2] for key in runs if key[0] == w}
+                for s in seeds if k + ("star", s) in runs and k + ("sum", s) in runs] for w in widths}
+    s, df = pooled_sd(list(gaps.values()))
+    n = seeds_needed(s, lo=HEADROOM_SEEDS[0], hi=HEADROOM_SEEDS[1]) if df else HEADROOM_SEEDS[1]
+    return {"widths": widths, "baseline": baseline, "mean_top1": {f"w{w}": means[w] for w in widths},
+            "min_top1": lowest, "headroom": means[wide] - baseline, "capacity": means[wide] - means[narrow],
+            "checks": checks, "qualifies": all(checks.values()),
+            "paired_gaps": {f"w{w}": g for w, g in gaps.items()}, "pooled_gap_sd": s if df else None,
+            "gap_sd_df": df, "seeds": n,
+            "half_width_at_seeds": float(t.ppf(0.975, n - 1) * s / math.sqrt(n)) if df else None}
+
+
+def headroom_report(r) -> str:
+    lines = [f"Linear baseline (validation split): {r['baseline']:.2f}%", "",
+             "| width | mean validation top-1 (both ops, all seeds) |", "|---:|---:|"]
+    lines += [f"| {w} | {r['mean_top1'][f'w{w}']:.2f} |" for w in r["widths"]]
+    lines += ["", f"Headroom (widest mean − baseline): {r['headroom']:+.2f}; capacity (widest − narrowest): "
+              f"{r['capacity']:+.2f}; lowest run {r['min_top1']:.2f}", ""]
+    lines += [f"- {what}: {'yes' if ok else 'NO'}" for what, ok in r["checks"].items()]
+    lines += ["", f"Qualifies: {'yes' if r['qualifies'] else 'NO'}"]
+    if r["gap_sd_df"]:
+        lines.append(f"Pooled SD of the paired gap: {r['pooled_gap_sd']:.3f} points ({r['gap_sd_df']} df) -> "
+                     f"{r['seeds']} seeds (95% half-width {r['half_width_at_seeds']:.3f} points)")
+    return "\n".join(lines)
+
+
 def report(r) -> str:
     lines = [f"Linear baseline (validation split): {r['baseline']:.2f}%", "",
              "| width | " + " | ".join(f"{b} ep" for b in r["budgets"]) + " |",
@@ -102,6 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="the pilot's sweep dir (experiment=budget_curve)")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
+    parser.add_argument("--headroom", action="store_true", help="amendment 7's headroom criterion (a pilot of one "
+                        "budget, e.g. experiment=pairs_pilot) instead of the budget rule")
     args = parser.parse_args()
     if not args.sweep_dir.is_dir():
         parser.error(f"{args.sweep_dir} {'is not a directory' if args.sweep_dir.exists() else 'does not exist'}")
@@ -109,8 +154,14 @@ def main() -> None:
     if not runs or data_cfg is None:
         parser.error(f"no completed pilot jobs in {args.sweep_dir}")
     baseline = linear_baseline(data_cfg, cache_dir=args.sweep_dir)
-    result = apply_rules(runs, baseline)
-    print(report(result))
+    if args.headroom:
+        if len({k[1] for k in runs}) != 1:
+            parser.error("--headroom judges a pilot of one budget; this sweep has several")
+        result = apply_headroom_rule(runs, baseline)
+        print(headroom_report(result))
+    else:
+        result = apply_rules(runs, baseline)
+        print(report(result))
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
 

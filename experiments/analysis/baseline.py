@@ -59,8 +59,14 @@ def fit_linear(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor
     return 100.0 * float((pred == y_val.long()).double().mean())
 
 
+# Data knobs that only some data sets have (the pair task's pairing seed): keyed only where present, so that the
+# keys of the data sets without them, and the baselines cached under those keys, stay as they were.
+OPTIONAL_DATA_KEYS = ("seed",)
+
+
 def data_key(dcfg: Mapping[str, Any]) -> str:
     picked = {k: dcfg.get(k) for k in DATA_KEYS}
+    picked.update({k: dcfg.get(k) for k in OPTIONAL_DATA_KEYS if k in dcfg})
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -102,7 +108,7 @@ def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -
     """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
     apply to (ImageNet folders, detection). Read from ``cache_dir/linear_baseline.json``, else from the per-user
     cache, else fitted; kept in both."""
-    if dcfg.get("name") not in ("fashion_mnist", "cifar10", "cifar100", "synthetic"):
+    if dcfg.get("name") not in ("fashion_mnist", "fashion_pairs", "cifar10", "cifar100", "synthetic"):
         return None
     key = data_key(dcfg)
     local = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None

@@ -85,6 +85,13 @@ class FashionMNISTData(SmallImageData):
 
 
 @dataclass
+class FashionPairsData(SmallImageData):
+    """Two Fashion-MNIST items as the two channels of one image, 100 classes (experiments/data/small.py)."""
+    name: str = "fashion_pairs"
+    seed: int = MISSING
+
+
+@dataclass
 class Cifar10Data(SmallImageData):
     name: str = "cifar10"
 
@@ -258,7 +265,7 @@ class PathsConfig:
 # group -> option -> schema; ``schema/<group>/<option>`` in the ConfigStore
 SCHEMAS: Dict[str, Dict[str, type]] = {
     "model": {"demonet": DemoNetModel, "starnet": StarNetModel},
-    "data": {"fashion_mnist": FashionMNISTData, "cifar10": Cifar10Data, "cifar100": Cifar100Data,
+    "data": {"fashion_mnist": FashionMNISTData, "fashion_pairs": FashionPairsData, "cifar10": Cifar10Data, "cifar100": Cifar100Data,
              "synthetic": SyntheticData, "imagenet": ImageNetData, "fashion_det": FashionDetData, "yolo": YoloData},
     "trainer": {"default": TrainerConfig},
     "logger": {"none": NoLogger, "wandb": WandbLogger},

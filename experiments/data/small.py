@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Tuple
@@ -224,8 +225,19 @@ def make_synthetic(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     return (*sample(dcfg.train_size + held_out), *sample(dcfg.val_size))
 
 
-LOADERS = {"fashion_mnist": load_fashion_mnist, "cifar10": load_cifar, "cifar100": load_cifar,
-           "synthetic": make_synthetic}
+def pair_items(x: torch.Tensor, y: torch.Tensor, seed: int, classes: int = 10) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The pair task: item i and item perm(i) of the same split as the two channels of one image, labelled by both
+    classes (``classes`` x first + second: 100 classes from Fashion-MNIST's 10). ``perm`` is drawn from ``seed`` alone, so every run and op
+    sees the same pairs, and each image is once a first and once a second item. A linear classifier can only add a
+    score for each item; telling 100 conjunctions apart at once leaves room above it."""
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([x, x[perm]], dim=1), y.long() * classes + y[perm].long()
+
+
+LOADERS = {"fashion_mnist": load_fashion_mnist, "fashion_pairs": load_fashion_mnist, "cifar10": load_cifar,
+           "cifar100": load_cifar, "synthetic": make_synthetic}
+# Tasks built from a loaded set split by split, after the held-out split: no image is in two splits.
+SPLIT_TASKS = {"fashion_pairs": lambda x, y, dcfg: pair_items(x, y, dcfg.seed, math.isqrt(dcfg.num_classes))}
 
 
 def build_small(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.device, rank: int = 0,
@@ -239,6 +251,8 @@ def build_small(dcfg: DictConfig, tcfg: DictConfig, seed: int, device: torch.dev
     x_tr, y_tr, x_va, y_va = LOADERS[dcfg.name](dcfg)
     if val_from == "train":  # a validation split carved from the training set: the test set stays unseen
         x_tr, y_tr, x_va, y_va = holdout_split(x_tr, y_tr, dcfg.val_size)
+    if dcfg.name in SPLIT_TASKS:
+        (x_tr, y_tr), (x_va, y_va) = (SPLIT_TASKS[dcfg.name](x, y, dcfg) for x, y in ((x_tr, y_tr), (x_va, y_va)))
     if dcfg.name != "synthetic":  # synthetic data is drawn at exactly its sizes
         x_tr, y_tr = _subset(x_tr, y_tr, dcfg.train_size, "data.train_size")
         if val_from == "test":
