@@ -135,3 +135,16 @@ def test_tuning_preset_gives_every_op_the_same_grid_around_the_shared_recipe_on_
     smoke = compose_full("experiment=tune_width_smoke")
     assert "tune_width_smoke" in str(smoke.hydra.sweep.dir) and smoke.data.train_size <= 2000
     assert smoke.trainer.epochs == 1 and sweep_params(smoke)["op"] == ["star", "sum"]
+
+
+def test_pair_task_pilot_is_the_protocol_miniature_on_the_pair_task_at_the_ends_of_the_width_range():
+    cfg, protocol = compose_full("experiment=pairs_pilot"), compose_full("experiment=fig1_width")
+    params = sweep_params(cfg)
+    assert cfg.data.name == "fashion_pairs" and cfg.data.num_classes == 100 and cfg.data.in_chans == 2
+    assert cfg.data.val_from == "train" and cfg.data.val_size == 5000  # the test set is not touched
+    assert params["width"] == ["8", "48"] and params["seed"] == ["0", "1", "2"] and list(params)[-1] == "op"
+    for key in ("trainer.epochs", "data.train_size", "depth", "model.patch_size", "trainer.lr",
+                "trainer.weight_decay", "trainer.warmup_epochs"):
+        assert OmegaConf.select(cfg, key) == OmegaConf.select(protocol, key), key
+    smoke = compose_full("experiment=pairs_pilot_smoke")
+    assert smoke.data.name == "fashion_pairs" and smoke.data.train_size <= 2000 and smoke.trainer.epochs == 1

@@ -64,3 +64,19 @@ def test_cli_on_a_pilot_dir(tmp_path):
     out = run_script("protocol_pilot.py", tmp_path, "--json", tmp_path / "p.json").stdout
     assert "Chosen budget" in out
     assert json.loads((tmp_path / "p.json").read_text())["widths"] == [8]
+
+
+def test_headroom_rule_needs_room_above_the_baseline_capacity_and_trained_runs():
+    runs = {k: v for k, v in runs_of({(8, 16): 74.0, (48, 16): 81.0}, [0.4, -0.2, 1.0]).items()}
+    r = pilot.apply_headroom_rule(runs, baseline=70.0)
+    assert r["headroom"] == pytest.approx(11.0) and r["capacity"] == pytest.approx(7.0) and r["qualifies"]
+    sd = math.sqrt(2 * ((0.0 ** 2 + 0.6 ** 2 + 0.6 ** 2)) / 4)
+    assert r["pooled_gap_sd"] == pytest.approx(sd) and r["seeds"] == pilot.seeds_needed(sd, lo=6, hi=8)
+    assert not pilot.apply_headroom_rule(runs, baseline=71.5)["qualifies"]          # 9.5 points of headroom
+    narrow = runs_of({(8, 16): 77.0, (48, 16): 81.0}, [0.4, -0.2, 1.0])
+    assert not pilot.apply_headroom_rule(narrow, baseline=70.0)["qualifies"]        # capacity 4 < 5
+    low = runs_of({(8, 16): 71.0, (48, 16): 81.0}, [0.4, -0.2, 1.0])
+    r = pilot.apply_headroom_rule(low, baseline=70.0)
+    assert not r["qualifies"] and not r["checks"]["every run >= baseline + 2"]      # width 8 not trained
+    noisy = runs_of({(8, 16): 74.0, (48, 16): 81.0}, [3.0, -3.0, 2.0])
+    assert pilot.apply_headroom_rule(noisy, baseline=70.0)["seeds"] == 8             # the clamp at 8

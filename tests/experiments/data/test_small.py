@@ -71,3 +71,39 @@ def test_synthetic_data_holds_its_validation_set_out_of_the_training_draw():
     with pytest.raises(StarbenchError, match="data.val_from must be test or train"):
         cfg = compose_cfg("data=synthetic", "data.val_from=both")
         build_small(cfg.data, cfg.trainer, 0, torch.device("cpu"))
+
+
+def test_pair_items_conjoins_two_items_of_one_split_as_channels():
+    from experiments.data.small import pair_items
+    x = torch.arange(12, dtype=torch.float32).view(12, 1, 1, 1).expand(12, 1, 2, 2).clone()
+    y = torch.arange(12) % 10
+    xp, yp = pair_items(x, y, seed=3)
+    assert xp.shape == (12, 2, 2, 2)
+    first, second = xp[:, 0, 0, 0].long(), xp[:, 1, 0, 0].long()
+    assert torch.equal(first, torch.arange(12))                          # item i first ...
+    assert sorted(second.tolist()) == list(range(12))                     # ... every item once second
+    assert torch.equal(yp, y[first] * 10 + y[second])                     # labelled by both classes
+    assert torch.equal(pair_items(x, y, seed=3)[0], xp) and not torch.equal(pair_items(x, y, seed=4)[0], xp)
+
+
+def test_pair_task_pairs_each_split_within_itself(tmp_path):
+    from experiments.data.small import build_small
+    from tests.conftest import compose_cfg
+    n_train, n_test = 40, 20
+    for stem, arr in [("train-images-idx3-ubyte", np.arange(n_train)[:, None, None] * np.ones((1, 28, 28))),
+                      ("train-labels-idx1-ubyte", np.arange(n_train) % 10),
+                      ("t10k-images-idx3-ubyte", (100 + np.arange(n_test))[:, None, None] * np.ones((1, 28, 28))),
+                      ("t10k-labels-idx1-ubyte", np.arange(n_test) % 10)]:
+        write_idx(tmp_path / f"{stem}.gz", arr)
+    cfg = compose_cfg("data=fashion_pairs", f"data.root={tmp_path}", "data.download=false", "data.val_from=train",
+                      "data.val_size=10", "data.train_size=30", "data.mean=[0,0]", "data.std=[1,1]")
+    data = build_small(cfg.data, cfg.trainer, 0, torch.device("cpu"))
+    assert data.x_train.shape[1:] == (2, 28, 28) and data.num_classes == 100
+    ids = lambda x: set((x[:, :, 0, 0] * 255).round().long().flatten().tolist())  # noqa: E731  (pixel = image id)
+    assert len(data.y_train) == 30 and len(data.y_val) == 10
+    assert not ids(data.x_train) & ids(data.x_val)                       # no image in two splits
+    assert int(data.y_train.max()) < 100
+    cfg = compose_cfg("data=fashion_pairs", f"data.root={tmp_path}", "data.download=false", "data.mean=[0,0]",
+                      "data.std=[1,1]")
+    test = build_small(cfg.data, cfg.trainer, 0, torch.device("cpu"))
+    assert ids(test.x_val) == set(range(100, 100 + n_test))             # test pairs from test images only
