@@ -37,6 +37,10 @@ IDENTITY = {"width", "depth", "seed", "epochs", "num_classes", "in_chans", "imag
 # model.name varies) is left out of the rows, though it stays in summary.csv.
 AXIS_PRIORITY = ("model.name", "model.variant", "model.act", "width", "depth", "data.name", "trainer.epochs")
 PAIR_KEYS = ("op", "seed")
+# Optimiser and regularisation knobs: what a tuning sweep searches over (analysis.tuning), and what may be set per op
+# (each op at its own tuned setting) without splitting the rows its runs pair in.
+TUNABLE = ("trainer.lr", "trainer.weight_decay", "trainer.warmup_epochs", "trainer.label_smoothing",
+           "trainer.clip_grad", "trainer.min_lr", "trainer.betas", "model.drop_path", "model.layer_scale")
 MODEL_LABELS = {"demonet": "DemoNet", "starnet": "StarNet"}
 
 
@@ -137,12 +141,32 @@ def varied_knobs(jobs: Sequence[Job]) -> List[str]:
     return sorted(varied, key=lambda k: (rank.get(k, len(rank)), k))
 
 
+def op_settings(jobs: Sequence[Job], varied: Sequence[str]) -> List[str]:
+    """The ``TUNABLE`` knobs set per op: one value for each op wherever the other knobs (but the other tunable ones and
+    the seed) are equal, several across the ops. Each op ran at its own setting (its tuned lr, say): the setting is
+    part of the op, not a row of its own, so the ops still pair by seed."""
+    rows = [k for k in varied if k not in PAIR_KEYS and k not in TUNABLE]
+    out = []
+    for key in (k for k in varied if k in TUNABLE):
+        per_op: Dict[Tuple[Any, ...], set] = {}
+        per_row: Dict[Tuple[Any, ...], set] = {}
+        for job in jobs:
+            row = tuple(job.get(k) for k in rows)
+            per_op.setdefault((job.get("op"), *row), set()).add(job.get(key))
+            per_row.setdefault(row, set()).add(job.get(key))
+        if all(len(v) == 1 for v in per_op.values()) and any(len(v) > 1 for v in per_row.values()):
+            out.append(key)
+    return out
+
+
 def choose_axes(jobs: Sequence[Job], varied: Sequence[str]) -> List[str]:
-    """The varied knobs (besides op and seed) that split the jobs further, in priority order."""
+    """The varied knobs (besides op and seed, and the settings each op has its own of) that split the jobs further, in
+    priority order."""
     axes: List[str] = []
     groups = 1
+    per_op = set(op_settings(jobs, varied))
     for key in varied:
-        if key in PAIR_KEYS:
+        if key in PAIR_KEYS or key in per_op:
             continue
         n = len({tuple(j.get(k) for k in (*axes, key)) for j in jobs})
         if n > groups:
@@ -434,6 +458,23 @@ def trend_lines(summary: Summary) -> List[str]:
     return lines
 
 
+def op_setting_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
+    """Where each op ran at its own setting (its tuned lr, say): which, per row, since the gap compares op+setting."""
+    settings = op_settings(jobs, summary.varied)
+    if not settings:
+        return []
+    seen: Dict[Tuple[Any, ...], Tuple[Any, ...]] = {}
+    for job in jobs:
+        key = (*(job.get(a) for a in summary.axes), job.get("op"))
+        seen.setdefault(key, tuple(job.get(k) for k in settings))
+    heads = [*summary.axes, "op", *settings]
+    lines = ["", "## Each op at its own setting", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for key in sorted(seen, key=lambda k: tuple(_sort_key(_hashable_key(v)) for v in k)):
+        lines.append("| " + " | ".join(_fmt(v) for v in (*key, *seen[key])) + " |")
+    lines += ["", "The gaps above compare each op at its own setting (e.g. its tuned learning rate), not at a shared one."]
+    return lines
+
+
 def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
                    extra: Sequence[str] = ()) -> None:
     counts: Dict[str, int] = {}
@@ -480,6 +521,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
                   f"| {', '.join(summary.axes) or 'runs'} | op | {summary.metric} | n |", "|---|---|---|---|"]
         lines += [f"| {row_label(summary, r)} | `{_op_text(op)}` | {_pm(r.values(op))} | {len(r.values(op))} |"
                   for r, op in others]
+    lines += op_setting_lines(jobs, summary)
     lines += two_level_lines(summary)
     lines += trend_lines(summary)
     lines += regime_lines(jobs, summary)

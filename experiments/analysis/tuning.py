@@ -23,11 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..records.files import atomic_write, atomic_write_text
 from .jobs import Job
 from .stats import LEVEL, Gap, t_interval
-from .tables import BASE_OP, TEST_OP, metric_label
+from .tables import BASE_OP, TEST_OP, TUNABLE, metric_label
 
-# Knobs a tuning sweep may search over (optimiser and regularisation settings, not the model or the data).
-TUNABLE = ("trainer.lr", "trainer.weight_decay", "trainer.warmup_epochs", "trainer.label_smoothing",
-           "trainer.clip_grad", "trainer.min_lr", "trainer.betas", "model.drop_path", "model.layer_scale")
 MD_FILE, CSV_FILE, FIG_FILE = "tuning.md", "tuning.csv", "expected_best.png"
 
 

@@ -1,5 +1,7 @@
 """experiments/analysis/tables.py: the two-level change section (no_act's Table 4 question) and the trend of
 the gap along one numeric axis (amendment 4), by hand."""
+import pytest
+
 from experiments.analysis.tables import Row, Summary, trend_lines, two_level_lines
 
 
@@ -41,3 +43,21 @@ def test_no_trend_for_two_levels_or_categories():
     assert trend_lines(_summary(two, axes=("width",))) == []
     acts = [Row((a,), {"sum": {0: 1.0}, "star": {0: 2.0}}) for a in ("gelu", "none", "relu")]
     assert trend_lines(_summary(acts)) == []
+
+
+def test_ops_at_their_own_tuned_settings_still_pair_by_seed_in_one_row_per_width():
+    from experiments.analysis import Job
+    from experiments.analysis.tables import op_settings, summarize, varied_knobs
+    best = {("star", 8): 4e-3, ("sum", 8): 8e-3, ("star", 32): 2e-3, ("sum", 32): 2e-3}
+    jobs = [Job(f"{op},{w},{s}", "completed", None,
+                {"op": op, "seed": s, "width": w, "trainer.lr": best[(op, w)]},
+                {"status": "completed", "task": "classify", "top1": 80.0 + s + (op == "star")})
+            for (op, w) in best for s in range(3)]
+    assert op_settings(jobs, varied_knobs(jobs)) == ["trainer.lr"]
+    summary = summarize(jobs)
+    assert summary.axes == ["width"]
+    assert [r.gap.n for r in summary.rows] == [3, 3] and summary.rows[0].gap.mean == pytest.approx(1.0)
+    # a grid over lr that every op trains (a tuning sweep) is not a per-op setting: it makes the rows
+    grid = [Job(f"{op},{lr}", "completed", None, {"op": op, "seed": 0, "trainer.lr": lr},
+                {"status": "completed", "task": "classify", "top1": 80.0}) for op in ("star", "sum") for lr in (1, 2)]
+    assert op_settings(grid, varied_knobs(grid)) == [] and summarize(grid).axes == ["trainer.lr"]
