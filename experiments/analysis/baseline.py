@@ -98,10 +98,10 @@ def _remember(path: Path, key: str, acc: float, shared: bool) -> None:
         log.warning("linear baseline not cached in %s: %s", path.parent, e)
 
 
-def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Optional[float]:
+def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None, fit: bool = True) -> Optional[float]:
     """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
     apply to (ImageNet folders, detection). Read from ``cache_dir/linear_baseline.json``, else from the per-user
-    cache, else fitted; kept in both."""
+    cache, else fitted (``fit=False``: None instead); kept in both."""
     if dcfg.get("name") not in ("fashion_mnist", "cifar10", "cifar100", "synthetic"):
         return None
     key = data_key(dcfg)
@@ -110,6 +110,8 @@ def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -
     if local is not None and key in (cached := _read_cache(local)):
         return cached[key]
     acc = _read_cache(shared).get(key)
+    if acc is None and not fit:
+        return None
     if acc is None:
         dc = OmegaConf.create(dict(dcfg))
         tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})

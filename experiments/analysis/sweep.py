@@ -21,7 +21,7 @@ from ..errors import StarbenchError
 from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
-from .tables import Summary, summarize, write_csv, write_markdown
+from .tables import Summary, check_regime, summarize, write_csv, write_markdown
 from .wandb_runs import log_to_wandb
 
 log = logging.getLogger("starbench")
@@ -40,10 +40,12 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
+    check_regime(jobs, summary)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     write_csv(jobs, summary, paths[0])
     write_markdown(jobs, summary, paths[1], source, extra)
-    plot(summary, paths[2])
+    caveat = summary.caveat
+    plot(summary, paths[2], flag=caveat.flag if caveat else None)
     return summary, paths
 
 
@@ -56,9 +58,9 @@ def job_data_config(job: Job) -> Optional[Dict[str, Any]]:
     return data or None
 
 
-def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
+def sweep_baseline(jobs: Sequence[Job], cache_dir: Path, fit: bool = True) -> Optional[float]:
     """The linear baseline of a classification sweep whose jobs all train and score on the same images;
-    None for other tasks, or when the jobs' data differ (one baseline per sweep)."""
+    None for other tasks, or when the jobs' data differ (one baseline per sweep). ``fit=False``: a cached one only."""
     done = [j for j in jobs if j.status == "completed"]
     if not done or any((j.record.get("task") or j.get("task.name")) != "classify" for j in done):
         return None
@@ -66,7 +68,7 @@ def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
     if len(configs) != 1 or None in configs:
         return None
     try:
-        return linear_baseline(next(iter(configs.values())), cache_dir)
+        return linear_baseline(next(iter(configs.values())), cache_dir, fit=fit)
     except Exception as e:  # the data are not here (runs read back from W&B elsewhere, hand-written records):
         log.warning("no linear baseline for this sweep: %s: %s", type(e).__name__, e)  # the summary goes on
         return None

@@ -141,8 +141,10 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     Its id comes from the sweep dir, so re-aggregating updates it instead of adding another."""
     import wandb
     run_id = "summary-" + hashlib.sha1(str(sweep_dir.resolve()).encode()).hexdigest()[:12]
+    caveat = summary.caveat  # on the run's page (its notes) and in its summary, as first in summary.md
     run = wandb.init(project=logger.get("project") or "starbench", entity=logger.get("entity"),
                      group=sweep_group(sweep_dir), name="summary", job_type="summary", id=run_id,
+                     notes=caveat.text.replace("**", "") if caveat else None,
                      resume="allow", dir=str(sweep_dir), mode=logger.get("mode") or wandb_mode(),
                      config={"sweep_dir": str(sweep_dir), "metric": summary.metric, "axes": summary.axes},
                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
@@ -166,6 +168,7 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     run.log({"summary/star_vs_sum": wandb.Table(columns=heads, data=table),
              "summary/jobs": wandb.Table(columns=rows[0], data=rows[1:]),
              "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})
+    run.summary["summary/caveat"] = caveat.text.replace("**", "") if caveat else ""
     run.summary["summary/jobs_completed"] = sum(j.status == "completed" for j in jobs)
     run.summary["summary/jobs_total"] = len(jobs)
     for op in summary.ops:  # the pooled test, as in summary.md
