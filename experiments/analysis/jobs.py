@@ -27,6 +27,7 @@ class Job:
     knobs: Dict[str, Any]         # flat config: "width" -> 48, "model.act" -> "gelu", ...
     record: Dict[str, Any]        # metrics.json, or the W&B run summary
     run_dir: Optional[Path] = None
+    config: Optional[Dict[str, Any]] = None  # the whole config it ran with (.hydra/config.yaml, or W&B's), if known
 
     def get(self, key: str) -> Any:
         return self.knobs.get(key)
@@ -110,10 +111,10 @@ def load_jobs(sweep_dir) -> List[Job]:
                 status, error = RUNNING_ELSEWHERE, f"running elsewhere: {owner}"
             elif status == "running":
                 error = "stopped without a record (killed, or its machine went down); relaunch to resume"
-        knobs = knobs_of(record, _read_yaml(d / ".hydra" / "config.yaml"),
-                         _read_yaml(d / ".hydra" / "overrides.yaml") or ())
+        config = _read_yaml(d / ".hydra" / "config.yaml")
+        knobs = knobs_of(record, config, _read_yaml(d / ".hydra" / "overrides.yaml") or ())
         name = str(d.relative_to(sweep_dir)) if d != sweep_dir else d.name
-        jobs.append(Job(name, status, error, knobs, record, d))
+        jobs.append(Job(name, status, error, knobs, record, d, config if isinstance(config, dict) else None))
     return jobs
 
 

@@ -50,8 +50,11 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
 
 
 def job_data_config(job: Job) -> Optional[Dict[str, Any]]:
-    """The data node a job ran with: its saved Hydra config, else its flattened knobs (runs read from W&B)."""
-    config = _read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
+    """The data node a job ran with: its whole config (its saved Hydra config, or the config its W&B run logged,
+    ``data.root`` included, which the knobs leave out), else its flattened knobs."""
+    config = job.config
+    if config is None and job.run_dir:
+        config = _read_yaml(job.run_dir / ".hydra" / "config.yaml")
     if isinstance(config, dict) and isinstance(config.get("data"), dict):
         return config["data"]
     data = {k[len("data."):]: v for k, v in job.knobs.items() if k.startswith("data.")}
