@@ -38,7 +38,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     if env_rank() != 0:  # under torchrun, rank 0 owns the run dir and writes its files
         return _run_task(cfg, run_dir)
     with RunDirLock(run_dir):
-        previous = read_metrics(run_dir)
+        previous = read_metrics(run_dir, strict=True)  # an unreadable record is refused, not silently replaced
         status = previous.get("status") if previous else None
         # A completed run is not redone, an interrupted one resumes: both only with the same configuration
         # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.

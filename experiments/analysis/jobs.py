@@ -102,7 +102,9 @@ def load_jobs(sweep_dir) -> List[Job]:
         record = _read_json(d / METRICS_FILE)
         if record is None:
             record = {}
-            status, error = "missing", "no readable metrics.json: not started yet, or died before writing it"
+            status, error = "missing", ("metrics.json is not a readable record: move it aside to rerun the job"
+                                        if (d / METRICS_FILE).exists() else
+                                        "no metrics.json: not started yet, or died before writing it")
         else:
             status, error = record.get("status", "missing"), record.get("error")
         if status in ("running", "missing"):  # a live owner, or a process that died without a word?
@@ -120,6 +122,7 @@ def load_jobs(sweep_dir) -> List[Job]:
 
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: not JSON, or not text
         return None
+    return record if isinstance(record, dict) else None

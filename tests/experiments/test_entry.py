@@ -47,6 +47,20 @@ def test_completed_run_is_not_rerun(tiny_cfg, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"  # left intact
 
 
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "\udcff"])
+def test_an_unreadable_record_is_refused_not_rewritten(tiny_cfg, tmp_path, content):
+    """A completed run whose metrics.json was damaged used to be rewritten as completed with an empty history."""
+    run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
+    (tmp_path / "metrics.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    before = (tmp_path / "metrics.json").read_bytes(), (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(StarbenchError, match=r"metrics.json is not a readable run record \(.*\); it is left as it is: "
+                       r"move it aside \(mv .*metrics.json .*metrics.json.bad\) to rerun this job from its checkpoint"):
+        run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
+    assert ((tmp_path / "metrics.json").read_bytes(), (tmp_path / "last.pt").read_bytes()) == before
+    (tmp_path / "metrics.json").rename(tmp_path / "metrics.json.bad")  # as the message says: the run resumes
+    assert run_job(tiny_cfg("trainer.epochs=1"), tmp_path)["status"] == "completed"
+
+
 def test_run_from_before_the_fast_paths_joined_the_hash_still_counts_as_done(tiny_cfg, tmp_path):
     """A record whose hash came from an older hashing (the CPU fast-path switches in it, at their old default off)
     is the same computation when its saved .hydra/config.yaml hashes like the current config."""
