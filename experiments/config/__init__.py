@@ -67,7 +67,7 @@ def check_config(cfg: DictConfig) -> None:
 def config_error_line(exc: BaseException) -> Optional[str]:
     """Hydra's or OmegaConf's error while composing the config, as one line (None: not a config error).
     An unknown key names the valid keys beside it; a wrong type names the key and the value."""
-    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
     chain, seen = [], set()
@@ -77,6 +77,8 @@ def config_error_line(exc: BaseException) -> Optional[str]:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     for e in chain:
+        if isinstance(e, OverrideParseException):
+            return override_parse_line(e.override, e.message)
         if isinstance(e, (ConfigKeyError, ConfigAttributeError)) and getattr(e, "full_key", None):
             kind = getattr(e, "object_type", None)
             valid = [f.name for f in dataclasses.fields(kind)] if kind and dataclasses.is_dataclass(kind) else []
@@ -92,6 +94,28 @@ def config_error_line(exc: BaseException) -> Optional[str]:
         return " ".join(line.strip() for line in text.splitlines() if line.strip()
                         and not line.strip().startswith(("full_key:", "object_type=", "reference_type=")))
     return None
+
+
+def override_parse_line(override: str, message: str) -> str:
+    """Hydra's parse error of one command-line override (its grammar, its caret under the character it stopped at)
+    as one line that says how to write it: ``key=value``, and a value Hydra's grammar does not take bare (spaces,
+    non-ASCII letters, quotes, brackets) in quotes, which the shell must pass through (single quotes around it all)."""
+    if "=" not in override.lstrip("+~"):
+        return (f"cannot parse the override '{override}': an override is key=value (op=star, trainer.epochs=2; "
+                "in a multirun key=a,b) or group=option (model=starnet)")
+    lines = message.splitlines()
+    prefix = "LexerNoViableAltException: "
+    where = ""
+    if len(lines) > 1 and lines[0].startswith(prefix) and lines[1].strip() == "^":
+        pos = len(lines[1]) - 1 - len(prefix)  # Hydra's caret, under the override after the prefix
+        if 0 <= pos < len(override):
+            where = f" (it stops at {override[pos]!r}, character {pos + 1})"
+    elif lines and not lines[0].startswith(("Error parsing override", prefix)):
+        where = f" ({lines[0].strip()})"
+    key, _, value = override.partition("=")
+    example = f": '{key}=\"{value}\"'" if where.startswith(" (it stops at") else ""
+    return (f"cannot parse the override '{override}'{where}; a value with spaces, non-ASCII letters, quotes or "
+            f"brackets goes in quotes, and the whole override in single quotes for the shell{example}")
 
 
 def _missing_config_line(exc: BaseException) -> str:
