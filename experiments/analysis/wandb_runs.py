@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import StarbenchError
-from ..records import sweep_group, wandb_mode
+from ..records import say_wandb_mode, sweep_group, wandb_mode
 from .jobs import Job, knobs_of
 from .pooled import as_dict as pooled_fields
 from .stats import mean_std
@@ -164,10 +164,11 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     import wandb
     run_id = "summary-" + hashlib.sha1(str(sweep_dir.resolve()).encode()).hexdigest()[:12]
     caveat = summary.caveat  # on the run's page (its notes) and in its summary, as first in summary.md
+    mode = logger.get("mode") or wandb_mode()
     run = wandb.init(project=logger.get("project") or "starbench", entity=logger.get("entity"),
                      group=sweep_group(sweep_dir), name="summary", job_type="summary", id=run_id,
                      notes=caveat.text.replace("**", "") if caveat else None,
-                     resume="allow", dir=str(sweep_dir), mode=logger.get("mode") or wandb_mode(),
+                     resume="allow", dir=str(sweep_dir), mode=mode,
                      config={"sweep_dir": str(sweep_dir), "metric": summary.metric, "axes": summary.axes},
                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
                      reinit="finish_previous")
@@ -200,4 +201,5 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
         run.summary["summary/reference_op"] = summary.reference
     if summary.baseline is not None:
         run.summary["summary/linear_baseline"] = summary.baseline
+    say_wandb_mode(mode, Path(run.dir).parent if run.dir else sweep_dir / "wandb", run)
     run.finish()

@@ -1,5 +1,6 @@
 """End to end through experiments.entry.run_job (in process) and run.py (subprocess, for exit codes)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,6 +225,20 @@ def test_a_failed_download_into_a_given_root_names_what_to_do(tiny_cfg, tmp_path
                        r"downloading train-images-idx3-ubyte.gz: Tried http://..., got: no network\); put its idx "
                        r"files there .*or leave data.root at its default"):
         run_job(tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/fm"), tmp_path / "run")
+
+
+def test_the_console_names_the_run_dir_and_where_wandb_keeps_an_offline_run(tmp_path):
+    """What the README's first command shows before it trains: where its files go, and W&B's mode."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "run.py", *TINY, "logger=wandb", f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert f"run dir: {run_dir}" in out
+    wandb_dir = json.loads((run_dir / "metrics.json").read_text())["wandb_dir"]
+    assert f"W&B offline: files in {wandb_dir}; upload them later with: wandb sync {wandb_dir}" in out
+    assert out.index("run dir:") < out.index("W&B offline") < out.index("epoch 1/")
+    assert "URL not available" not in out
 
 
 def test_imagenet_folder_without_images(tmp_path):
