@@ -166,6 +166,10 @@ def plot(summary: Summary, path: Path, flag: Optional[str] = None) -> None:
                             markerfacecolor=color if g.lo is not None else "white", markersize=5,
                             label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
+    if summary.reference_hint:  # no run of the reference op: say why this panel is empty
+        gx.text(0.5, 0.5, textwrap.fill(summary.reference_hint.split(":")[0] + ": pass a reference op "
+                                        "(scripts/aggregate.py --reference OP)", 50),
+                transform=gx.transAxes, ha="center", va="center", fontsize=9, color="0.3")
     pooled_text = ""
     if len(compared) == 1 and compared[0] in pooled_text_of:
         pooled = summary.pooled_of(compared[0])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
+from ..records import one_line
 from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
@@ -46,6 +47,8 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     write_markdown(jobs, summary, paths[1], source, extra)
     caveat = summary.caveat
     plot(summary, paths[2], flag=caveat.flag if caveat else None)
+    if summary.reference_hint:
+        log.warning("%s", summary.reference_hint)
     return summary, paths
 
 
@@ -73,7 +76,7 @@ def sweep_baseline(jobs: Sequence[Job], cache_dir: Path, fit: bool = True) -> Op
     try:
         return linear_baseline(next(iter(configs.values())), cache_dir, fit=fit)
     except Exception as e:  # the data are not here (runs read back from W&B elsewhere, hand-written records):
-        log.warning("no linear baseline for this sweep: %s: %s", type(e).__name__, e)  # the summary goes on
+        log.warning("no linear baseline for this sweep: %s", one_line(e))  # the summary goes on
         return None
 
 

@@ -111,6 +111,18 @@ class Summary:
         return bool(gaps) and all(g == 0 for g in gaps)
 
     @property
+    def reference_hint(self) -> Optional[str]:
+        """Where no completed run has the reference op, no gap can be taken: which ops could be the reference instead,
+        and how to name one (every gap would otherwise read "–" and the figure's gap panel stay empty)."""
+        seen = {op for r in self.rows for op in r.by_op}
+        if not seen or self.reference in seen:
+            return None
+        names = ", ".join(sorted(_op_text(op) for op in seen))
+        return (f"No completed {self.reference} run (the reference op), so no gap: name one of this sweep's ops "
+                f"({names}) as the reference: `python scripts/aggregate.py SWEEP_DIR --reference OP`, or at the end "
+                "of a multirun `+hydra.callbacks.sweep_summary.reference=OP`.")
+
+    @property
     def caveat(self) -> Optional["Caveat"]:
         """What a reader must know before any number of this sweep, or None: the runs cannot separate the ops, most
         are under-trained, or some are flagged by the trained-regime check. summary.md opens with it, the figure's
@@ -532,6 +544,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
              f"Source: `{source}` · metric: `{summary.metric}` (%) · jobs: "
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",
              *([caveat.text, ""] if caveat else []),
+             *([f"**{summary.reference_hint}**", ""] if summary.reference_hint else []),
              f"## By {by}", "", *markdown_table(summary), "",
              f"Cells: mean ± sample std over seeds. Gap: {gap_what} per seed (paired), its mean and "
              f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0, which needs "

@@ -69,8 +69,8 @@ def _said_while_slow(name: str) -> Iterator[None]:
             if said:
                 log.info("still compiling the C++ kernel %s (%.0f s)", name, time.monotonic() - start)
             else:
-                log.info("compiling the C++ kernel %s: its first use on this machine (~30-60 s; later runs load it "
-                         "from %s)", name, os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+                log.info("compiling the C++ kernel %s: its first use on this machine (a minute or more; later runs load "
+                         "it from %s)", name, os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
             said.append(True)
             wait = PROGRESS_S
 

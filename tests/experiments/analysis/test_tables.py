@@ -99,3 +99,26 @@ def test_flagged_runs_are_listed_in_the_order_of_their_knobs(tmp_path):
     md = _sweep_with_baseline(tmp_path / "s", results, 70.0)
     flagged = md.split("Flagged (kept in every table): ")[1].split("\n")[0]
     assert [int(part.split(",")[0]) for part in flagged.split("width=")[1:]] == [8, 8, 12, 12, 64, 64]
+
+
+def test_a_sweep_without_the_reference_op_says_how_to_name_one(tmp_path, caplog, monkeypatch):
+    """`-m op=star,mypkg.ops:my_op` has no sum run: every gap would read "–" and the gap panel stay empty."""
+    import matplotlib.axes
+    from tests.experiments.analysis.test_sweep import _sweep_of
+    sweep = _sweep_of(tmp_path / "s", {8: {"star": [80.0, 81.0], "mypkg.ops:my_op": [80.5, 81.5]}})
+    drawn = []
+    original = matplotlib.axes.Axes.text
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda self, x, y, s, **kw: (drawn.append(s),
+                                                                                 original(self, x, y, s, **kw))[1])
+    with caplog.at_level("WARNING", logger="starbench"):
+        aggregate(sweep, wandb=None)
+    hint = ("No completed sum run (the reference op), so no gap: name one of this sweep's ops (mypkg.ops:my_op, star) "
+            "as the reference: `python scripts/aggregate.py SWEEP_DIR --reference OP`, or at the end of a multirun "
+            "`+hydra.callbacks.sweep_summary.reference=OP`.")
+    assert f"**{hint}**" in (sweep / "summary.md").read_text().split("## ")[0]
+    assert hint in caplog.text
+    assert any(text.startswith("No completed sum run (the reference op), so no gap: pass a reference op") for text in
+               map(" ".join, (t.split() for t in drawn)))
+    aggregate(sweep, wandb=None, reference="star")  # named: the gaps are there, and no hint
+    md = (sweep / "summary.md").read_text()
+    assert "No completed" not in md and "| all | 80.50 ± 0.71 | 81.00 ± 0.71 | +0.50 [+0.50, +0.50] |" in md
