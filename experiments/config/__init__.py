@@ -15,6 +15,39 @@ from . import schema
 
 schema.register()
 
+# Config groups that are parts other options are built from, not choices: the typed schema, the protocol's shared
+# settings (its presets pick them), the per-task piece of debug=fast (picked by the task), Hydra's own.
+HIDDEN_GROUPS = ("hydra", "schema", "protocol", "debug/task")
+HELP_RESOLVER = "starbench_config_groups"
+
+
+def config_groups_help() -> str:
+    """The config groups a user chooses from, one line each (``group: option, ...``) as Hydra's ``--help`` lists
+    them, without ``HIDDEN_GROUPS``; the options on ``hydra.searchpath`` included. conf/hydra/starbench.yaml's help
+    template calls it (``${starbench_config_groups:}``) in place of Hydra's ``$APP_CONFIG_GROUPS``."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+    if not GlobalHydra.instance().is_initialized():  # a config resolved outside Hydra's app: no groups to list
+        return ""
+    loader = GlobalHydra.instance().config_loader()
+
+    def groups(parent: str = "") -> List[str]:
+        found: List[str] = []
+        for group in loader.list_groups(parent):
+            name = f"{parent}/{group}" if parent else group
+            if name in HIDDEN_GROUPS:
+                continue
+            if loader.get_group_options(name, ObjectType.CONFIG):
+                found.append(name)
+            found += groups(name)
+        return found
+
+    return "\n".join(f"{g}: {', '.join(sorted(loader.get_group_options(g, ObjectType.CONFIG)))}"
+                     for g in sorted(groups()))
+
+
+OmegaConf.register_new_resolver(HELP_RESOLVER, config_groups_help, replace=True)
+
 
 def plain(value: Any) -> Any:
     """An OmegaConf node as plain Python (interpolations resolved), a tuple as a list, anything else as is:
