@@ -57,38 +57,38 @@ def compiler_available() -> bool:
 
 
 @contextmanager
-def _said_while_slow(name: str) -> Iterator[None]:
-    """Log lines (logger ``starnet``) while the block runs past ``SLOW_BUILD_S``: what it compiles, where torch keeps
-    it, its progress, and how long it took; nothing for a quick load from the cache."""
-    from torch.utils.cpp_extension import get_default_build_root
-    done, start, said = threading.Event(), time.monotonic(), []
+def said_while_slow(begin: str, going: str, done: str, logger: logging.Logger = log) -> Iterator[None]:
+    """Log lines while the block runs past ``SLOW_BUILD_S``: ``begin`` once, then ``going`` every ``PROGRESS_S`` and
+    ``done`` at the end (both formatted with the seconds so far); nothing for a block that ends sooner (a kernel
+    loaded from torch's cache). The trainer's first step (which compiles what it runs) says so the same way."""
+    finished, start, said = threading.Event(), time.monotonic(), []
 
     def watch() -> None:
         wait = SLOW_BUILD_S
-        while not done.wait(wait):
-            if said:
-                log.info("still compiling the C++ kernel %s (%.0f s)", name, time.monotonic() - start)
-            else:
-                log.info("compiling the C++ kernel %s: its first use on this machine (a minute or more; later runs load "
-                         "it from %s)", name, os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+        while not finished.wait(wait):
+            logger.info(going % (time.monotonic() - start) if said else begin)
             said.append(True)
             wait = PROGRESS_S
 
-    watcher = threading.Thread(target=watch, name=f"build-{name}", daemon=True)
+    watcher = threading.Thread(target=watch, name="said-while-slow", daemon=True)
     watcher.start()
     try:
         yield
     finally:
-        done.set()
+        finished.set()
         watcher.join()
         if said:
-            log.info("C++ kernel %s compiled in %.0f s", name, time.monotonic() - start)
+            logger.info(done % (time.monotonic() - start))
 
 
 def build(name: str, source: str, functions: Sequence[str]):
     """The compiled extension ``name``, or None where it cannot be built (a warning says why, once)."""
     if name not in _built:
-        with _said_while_slow(name):
+        from torch.utils.cpp_extension import get_default_build_root
+        cache = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+        with said_while_slow(f"compiling the C++ kernel {name}: its first use on this machine (a minute or more; "
+                             f"later runs load it from {cache})",
+                             f"still compiling the C++ kernel {name} (%.0f s)", f"C++ kernel {name} compiled in %.0f s"):
             _build(name, source, functions)
     return _built[name]
 
