@@ -30,6 +30,7 @@ from ..records import Tracker, atomic_write
 log = logging.getLogger("starbench")
 
 CHECKPOINT = "last.pt"
+PROGRESS_S = 15.0  # an epoch trained without a terminal (no progress bar) logs its progress this often
 
 
 def seed_everything(seed: int) -> None:
@@ -206,6 +207,7 @@ class Trainer:
             return self._train_batches(bar, first, steps, start, first_step)
 
     def _train_batches(self, bar, first: int, steps: int, start: float, first_step: ExitStack) -> float:
+        next_report = start + PROGRESS_S  # without a terminal (no bar): a log line as often, for a long epoch
         for i, (x, y) in enumerate(bar, start=first):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.channels_last:
@@ -239,6 +241,10 @@ class Trainer:
             self.train_images += len(x) * self.dist.world_size
             if i % 20 == 0 and bar.disable is False:
                 bar.set_postfix(loss=f"{loss_value:.3f}")
+            elif bar.disable and time.perf_counter() >= next_report and self.dist.is_main:
+                log.info("epoch %d/%d: step %d of %d, loss %.4f", self.epoch + 1, self.cfg.epochs, i + 1, steps,
+                         loss_value)
+                next_report = time.perf_counter() + PROGRESS_S
             if self.stop_signal is not None:
                 self.train_time += time.perf_counter() - start
                 if self.cfg.checkpoint:
