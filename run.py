@@ -80,10 +80,11 @@ def main(cfg: DictConfig):
     stop_signals.forget()  # a worker (or the basic launcher) runs many jobs: a signal counts for the job it stopped
     if multirun and not launching:
         catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
+    job = (hc.job.override_dirname or Path(hc.runtime.output_dir).name) if multirun else None
     try:
         record = run_job(cfg, hc.runtime.output_dir)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop
-        end_of_run("stopped by Ctrl-C; rerun the same command to resume")
+        end_of_run("stopped by Ctrl-C; rerun the same command to resume", job)
         sys.exit(130)
     except RunDirBusy as e:  # another live process owns the dir: in a sweep that job is its, not ours
         if not multirun:
@@ -92,7 +93,7 @@ def main(cfg: DictConfig):
         end_of_run(f"{hc.job.override_dirname or e.run_dir.name}: running elsewhere ({e.holder}); skipped")
         return None
     except Exception as e:  # one line for the user; the run dir has the details
-        end_of_run(one_line(e) if isinstance(e, Interrupted) else f"error: {one_line(e)}")
+        end_of_run(one_line(e) if isinstance(e, Interrupted) else f"error: {one_line(e)}", job)
         if isinstance(e, Interrupted):  # stopped by a signal, resumable: the whole sweep stops too
             if multirun and not launching:  # a worker: the launching process exits once its launcher returns
                 stop_sweep(signal.Signals(e.exit_code - 128))
@@ -102,7 +103,7 @@ def main(cfg: DictConfig):
         if multirun:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
         sys.exit(1)
-    log.info("end: %s", record.get("status"))
+    log.info("end: %s%s", record.get("status"), f" (job {job})" if job else "")
     return record.get("best_top1")
 
 

@@ -38,7 +38,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
     if env_rank() != 0:  # under torchrun, rank 0 owns the run dir and writes its files
         return _run_task(cfg, run_dir)
     with RunDirLock(run_dir):
-        previous = read_metrics(run_dir)
+        previous = read_metrics(run_dir, strict=True)  # an unreadable record is refused, not silently replaced
         status = previous.get("status") if previous else None
         # A completed run is not redone, an interrupted one resumes: both only with the same configuration
         # (raised before the try, so the record stays as it is). A failed run may be retried with a fix.
@@ -50,6 +50,7 @@ def run_job(cfg: DictConfig, run_dir) -> Dict[str, Any]:
             log.info("already completed in %s; not rerunning", run_dir)
             return previous
         save_hydra_files(cfg, run_dir)
+        log.info("run dir: %s", run_dir.resolve())  # where metrics.json, last.pt and run.log are, before any wait
         return _run_task(cfg, run_dir)
 
 
@@ -99,9 +100,11 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
         atomic_write_text(out / name, OmegaConf.to_yaml(node))
 
 
-def end_of_run(message: str) -> None:
+def end_of_run(message: str, job: Optional[str] = None) -> None:
     """How a run ends, as one line on stderr (``starbench: <message>``) and the same line in its log file
-    (Hydra's ``run.log``), which would otherwise not say that the run failed or was stopped."""
+    (Hydra's ``run.log``), which would otherwise not say that the run failed or was stopped. ``job``: a multirun's
+    job (its overrides), named at the end of the line, since the parallel launchers' jobs end in any order."""
+    message = f"{message} (job {job})" if job else message
     # One write per line: the workers of a parallel launcher share stderr, and print's separate newline lets
     # two jobs' lines run together.
     sys.stderr.write(f"starbench: {message}\n")

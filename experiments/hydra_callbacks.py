@@ -26,8 +26,9 @@ from .analysis import load_jobs
 from .analysis.jobs import RUNNING_ELSEWHERE
 from .config import check_config, config_error_line
 from .errors import StarbenchError
-from .records import check_writable_dir
-from .entry import end_sweep, start_sweep, summarize_sweep
+from .records import LOCK_FILE, METRICS_FILE, check_writable_dir
+from .entry import HYDRA_SUBDIR, end_sweep, start_sweep, summarize_sweep
+from .train.trainer import CHECKPOINT
 from .tasks import TASKS
 
 log = logging.getLogger("starbench")
@@ -117,6 +118,23 @@ def check_sweep(config: DictConfig) -> None:
         HydraConfig.instance().set_config(config)
 
 
+# What a starbench run leaves in its dir (README, "Outputs"); Hydra's log is <job name>.log, run.log for run.py.
+RUN_DIR_MARKS = (METRICS_FILE, LOCK_FILE, HYDRA_SUBDIR, CHECKPOINT, "run.log", "error.log", "wandb")
+
+
+def check_run_dir_is_a_run(path: Path, key: str = "hydra.run.dir") -> None:
+    """A run dir is new, empty, or a run's (to resume, or to find completed): a folder of other files is refused,
+    not filled with a run's files among them (``hydra.run.dir=~/Downloads`` by mistake). Dotfiles do not count."""
+    if not path.is_dir() or any((path / name).exists() for name in RUN_DIR_MARKS):
+        return
+    others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise StarbenchError(f"{key} (run dir) {path} holds other files ({shown}) and no starbench run; choose a new "
+                             f"or empty dir (a run writes {METRICS_FILE}, {CHECKPOINT}, run.log and {HYDRA_SUBDIR}/ "
+                             "there)")
+
+
 def launcher_is_local(config: DictConfig) -> bool:
     """Hydra's basic or joblib launcher: the jobs run on this machine, in this process group."""
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
@@ -152,6 +170,8 @@ class Preflight(Callback):
             else:
                 TASKS.check(config)
             check_writable_dir(Path(str(OmegaConf.select(config, key))), f"{key} ({what})")
+            if not swept:
+                check_run_dir_is_a_run(Path(str(OmegaConf.select(config, key))), key)
         except StarbenchError as e:
             print(f"starbench: error: {e}", file=sys.stderr)
             sys.exit(1)

@@ -190,7 +190,11 @@ def _import_op(path: str) -> None:
         with torch.no_grad():
             out = fn(a, b) if out_mult == 1 else fn(a, b, dim=-1)
     except Exception as e:
-        raise ValueError(f"{where}: calling it as fn(a, b) on two (2, 3) tensors failed ({_first_line(e)})") from None
+        if out_mult == 1:
+            raise ValueError(f"{where}: calling it as fn(a, b) on two (2, 3) tensors failed ({_first_line(e)})") from None
+        raise ValueError(f"{where}: calling it as fn(a, b, dim=-1) on two (2, 3) tensors failed ({_first_line(e)}); "
+                         "an op with out_mult = 2 is given the channel dim to join along: def fn(a, b, dim): "
+                         "...") from None
     want = (2, 3 * out_mult)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

@@ -63,3 +63,19 @@ def tiny_cfg():
     def make(*extra: str):
         return compose_cfg(*TINY, *extra)
     return make
+
+
+def write_fashion_mnist(root: Path, n_train: int = 256, n_test: int = 128) -> Path:
+    """A tiny stand-in for Fashion-MNIST in ``root`` (its four gzipped idx files): each class a fixed random
+    pattern plus noise, so that a model and the linear baseline learn something. Tests never download it."""
+    import numpy as np
+    from tests.experiments.data.test_small import write_idx
+    rng = np.random.default_rng(0)
+    patterns = rng.integers(0, 256, (10, 28, 28))
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = np.clip(patterns[labels] + rng.normal(0, 60, (n, 28, 28)), 0, 255)
+        write_idx(root / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", labels)
+    return root

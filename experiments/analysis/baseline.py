@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
@@ -36,9 +37,13 @@ DATA_KEYS = ("name", "root", "image_size", "in_chans", "num_classes", "train_siz
              "mean", "std", "noise")
 
 
+PROGRESS_S = 15.0  # a fit still running after this long says how far it is, and again as often
+
+
 def fit_linear(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                num_classes: int, l2: float = L2, max_iter: int = MAX_ITER) -> float:
-    """Top-1 (%) on (x_val, y_val) of softmax regression fitted on (x_train, y_train)."""
+    """Top-1 (%) on (x_val, y_val) of softmax regression fitted on (x_train, y_train). A fit of minutes (55k images)
+    logs its progress every ``PROGRESS_S``; the numbers do not depend on it."""
     xt = x_train.reshape(len(x_train), -1).double()
     xv = x_val.reshape(len(x_val), -1).double()
     w = torch.zeros(xt.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
@@ -46,11 +51,20 @@ def fit_linear(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
                             history_size=20, line_search_fn="strong_wolfe")
     yt = y_train.long()
+    start = next_report = time.monotonic()
+    next_report += PROGRESS_S
+    evaluations = 0
 
     def closure():
+        nonlocal evaluations, next_report
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + 0.5 * l2 * (w * w).sum()
         loss.backward()
+        evaluations += 1
+        if time.monotonic() >= next_report:
+            log.info("linear baseline: %d loss evaluations of at most %d, loss %.4f (%.0f s)", evaluations,
+                     opt.defaults["max_eval"], loss.item(), time.monotonic() - start)
+            next_report = time.monotonic() + PROGRESS_S
         return loss
 
     opt.step(closure)
@@ -104,10 +118,10 @@ def _remember(path: Path, key: str, acc: float, shared: bool) -> None:
         log.warning("linear baseline not cached in %s: %s", path.parent, e)
 
 
-def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -> Optional[float]:
+def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None, fit: bool = True) -> Optional[float]:
     """The baseline accuracy for a data config (a job's ``data`` node), or None for data sets it does not
     apply to (ImageNet folders, detection). Read from ``cache_dir/linear_baseline.json``, else from the per-user
-    cache, else fitted; kept in both."""
+    cache, else fitted (``fit=False``: None instead); kept in both."""
     if dcfg.get("name") not in ("fashion_mnist", "fashion_pairs", "cifar10", "cifar100", "synthetic"):
         return None
     key = data_key(dcfg)
@@ -116,10 +130,14 @@ def linear_baseline(dcfg: Mapping[str, Any], cache_dir: Optional[Path] = None) -
     if local is not None and key in (cached := _read_cache(local)):
         return cached[key]
     acc = _read_cache(shared).get(key)
+    if acc is None and not fit:
+        return None
     if acc is None:
         dc = OmegaConf.create(dict(dcfg))
         tc = OmegaConf.create({"batch_size": 1, "eval_batch_size": 1, "mixup": 0, "cutmix": 0})
         data = build_data(dc, tc, seed=0, device=torch.device("cpu"))
+        log.info("linear baseline: fitting softmax regression on %d training images, once for these images (then "
+                 "cached in %s; minutes for 55k images)", len(data.y_train), shared.parent)
         acc = fit_linear(data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes)
         log.info("linear baseline on %d training images: %.2f%% top-1", len(data.y_train), acc)
         _remember(shared, key, acc, shared=True)

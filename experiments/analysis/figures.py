@@ -76,7 +76,8 @@ def _err(lo: Optional[float], mean: float, hi: Optional[float]) -> Tuple[float, 
     return (0.0, 0.0) if lo is None else (mean - lo, hi - mean)
 
 
-def plot(summary: Summary, path: Path) -> None:
+def plot(summary: Summary, path: Path, flag: Optional[str] = None) -> None:
+    """``flag``: a caveat the figure must not be seen without (``Summary.caveat``), put before the title."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -165,6 +166,10 @@ def plot(summary: Summary, path: Path) -> None:
                             markerfacecolor=color if g.lo is not None else "white", markersize=5,
                             label=name if i == 0 else None)
     gx.axhline(0.0, color="black", linewidth=0.8)
+    if summary.reference_hint:  # no run of the reference op: say why this panel is empty
+        gx.text(0.5, 0.5, textwrap.fill(summary.reference_hint.split(":")[0] + ": pass a reference op "
+                                        "(scripts/aggregate.py --reference OP)", 50),
+                transform=gx.transAxes, ha="center", va="center", fontsize=9, color="0.3")
     pooled_text = ""
     if len(compared) == 1 and compared[0] in pooled_text_of:
         pooled = summary.pooled_of(compared[0])
@@ -206,7 +211,8 @@ def plot(summary: Summary, path: Path) -> None:
                  dict(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1 if a is gx and pooled_in_legend else 2))
         a.legend(fontsize=8, framealpha=0.9, title=f"{bars} {what_bars}", title_fontsize=8, **where)
 
-    fig.suptitle(textwrap.fill(summary.title, 110), fontsize=10)
+    fig.suptitle(textwrap.fill(f"{flag}: {summary.title}" if flag else summary.title, 110), fontsize=10,
+                 color="#b00000" if flag else "black", fontweight="bold" if flag else "normal")
     fig.text(0.5, 0.01, textwrap.fill(
         f"Points: mean over seeds. Error bars: {LEVEL:.0%} t confidence interval of the mean (n − 1 df); the gap "
         f"is paired by seed. Hollow: one run or no spread, no interval.", 150), ha="center", va="bottom", fontsize=8)

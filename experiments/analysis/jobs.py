@@ -27,6 +27,7 @@ class Job:
     knobs: Dict[str, Any]         # flat config: "width" -> 48, "model.act" -> "gelu", ...
     record: Dict[str, Any]        # metrics.json, or the W&B run summary
     run_dir: Optional[Path] = None
+    config: Optional[Dict[str, Any]] = None  # the whole config it ran with (.hydra/config.yaml, or W&B's), if known
 
     def get(self, key: str) -> Any:
         return self.knobs.get(key)
@@ -101,7 +102,9 @@ def load_jobs(sweep_dir) -> List[Job]:
         record = _read_json(d / METRICS_FILE)
         if record is None:
             record = {}
-            status, error = "missing", "no readable metrics.json: not started yet, or died before writing it"
+            status, error = "missing", ("metrics.json is not a readable record: move it aside to rerun the job"
+                                        if (d / METRICS_FILE).exists() else
+                                        "no metrics.json: not started yet, or died before writing it")
         else:
             status, error = record.get("status", "missing"), record.get("error")
         if status in ("running", "missing"):  # a live owner, or a process that died without a word?
@@ -110,15 +113,16 @@ def load_jobs(sweep_dir) -> List[Job]:
                 status, error = RUNNING_ELSEWHERE, f"running elsewhere: {owner}"
             elif status == "running":
                 error = "stopped without a record (killed, or its machine went down); relaunch to resume"
-        knobs = knobs_of(record, _read_yaml(d / ".hydra" / "config.yaml"),
-                         _read_yaml(d / ".hydra" / "overrides.yaml") or ())
+        config = _read_yaml(d / ".hydra" / "config.yaml")
+        knobs = knobs_of(record, config, _read_yaml(d / ".hydra" / "overrides.yaml") or ())
         name = str(d.relative_to(sweep_dir)) if d != sweep_dir else d.name
-        jobs.append(Job(name, status, error, knobs, record, d))
+        jobs.append(Job(name, status, error, knobs, record, d, config if isinstance(config, dict) else None))
     return jobs
 
 
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: not JSON, or not text
         return None
+    return record if isinstance(record, dict) else None

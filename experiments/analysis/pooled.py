@@ -152,6 +152,18 @@ def as_dict(p: Pooled) -> Dict[str, Any]:
             "pooled_significant": p.significant}
 
 
+def signed_percent(fraction: Optional[float]) -> str:
+    """A fraction as a signed percentage: one decimal, or as many more (up to three) as a value needs not to read as
+    0.0 (a reduction of -0.04% printed "-0.0%", and its interval "[-0.1%, -0.0%]")."""
+    if fraction is None:
+        return "–"
+    value = 100 * fraction
+    if value == 0:
+        return "0.0%"
+    decimals = next((d for d in (1, 2, 3) if round(abs(value), d) != 0), None)
+    return f"{value:+.{decimals}f}%" if decimals is not None else f"{value:+.1e}%"
+
+
 def markdown(p: Pooled, base: str, test: str, level: float = LEVEL) -> List[str]:
     """The pooled section of summary.md."""
     def num(x, fmt="{:+.2f}"):
@@ -167,8 +179,8 @@ def markdown(p: Pooled, base: str, test: str, level: float = LEVEL) -> List[str]
         f"| {test} wins / ties / losses | {p.wins} / {p.ties} / {p.losses} |",
         f"| P({test} > {base}) [{level:.0%} stratified bootstrap CI] | {num(p.p_improve, '{:.2f}')} "
         f"[{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] |",
-        f"| relative error-rate reduction [{level:.0%} bootstrap CI] | {num(p.rel_err and 100 * p.rel_err, '{:+.1f}%')} "
-        f"[{num(p.rel_err_lo and 100 * p.rel_err_lo, '{:+.1f}%')}, {num(p.rel_err_hi and 100 * p.rel_err_hi, '{:+.1f}%')}] |",
+        f"| relative error-rate reduction [{level:.0%} bootstrap CI] | {signed_percent(p.rel_err)} "
+        f"[{signed_percent(p.rel_err_lo)}, {signed_percent(p.rel_err_hi)}] |",
         f"| Wilcoxon signed-rank p (all pairs) | {num(p.wilcoxon_p, '{:.3g}')} |", "",
         f"Pooled: every ({', '.join(['row', 'seed'])}) pair counts once. The mean gap's interval weights each row's "
         "variance by its share of the pairs (Welch–Satterthwaite df), so differences between rows are not noise; "
@@ -194,9 +206,6 @@ def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL
     def num(x, fmt="{:+.2f}"):
         return "–" if x is None else fmt.format(x)
 
-    def pct(x):
-        return num(x if x is None else 100 * x, "{:+.1f}%")
-
     k = max(len(results), 1)
     bonf_level = 1 - (1 - level) / k
     lines = [f"## Pooled over all (row, seed) pairs, each op against {base}", "",
@@ -215,7 +224,8 @@ def markdown_many(results: Mapping[Any, Pooled], base: str, level: float = LEVEL
                      f"| {p.wins} / {p.ties} / {p.losses} "
                      f"| {num(p.p_improve, '{:.2f}')} "
                      f"[{num(p.p_improve_lo, '{:.2f}')}, {num(p.p_improve_hi, '{:.2f}')}] "
-                     f"| {pct(p.rel_err)} [{pct(p.rel_err_lo)}, {pct(p.rel_err_hi)}] | {num(p.wilcoxon_p, '{:.3g}')} |")
+                     f"| {signed_percent(p.rel_err)} [{signed_percent(p.rel_err_lo)}, {signed_percent(p.rel_err_hi)}] "
+                     f"| {num(p.wilcoxon_p, '{:.3g}')} |")
     lines += ["", f"Pooled: for each op, every (row, seed) pair with {base} counts once. The mean gap's interval "
               "weights each row's variance by its share of the pairs (Welch–Satterthwaite df), so differences "
               f"between rows are not noise; the bootstrap resamples pairs within rows ({N_BOOT:,} draws, seed "

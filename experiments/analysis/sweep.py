@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
+from ..records import one_line
 from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
-from .tables import Summary, summarize, write_csv, write_markdown
+from .tables import Summary, check_regime, summarize, write_csv, write_markdown
 from .tuning import summarize_tuning, write_tuning
 from .wandb_runs import log_to_wandb
 
@@ -41,6 +42,7 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
+    check_regime(jobs, summary)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     tuning = summarize_tuning(jobs, summary.metric, reference)
     if tuning is not None:  # a tuning sweep: the rows above are single trials; its answer is in tuning.md
@@ -50,22 +52,28 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
                  f"{', '.join(p.name for p in paths[3:])}.", *extra]
     write_csv(jobs, summary, paths[0])
     write_markdown(jobs, summary, paths[1], source, extra)
-    plot(summary, paths[2])
+    caveat = summary.caveat
+    plot(summary, paths[2], flag=caveat.flag if caveat else None)
+    if summary.reference_hint:
+        log.warning("%s", summary.reference_hint)
     return summary, paths
 
 
 def job_data_config(job: Job) -> Optional[Dict[str, Any]]:
-    """The data node a job ran with: its saved Hydra config, else its flattened knobs (runs read from W&B)."""
-    config = _read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
+    """The data node a job ran with: its whole config (its saved Hydra config, or the config its W&B run logged,
+    ``data.root`` included, which the knobs leave out), else its flattened knobs."""
+    config = job.config
+    if config is None and job.run_dir:
+        config = _read_yaml(job.run_dir / ".hydra" / "config.yaml")
     if isinstance(config, dict) and isinstance(config.get("data"), dict):
         return config["data"]
     data = {k[len("data."):]: v for k, v in job.knobs.items() if k.startswith("data.")}
     return data or None
 
 
-def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
+def sweep_baseline(jobs: Sequence[Job], cache_dir: Path, fit: bool = True) -> Optional[float]:
     """The linear baseline of a classification sweep whose jobs all train and score on the same images;
-    None for other tasks, or when the jobs' data differ (one baseline per sweep)."""
+    None for other tasks, or when the jobs' data differ (one baseline per sweep). ``fit=False``: a cached one only."""
     done = [j for j in jobs if j.status == "completed"]
     if not done or any((j.record.get("task") or j.get("task.name")) != "classify" for j in done):
         return None
@@ -73,9 +81,9 @@ def sweep_baseline(jobs: Sequence[Job], cache_dir: Path) -> Optional[float]:
     if len(configs) != 1 or None in configs:
         return None
     try:
-        return linear_baseline(next(iter(configs.values())), cache_dir)
+        return linear_baseline(next(iter(configs.values())), cache_dir, fit=fit)
     except Exception as e:  # the data are not here (runs read back from W&B elsewhere, hand-written records):
-        log.warning("no linear baseline for this sweep: %s: %s", type(e).__name__, e)  # the summary goes on
+        log.warning("no linear baseline for this sweep: %s", one_line(e))  # the summary goes on
         return None
 
 

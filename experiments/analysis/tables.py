@@ -13,7 +13,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
 from ..records.files import atomic_write_text
@@ -72,6 +72,7 @@ class Summary:
     title: str
     metric_label: str = ""             # e.g. "Top-1 accuracy", "Training accuracy" (moons)
     baseline: Optional[float] = None   # the linear baseline on the same images (analysis.baseline), if known
+    regime: Optional["Regime"] = None  # the trained-regime check, once the baseline is known (``check_regime``)
     reference: Any = BASE_OP           # the op every gap is taken against
     ops: List[Any] = field(default_factory=lambda: [TEST_OP])  # the compared ops, each against the reference
     _pooled_cache: Dict[Any, Tuple[Any, Pooled]] = field(default_factory=dict, repr=False, compare=False)
@@ -112,6 +113,45 @@ class Summary:
         gaps = [r.by_op[op][s] - r.by_op[ref][s] for op in self.ops for r in self.rows
                 if ref in r.by_op and op in r.by_op for s in r.by_op[ref] if s in r.by_op[op]]
         return bool(gaps) and all(g == 0 for g in gaps)
+
+    @property
+    def reference_hint(self) -> Optional[str]:
+        """Where no completed run has the reference op, no gap can be taken: which ops could be the reference instead,
+        and how to name one (every gap would otherwise read "–" and the figure's gap panel stay empty)."""
+        seen = {op for r in self.rows for op in r.by_op}
+        if not seen or self.reference in seen:
+            return None
+        names = ", ".join(sorted(_op_text(op) for op in seen))
+        return (f"No completed {self.reference} run (the reference op), so no gap: name one of this sweep's ops "
+                f"({names}) as the reference: `python scripts/aggregate.py SWEEP_DIR --reference OP`, or at the end "
+                "of a multirun `+hydra.callbacks.sweep_summary.reference=OP`.")
+
+    @property
+    def caveat(self) -> Optional["Caveat"]:
+        """What a reader must know before any number of this sweep, or None: the runs cannot separate the ops, most
+        are under-trained, or some are flagged by the trained-regime check. summary.md opens with it, the figure's
+        title, the W&B summary run and the W&B report carry it, so that no route shows the numbers without it."""
+        regime = self.regime
+        under = regime is not None and regime.under_trained
+        low = (f"{len(regime.low)} of {len(regime.done)} runs do not beat the linear baseline "
+               f"({regime.baseline:.2f}%) by {BASELINE_MARGIN:g} points (the trained-regime check below)"
+               if regime is not None else "")
+        if self.inseparable:
+            return Caveat("NOT EVIDENCE: the runs cannot separate the ops",
+                          "**Not evidence either way: these runs cannot separate the ops.** Every paired gap is "
+                          "exactly 0 (too short or too small a training for the blocks to leave their near-identity "
+                          "start)" + (f"; and they are under-trained: {low}." if under else "."))
+        if under:
+            return Caveat("NOT EVIDENCE: under-trained",
+                          f"**Not evidence about the ops: under-trained.** {low}; the gaps and tests here describe "
+                          "these runs only, whatever their significance.")
+        if regime is not None and regime.flagged:
+            n = len(regime.flagged)
+            return Caveat(f"CAVEAT: {n} of {len(regime.done)} runs flagged",
+                          f"**Caveat: {n} of {len(regime.done)} runs {'are' if n != 1 else 'is'} flagged by the "
+                          f"trained-regime check** (below the linear baseline + {BASELINE_MARGIN:g} points, or still "
+                          f"gaining {PLATEAU_GAIN:g} or more in the last epoch; listed below, kept in every table).")
+        return None
 
 
 def compared_ops(ops: Sequence[Any], reference: Any = BASE_OP) -> List[Any]:
@@ -370,31 +410,83 @@ def last_epoch_gain(job: Job, metric: str) -> Optional[float]:
     return history[-1] - history[-2] if len(history) >= 2 else None
 
 
-def regime_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
-    """The trained-regime check of summary.md: how many runs beat the baseline by the margin and plateaued."""
+class Caveat(NamedTuple):
+    flag: str   # a few words, for the figure's title and the W&B report's title
+    text: str   # the sentence summary.md and the W&B report open with
+
+
+@dataclass
+class Regime:
+    """The trained-regime check (docs/protocol.md): which completed runs beat the linear baseline by
+    ``BASELINE_MARGIN`` and which still gained ``PLATEAU_GAIN`` or more in their last epoch. A run with fewer than two
+    epochs of history has no last-epoch gain: its plateau is not checked (``unmeasured``), not counted as reached."""
+    baseline: float
+    done: List[Job]
+    low: List[Job]
+    rising: List[Job]
+    unmeasured: List[Job]
+    gains: Dict[str, Optional[float]]
+
+    @property
+    def under_trained(self) -> bool:
+        return len(self.low) > len(self.done) / 2
+
+    @property
+    def flagged(self) -> List[Job]:
+        return list({id(j): j for j in (*self.low, *self.rising)}.values())
+
+
+def regime_of(jobs: Sequence[Job], summary: Summary) -> Optional[Regime]:
+    """The trained-regime check of ``jobs`` against ``summary.baseline`` (None without a baseline or a completed run)."""
     done = [j for j in jobs if j.metric(summary.metric) is not None]
     if summary.baseline is None or not done:
-        return []
-    low = [j for j in done if j.metric(summary.metric) < summary.baseline + BASELINE_MARGIN]
+        return None
     gains = {j.name: last_epoch_gain(j, summary.metric) for j in done}
-    rising = [j for j in done if gains[j.name] is not None and gains[j.name] >= PLATEAU_GAIN]
-    lines = ["", "## Trained-regime check (docs/protocol.md)", "",
-             f"- {len(done) - len(low)} of {len(done)} runs beat the linear baseline ({summary.baseline:.2f}%) "
-             f"by at least {BASELINE_MARGIN:g} points.",
-             f"- {len(done) - len(rising)} of {len(done)} runs gained less than {PLATEAU_GAIN:g} points in their "
-             "last epoch" + ("" if any(g is not None for g in gains.values()) else " (no per-epoch history)") + "."]
-    def name(job: Job) -> str:  # by its knobs, the same whether read from run dirs or from W&B
-        return ", ".join(f"{k}={_fmt(_hashable_key(job.get(k)))}" for k in (*summary.axes, "op", "seed"))
+    return Regime(summary.baseline, done,
+                  low=[j for j in done if j.metric(summary.metric) < summary.baseline + BASELINE_MARGIN],
+                  rising=[j for j in done if gains[j.name] is not None and gains[j.name] >= PLATEAU_GAIN],
+                  unmeasured=[j for j in done if gains[j.name] is None], gains=gains)
 
-    flagged = sorted({name(j): j for j in (*low, *rising)}.values(), key=name)
+
+def check_regime(jobs: Sequence[Job], summary: Summary) -> Optional[Regime]:
+    """``summary.regime`` from ``jobs`` and ``summary.baseline`` (set once the baseline is known)."""
+    summary.regime = regime_of(jobs, summary)
+    return summary.regime
+
+
+def regime_lines(summary: Summary) -> List[str]:
+    """The trained-regime check of summary.md: how many runs beat the baseline by the margin and plateaued."""
+    regime = summary.regime
+    if regime is None:
+        return []
+    done, gains, metric = regime.done, regime.gains, summary.metric
+    measured = len(done) - len(regime.unmeasured)
+    lines = ["", "## Trained-regime check (docs/protocol.md)", "",
+             f"- {len(done) - len(regime.low)} of {len(done)} runs beat the linear baseline ({regime.baseline:.2f}%) "
+             f"by at least {BASELINE_MARGIN:g} points."]
+    if measured:
+        lines.append(f"- {measured - len(regime.rising)} of {measured} runs gained less than {PLATEAU_GAIN:g} "
+                     "points in their last epoch.")
+    if regime.unmeasured:
+        n = len(regime.unmeasured)
+        lines.append(f"- {n} of {len(done)} run{'s have' if n != 1 else ' has'} fewer than two epochs of history: "
+                     "whether they plateaued is not measured.")
+
+    def knobs(job: Job) -> List[Any]:  # by its knobs, the same whether read from run dirs or from W&B
+        return [_hashable_key(job.get(k)) for k in (*summary.axes, "op", "seed")]
+
+    def name(job: Job) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in zip((*summary.axes, "op", "seed"), knobs(job)))
+
+    flagged = sorted(regime.flagged, key=lambda j: [_sort_key(v) for v in knobs(j)])  # width 8 before 12
     if flagged:
-        shown = [f"{name(j)} ({j.metric(summary.metric):.2f}"
+        shown = [f"{name(j)} ({j.metric(metric):.2f}"
                  + (f", last epoch {gains[j.name]:+.2f}" if gains[j.name] is not None else "") + ")"
                  for j in flagged[:FLAGGED_SHOWN]]
         more = len(flagged) - len(shown)
         lines.append("- Flagged (kept in every table): " + "; ".join(shown)
                      + (f"; and {more} more (summary.csv: last_epoch_gain, linear_baseline)" if more else "") + ".")
-    if len(low) > len(done) / 2:
+    if regime.under_trained:
         lines.append(f"- **Most runs are below the baseline + {BASELINE_MARGIN:g}: under-trained, not evidence "
                      "about the ops.**")
     return lines
@@ -486,9 +578,14 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     multiple = (f" Each op's interval and test stand alone: no correction for its being one of "
                 f"{len(summary.ops)} comparisons with {base} (the pooled section gives Bonferroni intervals too)."
                 if summary.multi else "")
+    if summary.regime is None:
+        check_regime(jobs, summary)
+    caveat = summary.caveat
     lines = [f"# {summary.title}", "",
              f"Source: `{source}` · metric: `{summary.metric}` (%) · jobs: "
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "",
+             *([caveat.text, ""] if caveat else []),
+             *([f"**{summary.reference_hint}**", ""] if summary.reference_hint else []),
              f"## By {by}", "", *markdown_table(summary), "",
              f"Cells: mean ± sample std over seeds. Gap: {gap_what} per seed (paired), its mean and "
              f"{LEVEL:.0%} t interval (n − 1 degrees of freedom); significant = the interval excludes 0, which needs "
@@ -497,9 +594,6 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     if summary.baseline is not None:
         lines += ["", f"Linear baseline (softmax regression on the same training images, same evaluation images): "
                   f"**{summary.baseline:.2f}%**."]
-    if summary.inseparable:
-        lines += ["", "**These runs cannot separate the ops**: every paired gap is exactly 0 (too short or too "
-                  "small a training for the blocks to leave their near-identity start); not evidence either way."]
     if summary.multi:
         results = {op: summary.pooled_of(op) for op in summary.ops}
         if any(p.n_pairs for p in results.values()):
@@ -524,7 +618,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     lines += op_setting_lines(jobs, summary)
     lines += two_level_lines(summary)
     lines += trend_lines(summary)
-    lines += regime_lines(jobs, summary)
+    lines += regime_lines(summary)
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]
     if bad:

@@ -23,7 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import StarbenchError
 from ..records import sweep_group
 from .jobs import Job, load_jobs
-from .tables import Summary, row_label, summarize
+from .sweep import sweep_baseline
+from .tables import Summary, check_regime, row_label, summarize
 from .wandb_charts import GAP_CHART, GAP_CI_CHART, numeric_axis, table_key
 
 MD_FILE = "summary.md"
@@ -87,12 +88,13 @@ def _sections(md: str) -> List[Tuple[str, str]]:
 
 
 def verdict_of(md: str) -> str:
-    """The verdict of a summary.md: its title and source line, then its "Verdict" section, its pooled test and
-    its per-row table (each where present, in that order); the whole file when it has none of them."""
+    """The verdict of a summary.md: its title, source line and caveat, then its "Verdict" section, its pooled test,
+    its per-row table and its trained-regime check (each where present, in that order); the whole file when it has
+    none of them."""
     sections = _sections(md)
     head, rest = sections[0][1], sections[1:]
     picks = (lambda h: "verdict" in h.lower(), lambda h: h.lower().startswith("pooled"),
-             lambda h: h.lower().startswith("by "))
+             lambda h: h.lower().startswith("by "), lambda h: h.lower().startswith("trained-regime"))
     chosen = [next(((h, b) for h, b in rest if pick(h)), None) for pick in picks]
     parts = [f"### {h}\n\n{b}".strip() for h, b in filter(None, chosen)]
     return "\n\n".join([head, *parts]).strip() if parts else md.strip()
@@ -110,6 +112,8 @@ def load_view(sweep_dir, metric: Optional[str] = None, reference: Optional[str] 
     if not jobs:
         raise StarbenchError(f"no jobs found in {sweep_dir}")
     summary = summarize(jobs, metric, reference)
+    summary.baseline = sweep_baseline(jobs, sweep_dir, fit=False)  # the one aggregate kept: no fit here
+    check_regime(jobs, summary)
     md_path = sweep_dir / MD_FILE
     if not md_path.exists():
         raise StarbenchError(f"{md_path} does not exist: run `python scripts/aggregate.py {sweep_dir}` first")
@@ -203,11 +207,13 @@ def build_report(view: SweepView, entity: str, project: str):
     intro = (f"Sweep `{view.sweep_dir}` · W&B group `{view.group}` · metric `{s.metric}` · swept: "
              f"{', '.join(s.varied) or 'nothing'} · jobs: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}. "
              f"Rows: {', '.join(row_label(s, r) for r in s.rows)}.")
-    title = f"{s.title} [{view.group}]"
+    caveat = s.caveat  # before anything else, as summary.md has it
+    title = f"{caveat.flag + ': ' if caveat else ''}{s.title} [{view.group}]"
     if len(title) > TITLE_MAX:
         title = title[:TITLE_MAX - 1] + "…"
     jobs = lambda name, groupby=(): _runset(view, entity, project, name, groupby)  # noqa: E731
     blocks = [
+        *([wr.MarkdownBlock(text=caveat.text)] if caveat else []),
         wr.MarkdownBlock(text=intro),
         wr.H2(text="Verdict (from summary.md)"),
         wr.MarkdownBlock(text=view.verdict),

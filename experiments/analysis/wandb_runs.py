@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import StarbenchError
-from ..records import sweep_group, wandb_mode
+from ..records import say_wandb_mode, sweep_group, wandb_mode
 from .jobs import Job, knobs_of
 from .pooled import as_dict as pooled_fields
 from .stats import mean_std
@@ -24,19 +24,35 @@ STATES = {"finished": "completed", "failed": "failed", "crashed": "failed", "kil
           "running": "running"}
 
 
-def _job(name: str, config: Dict[str, Any], summary: Dict[str, Any], status: str) -> Job:
+def _job(name: str, config: Dict[str, Any], summary: Dict[str, Any], status: str,
+         history: Sequence[Dict[str, Any]] = ()) -> Job:
+    """A run read back from W&B as the ``Job`` its run dir gives: its config, and its summary with the per-epoch
+    rows it logged as metrics.json's ``history`` (the trained-regime check reads the last epoch's gain there)."""
     config = {k: v for k, v in config.items() if not k.startswith("_")}  # _wandb: W&B's own
     summary = {k: v for k, v in summary.items() if not k.startswith("_")}
+    if "history" not in summary:
+        summary["history"] = epoch_rows(history)
     return Job(name, status, summary.get("error") if status != "completed" else None,
-               knobs_of(summary, config), summary)
+               knobs_of(summary, config), summary, config=config)
+
+
+def epoch_rows(history: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """W&B history rows as metrics.json's: W&B's own keys (``_step``, ``_runtime``) left out, one row per epoch in
+    epoch order, a resumed run's redone epoch by its newest row (as ``records.Tracker.log_epoch`` keeps it)."""
+    by_epoch: Dict[Any, Dict[str, Any]] = {}
+    for row in history:
+        row = {k: v for k, v in row.items() if not k.startswith("_")}
+        if isinstance(row.get("epoch"), (int, float)):
+            by_epoch[row["epoch"]] = row
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 def jobs_from_api(path: str, group: str) -> List[Job]:
     """Runs of ``group`` in project ``path`` ("entity/project"), the summary run left out."""
     import wandb
     runs = wandb.Api().runs(path, filters={"group": group})
-    jobs = [_job(r.name, dict(r.config), dict(r.summary._json_dict), STATES.get(r.state, r.state))
-            for r in runs if r.job_type != "summary"]
+    jobs = [_job(r.name, dict(r.config), dict(r.summary._json_dict), STATES.get(r.state, r.state),
+                 list(r.scan_history())) for r in runs if r.job_type != "summary"]
     if not jobs:
         raise StarbenchError(f"no runs in group '{group}' of W&B project '{path}'")
     return jobs
@@ -78,8 +94,8 @@ def _apply(target: Dict[str, Any], update) -> None:
 
 
 def read_run_file(path: Path) -> Optional[Dict[str, Any]]:
-    """{"id", "name", "group", "job_type", "config", "summary", "exit_code"} of one run file."""
-    run: Dict[str, Any] = {"config": {}, "summary": {}, "exit_code": None}
+    """{"id", "name", "group", "job_type", "config", "summary", "history", "exit_code"} of one run file."""
+    run: Dict[str, Any] = {"config": {}, "summary": {}, "history": [], "exit_code": None}
     user_set = set()  # summary keys set by the run itself win over values W&B derives from history
     for record in _records(path):
         kind = record.WhichOneof("record_type")
@@ -97,6 +113,11 @@ def read_run_file(path: Path) -> Optional[Dict[str, Any]]:
                     user_set.add(u.key)
                 if u.key or (u.nested_key and u.nested_key[0] not in user_set):
                     _apply(run["summary"], u)
+        elif kind == "history":
+            row: Dict[str, Any] = {}
+            for item in record.history.item:
+                _apply(row, item)
+            run["history"].append(row)
         elif kind == "exit":
             run["exit_code"] = record.exit.exit_code
     return run if "id" in run else None
@@ -123,13 +144,14 @@ def jobs_from_local(root) -> List[Job]:
         if previous:  # resumed: later files add to what earlier ones logged
             previous["config"].update(run["config"])
             previous["summary"].update(run["summary"])
+            previous["history"] += run["history"]
             previous["exit_code"] = run["exit_code"]
         else:
             runs[run["id"]] = run
     if not runs:
         raise StarbenchError(f"no W&B run files (wandb/*/run-*.wandb) under {root}")
     status = {None: "running", 0: "completed"}
-    return [_job(r["name"] or r["id"], r["config"], r["summary"], status.get(r["exit_code"], "failed"))
+    return [_job(r["name"] or r["id"], r["config"], r["summary"], status.get(r["exit_code"], "failed"), r["history"])
             for r in sorted(runs.values(), key=lambda r: r["name"] or r["id"])]
 
 
@@ -141,9 +163,12 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     Its id comes from the sweep dir, so re-aggregating updates it instead of adding another."""
     import wandb
     run_id = "summary-" + hashlib.sha1(str(sweep_dir.resolve()).encode()).hexdigest()[:12]
+    caveat = summary.caveat  # on the run's page (its notes) and in its summary, as first in summary.md
+    mode = logger.get("mode") or wandb_mode()
     run = wandb.init(project=logger.get("project") or "starbench", entity=logger.get("entity"),
                      group=sweep_group(sweep_dir), name="summary", job_type="summary", id=run_id,
-                     resume="allow", dir=str(sweep_dir), mode=logger.get("mode") or wandb_mode(),
+                     notes=caveat.text.replace("**", "") if caveat else None,
+                     resume="allow", dir=str(sweep_dir), mode=mode,
                      config={"sweep_dir": str(sweep_dir), "metric": summary.metric, "axes": summary.axes},
                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
                      reinit="finish_previous")
@@ -166,6 +191,7 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     run.log({"summary/star_vs_sum": wandb.Table(columns=heads, data=table),
              "summary/jobs": wandb.Table(columns=rows[0], data=rows[1:]),
              "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})
+    run.summary["summary/caveat"] = caveat.text.replace("**", "") if caveat else ""
     run.summary["summary/jobs_completed"] = sum(j.status == "completed" for j in jobs)
     run.summary["summary/jobs_total"] = len(jobs)
     for op in summary.ops:  # the pooled test, as in summary.md
@@ -175,4 +201,5 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
         run.summary["summary/reference_op"] = summary.reference
     if summary.baseline is not None:
         run.summary["summary/linear_baseline"] = summary.baseline
+    say_wandb_mode(mode, Path(run.dir).parent if run.dir else sweep_dir / "wandb", run)
     run.finish()

@@ -15,6 +15,39 @@ from . import schema
 
 schema.register()
 
+# Config groups that are parts other options are built from, not choices: the typed schema, the protocol's shared
+# settings (its presets pick them), the per-task piece of debug=fast (picked by the task), Hydra's own.
+HIDDEN_GROUPS = ("hydra", "schema", "protocol", "debug/task")
+HELP_RESOLVER = "starbench_config_groups"
+
+
+def config_groups_help() -> str:
+    """The config groups a user chooses from, one line each (``group: option, ...``) as Hydra's ``--help`` lists
+    them, without ``HIDDEN_GROUPS``; the options on ``hydra.searchpath`` included. conf/hydra/starbench.yaml's help
+    template calls it (``${starbench_config_groups:}``) in place of Hydra's ``$APP_CONFIG_GROUPS``."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+    if not GlobalHydra.instance().is_initialized():  # a config resolved outside Hydra's app: no groups to list
+        return ""
+    loader = GlobalHydra.instance().config_loader()
+
+    def groups(parent: str = "") -> List[str]:
+        found: List[str] = []
+        for group in loader.list_groups(parent):
+            name = f"{parent}/{group}" if parent else group
+            if name in HIDDEN_GROUPS:
+                continue
+            if loader.get_group_options(name, ObjectType.CONFIG):
+                found.append(name)
+            found += groups(name)
+        return found
+
+    return "\n".join(f"{g}: {', '.join(sorted(loader.get_group_options(g, ObjectType.CONFIG)))}"
+                     for g in sorted(groups()))
+
+
+OmegaConf.register_new_resolver(HELP_RESOLVER, config_groups_help, replace=True)
+
 
 def plain(value: Any) -> Any:
     """An OmegaConf node as plain Python (interpolations resolved), a tuple as a list, anything else as is:
@@ -67,7 +100,7 @@ def check_config(cfg: DictConfig) -> None:
 def config_error_line(exc: BaseException) -> Optional[str]:
     """Hydra's or OmegaConf's error while composing the config, as one line (None: not a config error).
     An unknown key names the valid keys beside it; a wrong type names the key and the value."""
-    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
     chain, seen = [], set()
@@ -77,6 +110,8 @@ def config_error_line(exc: BaseException) -> Optional[str]:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     for e in chain:
+        if isinstance(e, OverrideParseException):
+            return override_parse_line(e.override, e.message)
         if isinstance(e, (ConfigKeyError, ConfigAttributeError)) and getattr(e, "full_key", None):
             kind = getattr(e, "object_type", None)
             valid = [f.name for f in dataclasses.fields(kind)] if kind and dataclasses.is_dataclass(kind) else []
@@ -92,6 +127,28 @@ def config_error_line(exc: BaseException) -> Optional[str]:
         return " ".join(line.strip() for line in text.splitlines() if line.strip()
                         and not line.strip().startswith(("full_key:", "object_type=", "reference_type=")))
     return None
+
+
+def override_parse_line(override: str, message: str) -> str:
+    """Hydra's parse error of one command-line override (its grammar, its caret under the character it stopped at)
+    as one line that says how to write it: ``key=value``, and a value Hydra's grammar does not take bare (spaces,
+    non-ASCII letters, quotes, brackets) in quotes, which the shell must pass through (single quotes around it all)."""
+    if "=" not in override.lstrip("+~"):
+        return (f"cannot parse the override '{override}': an override is key=value (op=star, trainer.epochs=2; "
+                "in a multirun key=a,b) or group=option (model=starnet)")
+    lines = message.splitlines()
+    prefix = "LexerNoViableAltException: "
+    where = ""
+    if len(lines) > 1 and lines[0].startswith(prefix) and lines[1].strip() == "^":
+        pos = len(lines[1]) - 1 - len(prefix)  # Hydra's caret, under the override after the prefix
+        if 0 <= pos < len(override):
+            where = f" (it stops at {override[pos]!r}, character {pos + 1})"
+    elif lines and not lines[0].startswith(("Error parsing override", prefix)):
+        where = f" ({lines[0].strip()})"
+    key, _, value = override.partition("=")
+    example = f": '{key}=\"{value}\"'" if where.startswith(" (it stops at") else ""
+    return (f"cannot parse the override '{override}'{where}; a value with spaces, non-ASCII letters, quotes or "
+            f"brackets goes in quotes, and the whole override in single quotes for the shell{example}")
 
 
 def _missing_config_line(exc: BaseException) -> str:

@@ -154,30 +154,54 @@ def find_fashion_mnist(root: Path) -> Optional[Path]:
     return None
 
 
-def check_given_root(root: Path, download: bool) -> None:
-    """A ``data.root`` the user gave that does not exist (and nothing to download into it) is an error, not a
-    silent fallback to Debian's copy."""
-    if not is_default_root(root) and not download and not Path(root).is_dir():
-        raise StarbenchError(f"Fashion-MNIST not found: data.root {root} does not exist (Debian's copy in "
-                             f"{DEBIAN_FASHION_MNIST} stands in only for the default data.root {DEFAULT_FASHION_ROOT})")
+def check_fashion_root(root, download: bool) -> None:
+    """A ``data.root`` the user gave that does not exist is an error, not a silent fallback to Debian's copy, and
+    not a folder torchvision creates to download into: checked before a run dir exists
+    (``tasks.classify.check_settings``) and again when the data load."""
+    root = Path(root).expanduser()
+    if is_default_root(root) or root.is_dir():
+        return
+    then = ("create it (mkdir) to download Fashion-MNIST into it" if download else
+            "put the four idx files in it")
+    raise StarbenchError(f"Fashion-MNIST not found: data.root {root} does not exist (Debian's copy in "
+                         f"{DEBIAN_FASHION_MNIST} stands in only for the default data.root {DEFAULT_FASHION_ROOT}); "
+                         f"{then}, or leave data.root at its default")
+
+
+def _download_fashion_mnist(root: Path) -> Optional[str]:
+    """torchvision's download into ``root`` (an existing folder, or the default root); None, or why it failed in one
+    line (torchvision prints each mirror it tries: kept off the console, the reason is in the error)."""
+    import contextlib
+    import io
+    from torchvision.datasets import FashionMNIST
+    log.info("Fashion-MNIST: downloading into %s", root)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            FashionMNIST(str(root), download=True)
+    except Exception as e:  # no network
+        return " ".join(str(e).split()) or type(e).__name__
+    return None
 
 
 def load_fashion_mnist(dcfg: DictConfig) -> Tuple[torch.Tensor, ...]:
     root = Path(dcfg.root).expanduser()
-    check_given_root(root, dcfg.download)
+    check_fashion_root(root, dcfg.download)
     found = find_fashion_mnist(root)
+    failed = None
     if found is None and dcfg.download:
-        try:
-            from torchvision.datasets import FashionMNIST
-            FashionMNIST(str(root), download=True)
-            found = find_fashion_mnist(root)
-        except Exception as e:  # no network: fall through to the explanation below
-            log.warning("Fashion-MNIST download failed: %s", e)
+        failed = _download_fashion_mnist(root)
+        found = find_fashion_mnist(root)
     if found is None:
-        where = f"{root} or {DEBIAN_FASHION_MNIST}" if is_default_root(root) else str(root)
+        why = f" ({failed})" if failed else ""
+        if is_default_root(root):
+            raise StarbenchError(
+                f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION_MNIST} and could not be downloaded{why}; "
+                "install it with `apt-get install dataset-fashion-mnist` or set data.root to a folder with the idx "
+                "files")
         raise StarbenchError(
-            f"Fashion-MNIST not found in {where} and could not be downloaded; "
-            "install it with `apt-get install dataset-fashion-mnist` or set data.root to a folder with the idx files")
+            f"Fashion-MNIST not found in data.root {root} and could not be downloaded{why}; put its idx files "
+            f"there ({', '.join(FASHION_FILES['train'])}, ...), or leave data.root at its default to read Debian's "
+            f"dataset-fashion-mnist from {DEBIAN_FASHION_MNIST}")
     out = []
     for images, labels in FASHION_FILES.values():
         x = torch.from_numpy(read_idx(_find_idx([found], images)).copy()).unsqueeze(1)

@@ -5,8 +5,8 @@ from .files import METRICS_FILE, atomic_write, atomic_write_text, one_line, read
 from .lock import LOCK_FILE, RunDirBusy, RunDirLock, check_writable_dir, holder, storage_error
 from .naming import NON_RESULT_KEYS, config_hash, current_sweep_group, stable_id, sweep_group
 from .provenance import run_provenance
-from .tracker import Tracker, wandb_mode
+from .tracker import Tracker, say_wandb_mode, wandb_mode
 
 __all__ = ["LOCK_FILE", "METRICS_FILE", "RunDirBusy", "RunDirLock", "check_writable_dir", "holder",
            "storage_error", "NON_RESULT_KEYS", "Tracker", "atomic_write", "atomic_write_text", "config_hash", "current_sweep_group",
-           "one_line", "read_metrics", "run_provenance", "stable_id", "status_of", "sweep_group", "wandb_mode", "write_failure"]
+           "one_line", "read_metrics", "run_provenance", "say_wandb_mode", "stable_id", "status_of", "sweep_group", "wandb_mode", "write_failure"]

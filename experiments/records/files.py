@@ -61,14 +61,26 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def read_metrics(run_dir: Path) -> Optional[Dict[str, Any]]:
+def read_metrics(run_dir: Path, strict: bool = False) -> Optional[Dict[str, Any]]:
+    """A run dir's ``metrics.json``, or None when it has none. One that is not a JSON record (a hand edit, a disk
+    that lost blocks) is None too, unless ``strict``: then a one-line ``StarbenchError``, for the callers that would
+    otherwise replace it (``experiments.entry.run_job``: a run's only record of what it did is not rewritten
+    unread)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+        record = json.loads(path.read_text())
+        problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not a record"
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        record, problem = None, " ".join(str(e).split())
+    if problem is None:
+        return record
+    if strict:
+        raise StarbenchError(f"{path} is not a readable run record ({problem}); it is left as it is: move it aside "
+                             f"(mv {path} {path}.bad) to rerun this job from its checkpoint, or choose another "
+                             "hydra.run.dir")
+    return None
 
 
 def one_line(exc: BaseException) -> str:

@@ -31,6 +31,17 @@ def wandb_mode() -> str:
         return "offline"
 
 
+def say_wandb_mode(mode: str, files: Any, run: Any = None) -> None:
+    """The W&B mode of a run on the console, and where an offline run's files wait for ``wandb sync`` (an online
+    run: its page; W&B warns when an offline run is asked for one)."""
+    if mode == "offline":
+        log.info("W&B offline: files in %s; upload them later with: wandb sync %s", files, files)
+    elif mode == "disabled":
+        log.info("W&B disabled (WANDB_MODE=disabled): nothing logged to W&B")
+    else:
+        log.info("W&B %s: %s", mode, getattr(run, "url", None) or files)
+
+
 class Tracker:
     """One run's record. ``info`` holds the identity fields (model, op, width, ...)."""
 
@@ -68,6 +79,7 @@ class Tracker:
                          settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
                          reinit="finish_previous")
         self.record["wandb_dir"] = str(Path(run.dir).parent) if run.dir else None
+        say_wandb_mode(mode, self.record["wandb_dir"], run)
         return run
 
     def update(self, **fields: Any) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Dict
 
@@ -12,7 +13,9 @@ from timm.optim import list_optimizers
 from starnet import accelerate
 from starnet.ops import check_positive_int
 
+from ..config import plain
 from ..data import build_data
+from ..data.small import check_fashion_root
 from ..errors import StarbenchError
 from ..records import Tracker
 from ..train.allocator import reuse_freed_memory
@@ -41,19 +44,26 @@ def check_settings(cfg: DictConfig) -> None:
     for key in ("train_size", "val_size"):
         if dcfg.get(key) is not None:
             check_positive_int(f"data.{key}", dcfg[key])
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise StarbenchError(f"seed must be an integer, got {cfg.seed!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2 ** 32:
+        raise StarbenchError(f"seed must be an integer from 0 to 2**32 - 1 (numpy's range), got {cfg.seed!r}")
     warmup = tcfg.warmup_epochs
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0:
+    if not _is_number(warmup) or warmup < 0:
         raise StarbenchError(f"trainer.warmup_epochs must be a number >= 0, got {warmup!r}")
+    if warmup > tcfg.epochs:
+        raise StarbenchError(f"trainer.warmup_epochs={warmup} is longer than the run (trainer.epochs={tcfg.epochs}): "
+                             f"its peak lr would never be reached; set trainer.warmup_epochs to at most {tcfg.epochs}")
     if OmegaConf.is_missing(dcfg, "root"):
         raise StarbenchError(f"data={dcfg.name} needs data.root=/path/to/{dcfg.name}")
-    for key, least in (("lr", None), ("min_lr", 0), ("warmup_lr", 0)):  # lr > 0; the floors may be 0
+    if dcfg.name == "fashion_mnist":
+        check_fashion_root(dcfg.root, dcfg.download)
+    # lr > 0; the floors and the weight decay may be 0; label smoothing below 1 (1 would leave no label)
+    for key, ok, what in (("lr", lambda v: v > 0, "> 0"), ("min_lr", lambda v: v >= 0, ">= 0"),
+                          ("warmup_lr", lambda v: v >= 0, ">= 0"), ("weight_decay", lambda v: v >= 0, ">= 0"),
+                          ("label_smoothing", lambda v: 0 <= v < 1, "from 0 to below 1")):
         value = tcfg[key]
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (value < least if least is not None else value <= 0)):
-            raise StarbenchError(f"trainer.{key} must be a number {'>= 0' if least is not None else '> 0'}, "
-                                 f"got {value!r}")
+        if not _is_number(value) or not ok(value):
+            raise StarbenchError(f"trainer.{key} must be a number {what}, got {value!r}")
+    check_shape(cfg)
     # timm's optimizer names, with its prefixes (lookahead_adamw): the last part names the optimizer
     if str(tcfg.optimizer).lower().split("_")[-1] not in list_optimizers():
         raise StarbenchError(f"unknown trainer.optimizer '{tcfg.optimizer}'; e.g. adamw, sgd, lamb (timm's "
@@ -61,6 +71,29 @@ def check_settings(cfg: DictConfig) -> None:
     for key in ("amp", "channels_last"):  # bool("no") would be True: only these three
         if tcfg[key] not in ("auto", True, False):
             raise StarbenchError(f"trainer.{key} must be auto, true or false, got {tcfg[key]!r}")
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (nan and inf pass every comparison-based check, then break training)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_shape(cfg: DictConfig) -> None:
+    """DemoNet's width and depth are one positive integer each (a per-stage list is StarNet's), and its patch size
+    divides the image (a stem stride that does not would silently drop the last rows and columns)."""
+    if cfg.model.name != "demonet":
+        return
+    for key in ("width", "depth"):
+        value = plain(cfg[key])
+        if isinstance(value, list):
+            raise StarbenchError(f"DemoNet's {key} is one number (its {'channels' if key == 'width' else 'blocks'}), "
+                                 f"got {value}; a list of per-stage block counts is StarNet's (model=starnet)")
+    patch, size = cfg.model.patch_size or cfg.data.patch_size, cfg.data.image_size
+    if isinstance(patch, int) and not isinstance(patch, bool) and patch > 0 and size % patch:
+        key = "model.patch_size" if cfg.model.patch_size else "data.patch_size"
+        divisors = [d for d in range(1, size + 1) if size % d == 0]
+        raise StarbenchError(f"{key}={patch} does not divide the {size}-pixel images: DemoNet's stem would drop their "
+                             f"last {size % patch} rows and columns; use one of {', '.join(map(str, divisors))}")
 
 
 _MODELS_CHECKED: set = set()  # the model parts of the configs check() has built, in this process
@@ -79,7 +112,7 @@ def check(cfg: DictConfig) -> None:
         if model_part not in _MODELS_CHECKED:  # a sweep's seeds share a model: built once
             build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)
             _MODELS_CHECKED.add(model_part)
-    except ValueError as e:  # the model's and check_positive_int's one-line errors (unknown op, activation, ...)
+    except (ValueError, TypeError) as e:  # the model's and check_positive_int's one-line errors (unknown op, ...)
         raise StarbenchError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 

@@ -8,7 +8,7 @@ import random
 import signal
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -18,16 +18,19 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
+from starnet.kernels import said_while_slow
+
 from .distributed import DistInfo, all_reduce_sum
 from . import stop_signals
 from .fast_paths import optimizer_fast_path
-from .threads import AUTO, choose_threads, describe, training_step
+from .threads import AUTO, choose_threads, describe, max_threads, training_step
 from ..errors import Interrupted, StarbenchError
 from ..records import Tracker, atomic_write
 
 log = logging.getLogger("starbench")
 
 CHECKPOINT = "last.pt"
+PROGRESS_S = 15.0  # an epoch trained without a terminal (no progress bar) logs its progress this often
 
 
 def seed_everything(seed: int) -> None:
@@ -147,6 +150,7 @@ class Trainer:
         self.best_top1 = 0.0
         self.train_time = 0.0
         self.train_images = 0
+        self.stepped = False       # whether this process has trained a step (its first compiles what it runs)
 
     @staticmethod
     def peak_lr(tcfg: DictConfig) -> float:
@@ -193,6 +197,17 @@ class Trainer:
         bar = tqdm(self.data.train_batches(self.epoch, first), total=steps, initial=first, leave=False,
                    desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, disable=None)
         start = time.perf_counter()
+        first_step = ExitStack()  # the process's first step compiles what it runs: said while it takes long
+        if not self.stepped:
+            first_step.enter_context(said_while_slow(
+                "the first training step compiles what it runs (torch.compile of the blocks' branch merges; C++ "
+                "kernels on their first use on this machine)", "first training step: %.0f s so far",
+                "first training step done in %.0f s", log))
+        with first_step:
+            return self._train_batches(bar, first, steps, start, first_step)
+
+    def _train_batches(self, bar, first: int, steps: int, start: float, first_step: ExitStack) -> float:
+        next_report = start + PROGRESS_S  # without a terminal (no bar): a log line as often, for a long epoch
         for i, (x, y) in enumerate(bar, start=first):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.channels_last:
@@ -215,6 +230,8 @@ class Trainer:
             if self.cfg.clip_grad:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
             self.optimizer.step()
+            first_step.close()  # ends the first step's watch (and says how long it took, if it was slow)
+            self.stepped = True
             step = self.epoch * steps + i + 1
             self.scheduler.step_update(step)
             if self.ema is not None:
@@ -224,6 +241,10 @@ class Trainer:
             self.train_images += len(x) * self.dist.world_size
             if i % 20 == 0 and bar.disable is False:
                 bar.set_postfix(loss=f"{loss_value:.3f}")
+            elif bar.disable and time.perf_counter() >= next_report and self.dist.is_main:
+                log.info("epoch %d/%d: step %d of %d, loss %.4f", self.epoch + 1, self.cfg.epochs, i + 1, steps,
+                         loss_value)
+                next_report = time.perf_counter() + PROGRESS_S
             if self.stop_signal is not None:
                 self.train_time += time.perf_counter() - start
                 if self.cfg.checkpoint:
@@ -259,8 +280,11 @@ class Trainer:
             if setting == AUTO and self.input_shape is None:
                 raise StarbenchError("trainer.threads=auto needs the run's input shape to probe; set trainer.threads")
             batch = max(1, self.cfg.batch_size // self.dist.world_size)
-            threads, times = choose_threads(setting, lambda: training_step(
-                self.model, batch, self.input_shape, self.data.num_classes, self.channels_last, self.autocast))
+            with said_while_slow(f"trainer.threads={setting}: timing training steps of this model with 1 thread and "
+                                 f"with all {max_threads()} cores (its first step also compiles what the model runs)",
+                                 "trainer.threads: still timing (%.0f s)", "trainer.threads: timed in %.0f s", log):
+                threads, times = choose_threads(setting, lambda: training_step(
+                    self.model, batch, self.input_shape, self.data.num_classes, self.channels_last, self.autocast))
             how = describe(threads, times)
         torch.set_num_threads(threads)
         self.threads = threads

@@ -13,12 +13,21 @@ set ``at::NoGradGuard`` there.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import threading
+import time
 import warnings
-from typing import Dict, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, Sequence
 
+log = logging.getLogger("starnet")
 _built: Dict[str, object] = {}
+# A build that takes longer than this is a compile, not a load from torch's cache (under a second here): from then
+# on it is said, and how long it has run, every PROGRESS_S, so that a first run never sits silent for minutes.
+SLOW_BUILD_S = 3.0
+PROGRESS_S = 15.0
 
 # The activations the kernels know, by the code they take (``act_f``/``act_d`` below, prepended to their
 # sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
@@ -47,22 +56,57 @@ def compiler_available() -> bool:
     return shutil.which(os.environ.get("CXX", "c++")) is not None
 
 
+@contextmanager
+def said_while_slow(begin: str, going: str, done: str, logger: logging.Logger = log) -> Iterator[None]:
+    """Log lines while the block runs past ``SLOW_BUILD_S``: ``begin`` once, then ``going`` every ``PROGRESS_S`` and
+    ``done`` at the end (both formatted with the seconds so far); nothing for a block that ends sooner (a kernel
+    loaded from torch's cache). The trainer's first step (which compiles what it runs) says so the same way."""
+    finished, start, said = threading.Event(), time.monotonic(), []
+
+    def watch() -> None:
+        wait = SLOW_BUILD_S
+        while not finished.wait(wait):
+            logger.info(going % (time.monotonic() - start) if said else begin)
+            said.append(True)
+            wait = PROGRESS_S
+
+    watcher = threading.Thread(target=watch, name="said-while-slow", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        watcher.join()
+        if said:
+            logger.info(done % (time.monotonic() - start))
+
+
 def build(name: str, source: str, functions: Sequence[str]):
     """The compiled extension ``name``, or None where it cannot be built (a warning says why, once)."""
     if name not in _built:
-        from torch.utils.cpp_extension import load_inline
-        flags = ["-O3", "-march=native"]
-        try:
-            _built[name] = load_inline(name, cpp_sources=source, functions=list(functions),
-                                       extra_cflags=flags + ["-fopenmp"], extra_ldflags=["-fopenmp"])
-        except Exception as e:  # e.g. a compiler without OpenMP (Apple clang): one thread, still correct
-            try:
-                _built[name] = load_inline(name + "_serial", cpp_sources=source, functions=list(functions),
-                                           extra_cflags=flags)
-                warnings.warn(f"{name} C++ kernel built without OpenMP ({type(e).__name__}); it runs on one "
-                              "thread", RuntimeWarning)
-            except Exception as e:  # no compiler, no headers: the native ops still work
-                _built[name] = None
-                warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "
-                              "using PyTorch's ops", RuntimeWarning)
+        from torch.utils.cpp_extension import get_default_build_root
+        cache = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+        with said_while_slow(f"compiling the C++ kernel {name}: its first use on this machine (a minute or more; "
+                             f"later runs load it from {cache})",
+                             f"still compiling the C++ kernel {name} (%.0f s)", f"C++ kernel {name} compiled in %.0f s"):
+            _build(name, source, functions)
     return _built[name]
+
+
+def _build(name: str, source: str, functions: Sequence[str]) -> None:
+    """``load_inline`` with OpenMP, else without, else None (a warning), into ``_built[name]``."""
+    from torch.utils.cpp_extension import load_inline
+    flags = ["-O3", "-march=native"]
+    try:
+        _built[name] = load_inline(name, cpp_sources=source, functions=list(functions),
+                                   extra_cflags=flags + ["-fopenmp"], extra_ldflags=["-fopenmp"])
+    except Exception as e:  # e.g. a compiler without OpenMP (Apple clang): one thread, still correct
+        try:
+            _built[name] = load_inline(name + "_serial", cpp_sources=source, functions=list(functions),
+                                       extra_cflags=flags)
+            warnings.warn(f"{name} C++ kernel built without OpenMP ({type(e).__name__}); it runs on one "
+                          "thread", RuntimeWarning)
+        except Exception as e:  # no compiler, no headers: the native ops still work
+            _built[name] = None
+            warnings.warn(f"{name} C++ kernel unavailable ({type(e).__name__}: {str(e)[:200]}); "
+                          "using PyTorch's ops", RuntimeWarning)

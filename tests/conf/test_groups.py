@@ -49,3 +49,16 @@ def test_help_starts_with_starbenchs_own_description():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("starbench: does the star operation"), proc.stdout[:300]
     assert "== Configuration groups ==" in proc.stdout and "--hydra-help" in proc.stdout
+
+
+def test_help_lists_only_the_groups_a_user_chooses_from():
+    """The schema's groups, the protocol's shared settings and debug's per-task piece are internal: not listed."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    proc = subprocess.run([sys.executable, "run.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    groups = proc.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = [line.split(":")[0] for line in groups.splitlines() if ": " in line]
+    assert listed == ["data", "debug", "experiment", "logger", "model", "paths", "task", "trainer"], groups
+    assert "model: demonet, starnet" in groups and "debug: fast" in groups and "fig1_width_smoke" in groups

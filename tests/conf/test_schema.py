@@ -119,6 +119,13 @@ def test_debug_fast_shortens_each_tasks_own_recipe():
     (["+trainer.epoch=3"], "unknown config key trainer.epoch (did you mean trainer.epochs?)"),
     (["trainer.epoch=3"], "unknown config key trainer.epoch (did you mean trainer.epochs?)"),
     (["-m", "op=star,sum", "+model.actt=none"], "unknown config key model.actt (did you mean model.act?)"),
+    # Hydra's own parser: an override without '=', a value its grammar does not take bare
+    (["op"], "cannot parse the override 'op': an override is key=value (op=star, trainer.epochs=2; in a multirun"),
+    (["-m", "op"], "cannot parse the override 'op': an override is key=value"),
+    (["data.root=/data/dätä"], "cannot parse the override 'data.root=/data/dätä' (it stops at 'ä', character 18); "
+     "a value with spaces, non-ASCII letters, quotes or brackets goes in quotes, and the whole override in single "
+     "quotes for the shell: 'data.root=\"/data/dätä\"'"),
+    (["op=[star"], "cannot parse the override 'op=[star' (no viable alternative at input '[star'); a value with"),
 ])
 def test_run_py_refuses_before_any_run_dir(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "run.py", *args, "data=synthetic", "logger=none",

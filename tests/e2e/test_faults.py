@@ -129,12 +129,19 @@ def _read_only_dir(tmp_path):
     return ro, lambda: subprocess.run(["umount", str(ro)], check=True)
 
 
-@pytest.mark.parametrize("case", ["file", "unwritable"])
+@pytest.mark.parametrize("case", ["file", "unwritable", "foreign"])
 def test_a_run_dir_that_cannot_be_one_is_one_line_before_training(tmp_path, case):
     if case == "file":
         target = tmp_path / "a_file"
         target.write_text("not a dir")
         message, cleanup = "exists and is not a directory", lambda: None
+    elif case == "foreign":  # a folder of the user's own files, named by mistake: not filled with a run's
+        target = tmp_path / "Downloads"
+        for name in ("paper.pdf", "notes.txt", "b.csv", "c.csv"):
+            (target / name).parent.mkdir(exist_ok=True)
+            (target / name).write_text(name)
+        message, cleanup = f"(run dir) {target} holds other files (b.csv, c.csv, notes.txt and 1 more) and no " \
+                           "starbench run; choose a new or empty dir", lambda: None
     else:
         ro, cleanup = _read_only_dir(tmp_path)
         target, message = ro / "run", "is not writable"
@@ -144,5 +151,7 @@ def test_a_run_dir_that_cannot_be_one_is_one_line_before_training(tmp_path, case
         assert "epoch" not in proc.stdout and "params" not in proc.stdout  # before any training
         if case == "file":
             assert target.read_text() == "not a dir"
+        if case == "foreign":
+            assert sorted(p.name for p in target.iterdir()) == ["b.csv", "c.csv", "notes.txt", "paper.pdf"]
     finally:
         cleanup()

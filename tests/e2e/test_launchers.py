@@ -69,3 +69,18 @@ def test_ctrl_c_under_joblib_is_what_it_is_under_the_basic_launcher(tmp_path):
         assert record["status"] == "interrupted" and "checkpoint saved" in record["error"]
         assert (job / "last.pt").exists() and "end: stopped by SIGINT" in (job / "run.log").read_text()
     assert not list(sweep.glob(".stopped-*"))  # the launcher's stop marker is gone
+
+
+def test_joblib_jobs_name_themselves_in_their_end_lines(tmp_path):
+    """The workers' lines interleave on one console: each job's end line (and a failed job's error line) names it."""
+    proc = subprocess.run([sys.executable, "run.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                           *TINY_SWEEP, "op=star,tests.e2e.failing_op:explode", f"hydra.sweep.dir={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=400,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    star = next(p.name for p in tmp_path.iterdir() if "op=star" in p.name)  # the job's dir: its overrides
+    failing = next(p.name for p in tmp_path.iterdir() if "failing_op" in p.name)
+    assert f"end: completed (job {star})" in out, out[-3000:]
+    assert re.search(rf"starbench: error: .*this op fails on purpose.* \(job {re.escape(failing)}\)", out), out[-3000:]
+    assert f"end: completed (job {star})" in (tmp_path / star / "run.log").read_text()

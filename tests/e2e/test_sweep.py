@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_fashion_mnist
 from experiments.records import sweep_group
 
 TINY = ["data=synthetic", "trainer.epochs=1", "width=8", "depth=2", "data.train_size=128", "data.val_size=64"]
@@ -77,3 +77,53 @@ def test_a_smoke_preset_runs_and_says_it_is_not_evidence(tmp_path):
     md = (sweep / "summary.md").read_text()
     assert "## Pooled over all 4 pairs (2 rows)" in md and "Linear baseline" in md
     assert (sweep / "star_vs_sum.png").stat().st_size > 10_000
+
+
+class FakeApiRun:
+    """A W&B API run (``wandb.Api().runs(...)``'s items) made of what an offline run file holds."""
+
+    def __init__(self, run):
+        self.name, self.config, self.job_type = run["name"], run["config"], run["job_type"]
+        self.state = "finished" if run["exit_code"] == 0 else "failed"
+        self.summary = type("Summary", (), {"_json_dict": run["summary"]})()
+        self._history = run["history"]
+
+    def scan_history(self):
+        return iter(self._history)
+
+
+def test_every_route_writes_the_same_summary(tmp_path, monkeypatch):
+    """The callback at a sweep's end, scripts/aggregate.py, scripts/compare.py from the local W&B files and from the
+    W&B API give one summary.md (the source line apart): the linear baseline (Fashion-MNIST from a data.root the W&B
+    config holds but the knobs leave out) and the trained-regime check (from the runs' per-epoch history) included."""
+    import wandb
+
+    from experiments.analysis.wandb_runs import read_run_file
+    from tests.scripts.test_scripts import load_script
+    compare = load_script("compare.py")
+    fm = write_fashion_mnist(tmp_path / "fm")
+    sweep = tmp_path / "sweeps" / "routes"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run([sys.executable, "run.py", "-m", "op=star,sum", "seed=0,1", "width=8", "depth=2",
+                           "trainer.epochs=2", f"data.root={fm}", "trainer.threads=1", "logger=wandb",
+                           f"hydra.sweep.dir={sweep}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def body(path):
+        return path.read_text().split("\n", 3)[3]  # past the title and source lines
+    callback = body(sweep / "summary.md")
+    assert "Linear baseline" in callback and "## Trained-regime check" in callback
+    assert "gained less than 0.3 points in their last epoch" in callback  # two epochs: the gain is measured
+    subprocess.run([sys.executable, "scripts/aggregate.py", str(sweep), "--no-wandb"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert body(sweep / "summary.md") == callback
+    proc = subprocess.run([sys.executable, "scripts/compare.py", "--local", str(sweep), "--out", str(tmp_path / "l")],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "baseline" not in proc.stderr, proc.stderr
+    assert body(tmp_path / "l" / "summary.md") == callback
+    runs = [read_run_file(p) for p in sweep.rglob("run-*.wandb")]
+    monkeypatch.setattr(wandb, "Api", lambda: type("Api", (), {"runs": lambda self, path, filters: [
+        FakeApiRun(r) for r in runs if r["group"] == filters["group"]]})())
+    assert compare.main(["--project", "me/starbench", "--sweep", str(sweep), "--out", str(tmp_path / "api")]) == 0
+    assert body(tmp_path / "api" / "summary.md") == callback

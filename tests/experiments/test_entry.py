@@ -1,5 +1,6 @@
 """End to end through experiments.entry.run_job (in process) and run.py (subprocess, for exit codes)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,20 @@ def test_completed_run_is_not_rerun(tiny_cfg, tmp_path):
     with pytest.raises(StarbenchError, match="completed run of another configuration"):
         run_job(tiny_cfg("op=sum"), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"  # left intact
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "\udcff"])
+def test_an_unreadable_record_is_refused_not_rewritten(tiny_cfg, tmp_path, content):
+    """A completed run whose metrics.json was damaged used to be rewritten as completed with an empty history."""
+    run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
+    (tmp_path / "metrics.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    before = (tmp_path / "metrics.json").read_bytes(), (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(StarbenchError, match=r"metrics.json is not a readable run record \(.*\); it is left as it is: "
+                       r"move it aside \(mv .*metrics.json .*metrics.json.bad\) to rerun this job from its checkpoint"):
+        run_job(tiny_cfg("trainer.epochs=1"), tmp_path)
+    assert ((tmp_path / "metrics.json").read_bytes(), (tmp_path / "last.pt").read_bytes()) == before
+    (tmp_path / "metrics.json").rename(tmp_path / "metrics.json.bad")  # as the message says: the run resumes
+    assert run_job(tiny_cfg("trainer.epochs=1"), tmp_path)["status"] == "completed"
 
 
 def test_run_from_before_the_fast_paths_joined_the_hash_still_counts_as_done(tiny_cfg, tmp_path):
@@ -123,6 +138,13 @@ def assert_clean_failure(proc, run_dir, message):
     ("trainer.optimizer=adamx", "unknown trainer.optimizer 'adamx'"),
     ("trainer.lr=-1", "trainer.lr must be a number > 0, got -1.0"),
     ("trainer.amp=no", "trainer.amp must be auto, true or false, got 'no'"),
+    ("trainer.lr=nan", "trainer.lr must be a number > 0, got nan"),
+    ("seed=-1", "seed must be an integer from 0 to 2**32 - 1 (numpy's range), got -1"),
+    ("trainer.label_smoothing=2", "trainer.label_smoothing must be a number from 0 to below 1, got 2.0"),
+    ("depth=[1,2]", "DemoNet's depth is one number (its blocks), got [1, 2]; a list of per-stage block counts is"),
+    ("trainer.weight_decay=-1", "trainer.weight_decay must be a number >= 0, got -1.0"),
+    ("trainer.warmup_epochs=5", "trainer.warmup_epochs=5 is longer than the run (trainer.epochs=2): its peak lr"),
+    ("model.patch_size=5", "model.patch_size=5 does not divide the 16-pixel images: DemoNet's stem would drop"),
 ])
 def test_bad_model_arguments_fail_with_one_line_before_any_run_dir(tmp_path, override, message):
     run_dir = tmp_path / "run"
@@ -178,6 +200,45 @@ def test_a_data_root_the_user_gave_must_exist(tiny_cfg, tmp_path):
     with pytest.raises(StarbenchError, match=f"data.root {tmp_path}/nonexistent does not exist .*only for the default"):
         run_job(cfg, tmp_path / "run")
     assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_data_root_the_user_gave_is_refused_before_anything_is_created(tmp_path):
+    """With data.download=true (the default) too: no run dir, no empty dataset folder, no download attempt."""
+    run_dir, root = tmp_path / "run", tmp_path / "nonexistent" / "fm"
+    proc = run_cli(run_dir, *TINY, "data=fashion_mnist", f"data.root={root}")
+    assert_clean_failure(proc, run_dir, f"data.root {root} does not exist")
+    assert "create it (mkdir) to download Fashion-MNIST into it, or leave data.root at its default" in proc.stderr
+    assert not run_dir.exists() and not (tmp_path / "nonexistent").exists()
+    assert "download" not in proc.stderr.lower().replace("to download fashion-mnist", "")
+
+
+def test_a_failed_download_into_a_given_root_names_what_to_do(tiny_cfg, tmp_path, monkeypatch):
+    """An existing data.root without the files, and no network: one line naming the files and the default root's
+    fallback; not Debian's package, which a given root never reads."""
+    import torchvision.datasets
+    def offline(root, download):
+        print("Downloading http://... Failed to download (trying next):")  # torchvision's mirrors: not shown
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://..., got:\nno network")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    (tmp_path / "fm").mkdir()
+    with pytest.raises(StarbenchError, match=r"not found in data.root .*fm and could not be downloaded \(Error "
+                       r"downloading train-images-idx3-ubyte.gz: Tried http://..., got: no network\); put its idx "
+                       r"files there .*or leave data.root at its default"):
+        run_job(tiny_cfg("data=fashion_mnist", f"data.root={tmp_path}/fm"), tmp_path / "run")
+
+
+def test_the_console_names_the_run_dir_and_where_wandb_keeps_an_offline_run(tmp_path):
+    """What the README's first command shows before it trains: where its files go, and W&B's mode."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "run.py", *TINY, "logger=wandb", f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert f"run dir: {run_dir}" in out
+    wandb_dir = json.loads((run_dir / "metrics.json").read_text())["wandb_dir"]
+    assert f"W&B offline: files in {wandb_dir}; upload them later with: wandb sync {wandb_dir}" in out
+    assert out.index("run dir:") < out.index("W&B offline") < out.index("epoch 1/")
+    assert "URL not available" not in out
 
 
 def test_imagenet_folder_without_images(tmp_path):

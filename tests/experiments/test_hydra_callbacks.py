@@ -48,6 +48,7 @@ def test_sweep_choices_come_from_the_preset_and_the_command_line():
     ("width=8,-1", "width=-1 (swept): width must be a positive integer"),
     ("model.act=gelu,foo", "model.act=foo (swept): unknown activation 'foo'"),
     ("model=demonet,starnett", "model=starnett (swept): unknown model 'starnett'; valid: demonet, starnet"),
+    ("seed=0,-1", "seed=-1 (swept): seed must be an integer from 0 to 2**32 - 1"),
 ])
 def test_a_bad_swept_value_stops_the_multirun_before_its_first_job(tmp_path, sweep, message):
     """A typo in the last value of a sweep used to fail only once every job before it had trained."""

@@ -197,6 +197,8 @@ def user_ops(tmp_path, monkeypatch):
         "both.out_mult = 2\n"
         "def one_arg(a):\n    return a\n"
         "def wrong_width(a, b):\n    return torch.cat([a, b], dim=-1)\n"
+        "def no_dim(a, b):\n    return torch.cat([a, b], dim=-1)\n"
+        "no_dim.out_mult = 2\n"
         "NOT_A_FUNCTION = 3\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     before = set(FUSION_OPS)
@@ -225,6 +227,8 @@ def test_an_op_by_import_path_is_registered_under_its_path(user_ops):
     ("NOT_A_FUNCTION", "is not callable"),
     ("one_arg", r"calling it as fn\(a, b\) on two \(2, 3\) tensors failed \(TypeError"),
     ("wrong_width", r"must give a \(2, 3\) tensor \(out_mult=1\), got \(2, 6\)"),
+    ("no_dim", r"calling it as fn\(a, b, dim=-1\) on two \(2, 3\) tensors failed \(TypeError: .*unexpected keyword "
+               r"argument 'dim'\); an op with out_mult = 2 is given the channel dim to join along: def fn\(a, b, dim\)"),
 ])
 def test_a_bad_import_path_is_one_line(user_ops, attr, message):
     with pytest.raises(ValueError, match=message) as info:

@@ -47,3 +47,20 @@ def test_a_new_sweep_dir_reads_the_baseline_from_the_user_cache(tmp_path, monkey
     assert json.loads((tmp_path / "sweep2" / CACHE_FILE).read_text()) == {key: -2.0}
     assert linear_baseline(DCFG, tmp_path / "sweep1") == pytest.approx(acc)  # a sweep's own cache comes first
     assert sorted(p.name for p in (tmp_path / "sweep2").iterdir()) == [CACHE_FILE]  # no temp or lock file left
+
+
+def test_a_fit_says_what_it_does_and_how_far_it_is(tmp_path, monkeypatch, caplog):
+    """The fit on 55k images takes minutes at a sweep's end: it says so first, then its progress, with the same
+    result as a silent fit."""
+    monkeypatch.setenv("STARBENCH_CACHE", str(tmp_path / "user"))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 10, generator=g), torch.randint(0, 3, (300,), generator=g)
+    quiet = fit_linear(x[:200], y[:200], x[200:], y[200:], 3)
+    monkeypatch.setattr(baseline, "PROGRESS_S", 0.0)
+    with caplog.at_level("INFO", logger="starbench"):
+        assert fit_linear(x[:200], y[:200], x[200:], y[200:], 3) == quiet
+        linear_baseline(DCFG, tmp_path)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("linear baseline: 2 loss evaluations of at most 625, loss ") for line in lines)
+    assert any(line.startswith("linear baseline: fitting softmax regression on 200 training images, once for these "
+                               f"images (then cached in {tmp_path / 'user'}") for line in lines)

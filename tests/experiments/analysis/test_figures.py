@@ -30,3 +30,28 @@ def test_plot_draws_each_layout(tmp_path):
         plot(summary, tmp_path / f"{name}.png")
         image = matplotlib.image.imread(tmp_path / f"{name}.png")
         assert image.shape[0] > 300 and image.shape[1] > 1000, name
+
+
+def test_a_flag_heads_the_figure(tmp_path, monkeypatch):
+    """A flagged sweep's figure says so first: the flag opens its title (sweep.write_outputs passes the caveat's)."""
+    import matplotlib.figure
+    from experiments.analysis.figures import plot
+    titles = []
+    original = matplotlib.figure.Figure.suptitle
+
+    def suptitle(self, text, **kwargs):
+        titles.append(text)
+        return original(self, text, **kwargs)
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
+    plot(summary_of(["width"], [(8,), (16,)]), tmp_path / "plain.png")
+    plot(summary_of(["width"], [(8,), (16,)]), tmp_path / "flagged.png", flag="NOT EVIDENCE: under-trained")
+    assert titles == ["a title", "NOT EVIDENCE: under-trained: a title"]
+
+
+def test_an_under_trained_sweeps_figure_is_flagged(tmp_path, monkeypatch):
+    from experiments.analysis import sweep as sweep_module
+    from tests.experiments.analysis.fake_sweeps import make_sweep
+    flags = []
+    monkeypatch.setattr(sweep_module, "plot", lambda summary, path, flag=None: flags.append(flag))
+    make_sweep(tmp_path / "s", baseline=90.0)
+    assert flags == ["NOT EVIDENCE: under-trained"]

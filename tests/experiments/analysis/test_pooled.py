@@ -56,3 +56,10 @@ def test_clear_effect_is_significant():
         test.update({s: v + 2.0 + rng.normal(0, 0.3) for s, v in base.items()})
     p = pooled(pairs)
     assert p.significant is True and p.lo > 0 and p.wins == 12 and p.p_improve == 1.0
+
+
+def test_a_small_relative_reduction_keeps_its_digits():
+    """-0.04% printed as "-0.0%", and its interval as "[-0.1%, -0.0%]": the digits that say something are kept."""
+    from experiments.analysis.pooled import signed_percent
+    assert [signed_percent(x) for x in (None, 0.0, 0.123, -0.0004, -0.00004, 0.0000004, -1e-9)] == \
+        ["–", "0.0%", "+12.3%", "-0.04%", "-0.004%", "+4.0e-05%", "-1.0e-07%"]

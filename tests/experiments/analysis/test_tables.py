@@ -1,7 +1,13 @@
 """experiments/analysis/tables.py: the two-level change section (no_act's Table 4 question) and the trend of
-the gap along one numeric axis (amendment 4), by hand."""
-import pytest
+the gap along one numeric axis (amendment 4), by hand; the trained-regime check and the caveat a flagged sweep
+opens with; ops at their own tuned settings."""
+import json
 
+import pytest
+import yaml
+
+from experiments.analysis import aggregate
+from experiments.analysis.baseline import CACHE_FILE, data_key
 from experiments.analysis.tables import Row, Summary, trend_lines, two_level_lines
 
 
@@ -61,3 +67,77 @@ def test_ops_at_their_own_tuned_settings_still_pair_by_seed_in_one_row_per_width
     grid = [Job(f"{op},{lr}", "completed", None, {"op": op, "seed": 0, "trainer.lr": lr},
                 {"status": "completed", "task": "classify", "top1": 80.0}) for op in ("star", "sum") for lr in (1, 2)]
     assert op_settings(grid, varied_knobs(grid)) == [] and summarize(grid).axes == ["trainer.lr"]
+
+
+def _flagged(tmp_path, baseline=90.0):
+    from tests.experiments.analysis.fake_sweeps import make_sweep
+    return make_sweep(tmp_path / "s", baseline=baseline)
+
+
+def _sweep_with_baseline(root, results, baseline):
+    """width -> op -> per-seed top1 (no per-epoch history), the jobs' images with the linear baseline ``baseline``."""
+    from tests.experiments.analysis.test_sweep import _sweep_of
+    sweep = _sweep_of(root, results)
+    for job in sweep.iterdir():
+        record = json.loads((job / "metrics.json").read_text())
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"data": {"name": "fashion_mnist"}, **{k: record[k] for k in ("op", "seed", "width")}}))
+    (sweep / CACHE_FILE).write_text(json.dumps({data_key({"name": "fashion_mnist"}): baseline}))
+    aggregate(sweep, wandb=None)
+    return (sweep / "summary.md").read_text()
+
+
+def test_an_under_trained_sweep_says_so_before_any_number(tmp_path):
+    md = (_flagged(tmp_path) / "summary.md").read_text()
+    head = md.split("## ")[0]
+    assert "**Not evidence about the ops: under-trained.** 12 of 12 runs do not beat the linear baseline " \
+           "(90.00%) by 2 points" in head
+    assert "- **Most runs are below the baseline + 2: under-trained" in md  # and the check itself, as before
+
+
+def test_a_sweep_with_some_flagged_runs_says_how_many_first(tmp_path):
+    md = _sweep_with_baseline(tmp_path / "s", {8: {"sum": [70.0, 75.0, 76.0], "star": [71.0, 76.0, 77.0]}}, 71.0)
+    head = md.split("## ")[0]
+    assert "**Caveat: 2 of 6 runs are flagged by the trained-regime check**" in head  # 70 and 71 < 71 + 2
+    assert "Not evidence" not in md
+
+
+def test_a_sweep_in_the_trained_regime_has_no_caveat(tmp_path):
+    md = _sweep_with_baseline(tmp_path / "s", {8: {"sum": [70.0, 75.0, 76.0], "star": [71.0, 76.0, 77.0]}}, 60.0)
+    assert "Caveat" not in md and "Not evidence" not in md and "- 6 of 6 runs beat" in md
+
+
+def test_runs_of_one_epoch_do_not_claim_a_plateau(tmp_path):
+    md = _sweep_with_baseline(tmp_path / "s", {8: {"sum": [80.0, 81.0], "star": [80.5, 81.0]}}, 70.0)
+    assert "gained less than" not in md
+    assert "- 4 of 4 runs have fewer than two epochs of history: whether they plateaued is not measured." in md
+
+
+def test_flagged_runs_are_listed_in_the_order_of_their_knobs(tmp_path):
+    results = {w: {"sum": [50.0], "star": [50.0]} for w in (64, 8, 12)}
+    md = _sweep_with_baseline(tmp_path / "s", results, 70.0)
+    flagged = md.split("Flagged (kept in every table): ")[1].split("\n")[0]
+    assert [int(part.split(",")[0]) for part in flagged.split("width=")[1:]] == [8, 8, 12, 12, 64, 64]
+
+
+def test_a_sweep_without_the_reference_op_says_how_to_name_one(tmp_path, caplog, monkeypatch):
+    """`-m op=star,mypkg.ops:my_op` has no sum run: every gap would read "–" and the gap panel stay empty."""
+    import matplotlib.axes
+    from tests.experiments.analysis.test_sweep import _sweep_of
+    sweep = _sweep_of(tmp_path / "s", {8: {"star": [80.0, 81.0], "mypkg.ops:my_op": [80.5, 81.5]}})
+    drawn = []
+    original = matplotlib.axes.Axes.text
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda self, x, y, s, **kw: (drawn.append(s),
+                                                                                 original(self, x, y, s, **kw))[1])
+    with caplog.at_level("WARNING", logger="starbench"):
+        aggregate(sweep, wandb=None)
+    hint = ("No completed sum run (the reference op), so no gap: name one of this sweep's ops (mypkg.ops:my_op, star) "
+            "as the reference: `python scripts/aggregate.py SWEEP_DIR --reference OP`, or at the end of a multirun "
+            "`+hydra.callbacks.sweep_summary.reference=OP`.")
+    assert f"**{hint}**" in (sweep / "summary.md").read_text().split("## ")[0]
+    assert hint in caplog.text
+    assert any(text.startswith("No completed sum run (the reference op), so no gap: pass a reference op") for text in
+               map(" ".join, (t.split() for t in drawn)))
+    aggregate(sweep, wandb=None, reference="star")  # named: the gaps are there, and no hint
+    md = (sweep / "summary.md").read_text()
+    assert "No completed" not in md and "| all | 80.50 ± 0.71 | 81.00 ± 0.71 | +0.50 [+0.50, +0.50] |" in md

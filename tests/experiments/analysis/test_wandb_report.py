@@ -154,3 +154,19 @@ def test_bad_input(tmp_path):
     (sweep / "summary.md").unlink()
     with pytest.raises(StarbenchError, match="scripts/aggregate.py"):
         wrep.load_view(sweep)
+
+
+def test_report_of_an_under_trained_sweep_says_so_first(tmp_path):
+    sweep = make_sweep(tmp_path / "sweeps" / "w", "classify", baseline=90.0)
+    report = wrep.build_report(wrep.load_view(sweep), "me", "starbench")
+    assert report.title.startswith("NOT EVIDENCE: under-trained: Star vs sum")
+    first = report.blocks[0]
+    assert isinstance(first, wr.MarkdownBlock) and first.text.startswith("**Not evidence about the ops: under-trained.**")
+    verdict = next(b.text for b in blocks_of(report, wr.MarkdownBlock) if b.text.startswith("# "))
+    assert "under-trained" in verdict.split("###")[0] and "### Trained-regime check" in verdict
+
+
+def test_report_of_a_sweep_without_caveat_opens_with_its_intro(tmp_path):
+    sweep = make_sweep(tmp_path / "sweeps" / "w", "classify")
+    report = wrep.build_report(wrep.load_view(sweep), "me", "starbench")
+    assert report.blocks[0].text.startswith("Sweep `") and report.title.startswith("Star vs sum")

@@ -1,7 +1,10 @@
 import os
 import stat
 
-from experiments.records import atomic_write_text, one_line
+import pytest
+
+from experiments.errors import StarbenchError
+from experiments.records import atomic_write_text, one_line, read_metrics
 
 
 def test_atomic_write_replaces_whole_file_with_a_normal_mode(tmp_path):
@@ -78,3 +81,14 @@ def test_a_full_tmpfs_leaves_no_temp_file(tmp_path):
         atomic_write_text(mount / "metrics.json", "{}")  # the space is free again: nothing held by a temp file
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_read_metrics_says_what_is_wrong_with_a_record_only_when_strict(tmp_path):
+    assert read_metrics(tmp_path) is None and read_metrics(tmp_path, strict=True) is None  # no record yet
+    (tmp_path / "metrics.json").write_text('{"status": "completed"}')
+    assert read_metrics(tmp_path, strict=True) == {"status": "completed"}
+    for content, problem in (("{not json", "Expecting property name"), ("[]", "a JSON list, not a record")):
+        (tmp_path / "metrics.json").write_text(content)
+        assert read_metrics(tmp_path) is None
+        with pytest.raises(StarbenchError, match=problem):
+            read_metrics(tmp_path, strict=True)

@@ -101,3 +101,29 @@ def test_trainer_builds_the_fused_optimizer_on_cpu(tiny_cfg, tmp_path, monkeypat
     assert run_job(tiny_cfg("trainer.epochs=1"), tmp_path / "fast")["status"] == "completed"
     assert run_job(tiny_cfg("trainer.epochs=1", "trainer.fast_paths=false"), tmp_path / "plain")["status"] == "completed"
     assert seen[0].get("fused") is True and "fused" not in seen[-1] and "foreach" not in seen[-1]
+
+
+def test_the_threads_probe_and_the_first_step_say_so_when_they_take_long(tiny_cfg, tmp_path, monkeypatch, caplog):
+    """Both compile what the model runs on a first run (minutes for StarNet): said, with their progress, never in
+    silence. Here every phase counts as long."""
+    from starnet.kernels import _build
+    monkeypatch.setattr(_build, "SLOW_BUILD_S", 0.0)
+    monkeypatch.setattr(_build, "PROGRESS_S", 600.0)
+    with caplog.at_level("INFO", logger="starbench"):
+        run_job(tiny_cfg("trainer.threads=auto"), tmp_path / "auto")
+    lines = [r.getMessage() for r in caplog.records if r.name == "starbench"]
+    assert any(line.startswith("trainer.threads=auto: timing training steps of this model with 1 thread") for line in lines)
+    assert any(line.startswith("trainer.threads: timed in ") for line in lines)
+    assert any(line.startswith("the first training step compiles what it runs") for line in lines)
+    assert any(line.startswith("first training step done in ") for line in lines)
+    assert sum(line.startswith("the first training step") for line in lines) == 1  # the first step only
+
+
+def test_an_epoch_without_a_terminal_logs_its_progress(tiny_cfg, tmp_path, monkeypatch, caplog):
+    """tqdm's bar shows only on a terminal: a long epoch piped to a file (or run.log) says how far it is."""
+    from experiments.train import trainer
+    monkeypatch.setattr(trainer, "PROGRESS_S", 0.0)
+    with caplog.at_level("INFO", logger="starbench"):
+        run_job(tiny_cfg("trainer.epochs=1", "trainer.threads=1"), tmp_path)  # pytest's capture: no terminal
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1: step ")]
+    assert steps[0].startswith("epoch 1/1: step 1 of 4, loss ") and len(steps) == 4  # 256 images, batch 64

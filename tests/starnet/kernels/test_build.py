@@ -69,3 +69,29 @@ def test_accelerated_model_without_a_compiler_runs_plain(fake_compiler):
     ref = other(x)
     ref.sum().backward()
     assert torch.equal(out, ref)
+
+
+def test_a_slow_build_says_what_it_compiles_and_how_far_it_is(fake_compiler, monkeypatch, caplog):
+    """A first use compiles for ~30-60 s per kernel (minutes for StarNet's three): never in silence."""
+    import time
+    calls, _ = fake_compiler
+    compile_fast = torch.utils.cpp_extension.load_inline
+
+    def compile_slowly(name, **kwargs):
+        time.sleep(0.5)
+        return compile_fast(name, **kwargs)
+    monkeypatch.setattr(torch.utils.cpp_extension, "load_inline", compile_slowly)
+    monkeypatch.setattr(_build, "SLOW_BUILD_S", 0.1)
+    monkeypatch.setattr(_build, "PROGRESS_S", 0.15)
+    with caplog.at_level("INFO", logger="starnet"):
+        assert _build.build("k", "", ["f"]) == "module k"
+    lines = [r.getMessage() for r in caplog.records if r.name == "starnet"]
+    assert lines[0].startswith("compiling the C++ kernel k: its first use on this machine (a minute or more; later")
+    assert any(line.startswith("still compiling the C++ kernel k (") for line in lines[1:-1])
+    assert lines[-1].startswith("C++ kernel k compiled in ")
+
+
+def test_a_quick_load_from_the_cache_says_nothing(fake_compiler, caplog):
+    with caplog.at_level("INFO", logger="starnet"):
+        assert _build.build("k", "", ["f"]) == "module k"
+    assert not [r for r in caplog.records if r.name == "starnet"]
