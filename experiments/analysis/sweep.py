@@ -21,7 +21,9 @@ from ..errors import StarbenchError
 from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
-from .tables import Summary, summarize, write_csv, write_markdown
+from .machines import machine_report
+from .machines import markdown as machines_markdown
+from .tables import Summary, format_value, summarize, write_csv, write_markdown
 from .wandb_runs import log_to_wandb
 
 log = logging.getLogger("starbench")
@@ -40,10 +42,11 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
+    machines = machine_report(jobs, summary)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     write_csv(jobs, summary, paths[0])
-    write_markdown(jobs, summary, paths[1], source, extra)
-    plot(summary, paths[2])
+    write_markdown(jobs, summary, paths[1], source, [*machines_markdown(machines), *extra])
+    plot(summary, paths[2], machines)
     return summary, paths
 
 
@@ -97,6 +100,30 @@ def aggregate(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",
         wandb = _jobs_logger(jobs)
     if wandb:
         log_to_wandb(sweep_dir, jobs, summary, paths, wandb)
+    return paths
+
+
+def keep_only(jobs: Sequence[Job], only: Optional[Mapping[str, Sequence[str]]]) -> List[Job]:
+    """The jobs whose knob ``key`` is one of ``only[key]`` (values compared as text: ``width=8,16``), for every key.
+    A key no job has is an error: a misspelled key would otherwise keep nothing, or everything."""
+    if not only:
+        return list(jobs)
+    for key in only:
+        if not any(key in j.knobs for j in jobs):
+            raise StarbenchError(f"no job has the knob '{key}' (only={key}=...)")
+    return [j for j in jobs if all(format_value(j.get(k)) in set(map(str, vs)) for k, vs in only.items())]
+
+
+def aggregate_dirs(sweep_dirs: Sequence[Any], out_dir, metric: Optional[str] = None,
+                   reports: Optional[Mapping[str, SweepReport]] = None, reference: Optional[str] = None,
+                   only: Optional[Mapping[str, Sequence[str]]] = None) -> List[Path]:
+    """The summary of the jobs of several dirs at once (a results dir's runs and the runs it shares with another
+    preset, ``only`` some of them) written into ``out_dir``; no W&B. Each job keeps its own dir, so a results dir's
+    ``machines.json`` still names the CPU of its records."""
+    jobs = keep_only([j for d in sweep_dirs for j in load_jobs(d)], only)
+    source = ", ".join(str(d) for d in sweep_dirs) + (
+        " (" + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in only.items()) + ")" if only else "")
+    _, paths = write_outputs(jobs, out_dir, source, metric, task_reports(Path(out_dir), jobs, reports), reference)
     return paths
 
 
