@@ -116,7 +116,8 @@ class Clip:
     points, padded, optionally with fixed values kept in view (the zero of a gap axis) and hard bounds (0–100% for
     accuracy). ``bar`` clips an interval to it; ``clipped`` says whether any was cut."""
 
-    def __init__(self, values: Sequence[float], keep: Sequence[float] = (), bounds: Tuple[float, float] = (-1e18, 1e18)):
+    def __init__(self, values: Sequence[float], keep: Sequence[float] = (),
+                 bounds: Tuple[float, float] = (-1e18, 1e18)):
         span_values = [v for v in [*values, *keep] if v is not None]
         lo, hi = (min(span_values), max(span_values)) if span_values else (0.0, 1.0)
         pad = PAD * ((hi - lo) or max(abs(hi), 1.0))

@@ -244,5 +244,6 @@ def markdown(report: MachineReport) -> List[str]:
         notes.append("**Warning:** " + " ".join(found) + " Float rounding differs between CPU models: a job rerun on "
                      "another CPU lands about a seed's spread from its record (docs/reproduction.md, Determinism).")
     else:
-        notes.append(f"Every pair's two runs share a CPU model{' (as far as recorded or attributed)' if attributed else ''}.")
+        known = " (as far as recorded or attributed)" if attributed else ""
+        notes.append(f"Every pair's two runs share a CPU model{known}.")
     return lines + [" ".join(notes)]

@@ -150,8 +150,8 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
         for ax, (key, _) in zip(axes, panels):
             for j, g in enumerate(members):
                 x = dodge(g["width"], shift, log_x, span, ratio=1.03)
-                error_bar(ax, x, g[key]["mean"], g[key]["lo"], g[key]["hi"], clips[key], fmt="o", color=color, capsize=3,
-                     markersize=5, markerfacecolor=color if g[key]["lo"] is not None else "white",
+                error_bar(ax, x, g[key]["mean"], g[key]["lo"], g[key]["hi"], clips[key], fmt="o", color=color,
+                          capsize=3, markersize=5, markerfacecolor=color if g[key]["lo"] is not None else "white",
                      label=name if j == 0 else None)
     for key in ("effective_rank", "energy_99"):  # the most a block's hidden features could span
         ax = axes[[p[0] for p in panels].index(key)]
