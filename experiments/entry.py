@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from .analysis import aggregate
+from .analysis import aggregate, aggregate_dirs
 from .config import check_config
 from .errors import StarbenchError
 from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
@@ -187,6 +187,14 @@ def catch_stop_signals() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
+
+
+def summarize_dirs(sweep_dirs, out_dir, metric: Optional[str] = None, reference: Optional[str] = None,
+                   only=None) -> List[Path]:
+    """``experiments.analysis.aggregate_dirs`` (several dirs' jobs, ``only`` some, into ``out_dir``) with the
+    registered tasks' own summary.md sections."""
+    return aggregate_dirs(sweep_dirs, out_dir, metric=metric, reports=TASKS.sweep_reports(), reference=reference,
+                          only=only)
 
 
 def summarize_sweep(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",

@@ -6,10 +6,10 @@
 What the paper predicts ("Rewrite the Stars", Ma et al., CVPR 2024, sec. 3): the element-wise product of two
 linear branches maps a d-dimensional input into an implicit space of about d^2/2 dimensions (every pairwise
 product of input features), while a sum stays in a space of the input's dimension. So, at the same width,
-**star's fused hidden features op(act(x1), x2) should span more dimensions than sum's, and the gap should be
-largest at small width**, where sum's features are most constrained and star's implicit expansion matters
-most. A richer hidden space should also make each block's output more linearly separable (higher probe
-accuracy), again most at small width. The probe measures both; it does not assume they hold.
+**star's fused hidden features op(act(x1), x2) should span more dimensions than sum's**. The paper makes no
+prediction of how that lead changes with width; its d^2/2 grows with d (faster than the explicit width 3d), so if
+its argument says anything about width it is that the lead grows. A richer hidden space might also make each
+block's output more linearly separable (higher probe accuracy). The probe measures both; it assumes neither.
 
 For each trained DemoNet run (a dir with .hydra/config.yaml and last.pt; its EMA weights when it kept an
 EMA), per block: (a) the effective rank (Roy & Vetterli 2007: exp of the entropy of the normalised singular
@@ -42,6 +42,7 @@ import torch
 from omegaconf import OmegaConf
 
 from demonet import DemoNet
+from experiments.analysis.figures import DATA_LABELS
 from experiments.analysis.probe import PROBE_TEST, PROBE_TRAIN, RANK_IMAGES, probe_model, plot_probes, summarize_probes
 from experiments.data import build_data
 from experiments.errors import StarbenchError
@@ -50,7 +51,7 @@ from experiments.tools.export import model_from_run
 from experiments.train.trainer import CHECKPOINT
 
 PREDICTION = ("star's fused hidden features span more dimensions (higher effective rank) than sum's at the same "
-              "width, the gap largest at small width (Ma et al., CVPR 2024, sec. 3)")
+              "width (Ma et al., CVPR 2024, sec. 3: about d²/2 implicit dimensions, a number that grows with width)")
 
 
 PROBE_FILE = "probe.json"  # a completed run's own probe result, beside its metrics.json
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     atomic_write_text(json_path, json.dumps({"prediction": PREDICTION, "images": args.images,
                                              "probe_train": args.probe_train, "probe_test": args.probe_test,
                                              "groups": groups, "runs": runs}, indent=1) + "\n")
-    data = sorted({r["data"] for r in runs})
+    data = sorted({DATA_LABELS.get(r["data"], r["data"]) for r in runs})
     plot_probes(groups, fig_path, f"Implicit-dimension probe: DemoNet on {'/'.join(data)} "
                 f"({len(runs)} run{'s' if len(runs) != 1 else ''}); prediction: {PREDICTION}")
     for line in verdict_lines(groups):

@@ -1,12 +1,13 @@
 """Analysis of finished runs: a sweep dir -> ``summary.csv``, ``summary.md``, ``star_vs_sum.png`` (and a W&B
 summary run). ``jobs`` reads the jobs, ``stats`` pairs each op with the reference op (default sum) by seed,
-``tables`` and ``figures`` write the outputs, ``wandb_runs`` talks to W&B, ``sweep`` ties them together
-(``aggregate``). ``rank`` and ``probe``: the implicit-dimension probe of trained DemoNets."""
+``tables`` and ``figures`` write the outputs, ``machines`` says which CPU model ran each job, ``wandb_runs`` talks
+to W&B, ``sweep`` ties them together (``aggregate``; ``aggregate_dirs`` for committed results). ``rank`` and
+``probe``: the implicit-dimension probe of trained DemoNets. ``verdict``: the docs' tables from the records."""
 from .jobs import Job, flatten, knobs_of, load_jobs
 from .stats import LEVEL, Gap, mean_std, paired_gap
-from .sweep import CSV_FILE, FIG_FILE, MD_FILE, SweepReport, aggregate, write_outputs
+from .sweep import CSV_FILE, FIG_FILE, MD_FILE, SweepReport, aggregate, aggregate_dirs, write_outputs
 from .tables import BASE_OP, TEST_OP, Row, Summary, compared_ops, summarize
 
 __all__ = ["BASE_OP", "CSV_FILE", "FIG_FILE", "Gap", "Job", "LEVEL", "MD_FILE", "Row", "Summary", "SweepReport",
-           "TEST_OP", "aggregate", "compared_ops", "flatten", "knobs_of", "load_jobs", "mean_std", "paired_gap",
-           "summarize", "write_outputs"]
+           "TEST_OP", "aggregate", "aggregate_dirs", "compared_ops", "flatten", "knobs_of", "load_jobs", "mean_std",
+           "paired_gap", "summarize", "write_outputs"]

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..records.files import atomic_write
 from .baseline import fit_linear
-from .figures import dodge
+from .figures import Clip, dodge, error_bar
 from .rank import rank_stats
 from .stats import LEVEL, mean_ci
 
@@ -100,15 +100,20 @@ def summarize_probes(runs: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
         per_run = {key: [block_mean(m["probe"], key) for m in members] for key in STATS}
         per_run["probe_top1_last_block"] = [m["probe"]["blocks"][-1]["probe_top1"] for m in members]
         for key, values in per_run.items():
-            mean, lo, hi = mean_ci([v for v in values if v is not None])
-            group[key] = {"mean": mean, "lo": lo, "hi": hi}
+            values = [v for v in values if v is not None]
+            mean, lo, hi = mean_ci(values)
+            group[key] = {"mean": mean, "lo": lo, "hi": hi, "n": len(values),
+                          "min": min(values, default=None), "max": max(values, default=None)}
         out.append(group)
     return out
 
 
 def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -> None:
     """Effective rank (mean over blocks), 99%-energy count (mean over blocks) and the last block's probe
-    accuracy against width, one line per op (and depth when there are several), 95% t CI over seeds."""
+    accuracy against width, one series per op (and depth when there are several), 95% t CI over seeds. The runs
+    behind each point (their number may differ between points) are in the legend; points are not joined, as only
+    the widths drawn were probed; each axis is spent on the runs' own values, an interval past them cut at the edge
+    (arrow)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -120,28 +125,39 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     panels = (("effective_rank", "effective rank of op(act(x1), x2)\n(mean over blocks)"),
               ("energy_99", "singular values to 99% energy\n(mean over blocks)"),
               ("probe_top1_last_block", "linear-probe top-1 of the last block's\npooled output (%)"))
-    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 6.0), layout="constrained")
     colors = {"sum": "#1f77b4", "star": "#ff7f0e"}
     spare = iter(("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"))
     widths = sorted({g["width"] for g in groups})
     log_x = len(widths) > 1 and widths[0] > 0 and widths[-1] / widths[0] >= 4
     span = (widths[-1] - widths[0]) or 1.0
+    clips, log_y = {}, {}
+    for key, _ in panels:  # the runs' own range (and the hidden width 3·width on the rank panels)
+        values = [v for g in groups for v in (g[key].get("min"), g[key].get("max"), g[key]["mean"]) if v is not None]
+        keep = [3 * w for w in widths] if key != "probe_top1_last_block" else []
+        # rank grows with width: a log axis when it spans 8x or more, padded by a factor rather than a length
+        log_y[key] = key != "probe_top1_last_block" and bool(values) and min(values) > 0 and \
+            max(values + keep) / min(values) >= 8
+        clips[key] = Clip(values, keep=keep, bounds=(0.0, 100.0) if key == "probe_top1_last_block" else (0.0, 1e18))
+        if log_y[key]:
+            clips[key].lo, clips[key].hi = min(values + keep) / 1.15, max(values + keep) * 1.15
     for i, ((op, depth), members) in enumerate(lines.items()):
         color = colors.get(op) or colors.setdefault(op, next(spare, "0.4"))
         members = sorted(members, key=lambda g: g["width"])
-        name = op if len(depths) == 1 else f"{op}, depth {depth}"
+        counts = "/".join(str(g["effective_rank"].get("n", len(g["seeds"]))) for g in members)
+        name = (op if len(depths) == 1 else f"{op}, depth {depth}") + f" (n = {counts})"
         shift = i - (len(lines) - 1) / 2
         for ax, (key, _) in zip(axes, panels):
-            xs = [dodge(g["width"], shift, log_x, span, ratio=1.03) for g in members]
-            ms = [g[key]["mean"] for g in members]
-            err = [[0.0 if g[key]["lo"] is None else g[key]["mean"] - g[key]["lo"] for g in members],
-                   [0.0 if g[key]["hi"] is None else g[key]["hi"] - g[key]["mean"] for g in members]]
-            ax.errorbar(xs, ms, yerr=err, fmt="-o", color=color, capsize=3, markersize=5, linewidth=1.0, label=name)
+            for j, g in enumerate(members):
+                x = dodge(g["width"], shift, log_x, span, ratio=1.03)
+                error_bar(ax, x, g[key]["mean"], g[key]["lo"], g[key]["hi"], clips[key], fmt="o", color=color,
+                          capsize=3, markersize=5, markerfacecolor=color if g[key]["lo"] is not None else "white",
+                     label=name if j == 0 else None)
     for key in ("effective_rank", "energy_99"):  # the most a block's hidden features could span
         ax = axes[[p[0] for p in panels].index(key)]
         ax.plot(widths, [3 * w for w in widths], ":", color="0.5", linewidth=1.0, label="hidden width 3·width")
-    for ax, (_, ylabel) in zip(axes, panels):
-        ax.set_xlabel("width (channels)")
+    for ax, (key, ylabel) in zip(axes, panels):
+        ax.set_xlabel("width (channels)" + (" (log scale)" if log_x else ""))
         ax.set_ylabel(ylabel, fontsize=9)
         if log_x:
             ax.set_xscale("log", base=2)
@@ -149,19 +165,28 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
         ax.set_xticklabels([str(w) for w in widths])
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
-    for ax, (key, _) in zip(axes[:2], panels):  # rank grows with width: log y when it spans 8x or more
-        values = [g[key]["mean"] for g in groups if g[key]["mean"]] + [3 * w for w in widths]
-        if values and min(values) > 0 and max(values) / min(values) >= 8:
+        if log_y[key]:
             ax.set_yscale("log", base=2)
+        clips[key].apply(ax)
     if title:
         fig.suptitle(textwrap.fill(title, 120), fontsize=10)
-    fig.text(0.5, 0.01, "Points: mean over seeds (a single seed: no interval). Rank statistics over every token of a "
-             "fixed set of evaluation images, column means removed. Probe: softmax regression on standardised "
-             "mean-pooled block outputs.", ha="center", va="bottom", fontsize=8)
+    widths_text = "/".join(map(str, widths))
+    note = (f"Points: mean over seeds; n = seeds at widths {widths_text}, in the legend (a single seed: hollow, no "
+            f"interval). Error bars: {LEVEL:.0%} t CI over seeds (n − 1 df). Points are not joined: only widths "
+            f"{', '.join(map(str, widths))} were probed. Rank statistics over every token of a fixed set of evaluation "
+            "images, column means removed. Probe: softmax regression on standardised mean-pooled block outputs.")
+    if any(c.clipped for c in clips.values()):
+        note += " Axes show the runs' own range: an interval running past it is cut at the edge (arrow)."
     handles, labels = axes[0].get_legend_handles_labels()  # the same ops in every panel: one legend, below them
-    rows = -(-len(labels) // 8)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.045), title=f"error bars: {LEVEL:.0%} t CI over seeds", title_fontsize=8)
-    fig.tight_layout(rect=(0, 0.09 + 0.04 * rows, 1, 0.94))
+    height = fig.get_size_inches()[1]
+    note_top = (0.08 + 0.135 * len(textwrap.wrap(note, 190))) / height
+    ncol = min(len(labels), 4)
+    legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, note_top), ncol=ncol, fontsize=8,
+                        frameon=False, title=f"error bars: {LEVEL:.0%} t CI over seeds; n = seeds at widths "
+                        f"{widths_text}", title_fontsize=8)
+    legend.set_in_layout(False)
+    fig.text(0.5, 0.005, textwrap.fill(note, 190), ha="center", va="bottom", fontsize=7.5)
+    bottom = note_top + (0.3 + 0.2 * -(-len(labels) // ncol)) / height
+    fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=130))
     plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 LEVEL = 0.95
 
@@ -78,18 +78,69 @@ def paired_gap(base: Dict[Any, float], test: Dict[Any, float], level: float = LE
     return t_interval(list(paired_diffs(base, test).values()), level)
 
 
-def per_seed_slopes(gaps_at: Dict[float, Dict[Any, float]], min_points: int = 3) -> Dict[Any, float]:
+def per_seed_fits(gaps_at: Dict[float, Dict[Any, float]], min_points: int = 3) -> Dict[Any, Tuple[float, float]]:
     """``gaps_at[x][seed]``: a seed's paired gap at level x. For each seed with gaps at ``min_points`` or more
-    levels, the least-squares slope of its gaps on x (so the seeds stay the unit of replication)."""
+    levels, the least-squares line (slope, intercept) of its gaps on x (so the seeds stay the unit of replication)."""
     import numpy as np
     seeds = {seed: None for gaps in gaps_at.values() for seed in gaps}
-    slopes = {}
+    fits = {}
     for seed in seeds:
         points = [(x, gaps[seed]) for x, gaps in sorted(gaps_at.items()) if seed in gaps]
         if len(points) >= min_points:
             xs, ys = zip(*points)
-            slopes[seed] = float(np.polyfit(xs, ys, 1)[0])
-    return slopes
+            slope, intercept = np.polyfit(xs, ys, 1)
+            fits[seed] = (float(slope), float(intercept))
+    return fits
+
+
+def per_seed_slopes(gaps_at: Dict[float, Dict[Any, float]], min_points: int = 3) -> Dict[Any, float]:
+    """The slopes of ``per_seed_fits``."""
+    return {seed: fit[0] for seed, fit in per_seed_fits(gaps_at, min_points).items()}
+
+
+def trend(gaps_at: Dict[float, Dict[Any, float]], level: float = LEVEL) -> Gap:
+    """How a paired gap changes per doubling of a positive level (``gaps_at[level][seed]``): each seed's
+    least-squares slope of its gaps on log2(level), their mean and t interval over seeds (docs/protocol.md,
+    amendment 4)."""
+    return t_interval(list(per_seed_slopes({math.log2(x): gaps for x, gaps in gaps_at.items()}).values()), level)
+
+
+def trend_band(gaps_at: Dict[float, Dict[Any, float]], levels: Sequence[float],
+               level: float = LEVEL) -> List[Tuple[float, Optional[float], Optional[float]]]:
+    """The fitted trend line of ``trend`` at each of ``levels``: every seed's own line evaluated there, their mean
+    and t interval over seeds (the mean line's slope is ``trend``'s mean), for drawing it with its band."""
+    fits = per_seed_fits({math.log2(x): gaps for x, gaps in gaps_at.items()})
+    return [mean_ci([slope * math.log2(x) + intercept for slope, intercept in fits.values()], level)
+            for x in levels]
+
+
+def p_value(mean: float, lo: Optional[float], hi: Optional[float], df: Optional[float],
+            level: float = LEVEL) -> Optional[float]:
+    """The two-sided p of the t test of mean = 0 behind a symmetric t interval [lo, hi] at ``level`` with ``df``
+    degrees of freedom (its standard error is the half-width over the t quantile); None without an interval."""
+    if lo is None or hi is None or not df or hi <= lo:
+        return None
+    from scipy.stats import t
+    se = (hi - lo) / 2 / t_quantile(0.5 + level / 2, df)
+    return float(2 * t.sf(abs(mean) / se, df))
+
+
+def gap_p_value(gap: Gap, level: float = LEVEL) -> Optional[float]:
+    """``p_value`` of a ``t_interval`` (n − 1 degrees of freedom)."""
+    return None if gap.mean is None else p_value(gap.mean, gap.lo, gap.hi, gap.n - 1, level)
+
+
+def holm(p_values: Sequence[float]) -> List[float]:
+    """Holm's step-down adjusted p-values, in the input's order: the k-th smallest p times (m − k + 1), made
+    non-decreasing, capped at 1. A test is significant at family level alpha when its adjusted p <= alpha."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Tuple[Optional[float], Optional[float], Optional[float]]:

@@ -22,7 +22,9 @@ from ..records import one_line
 from .baseline import data_key, linear_baseline
 from .figures import plot
 from .jobs import Job, _read_yaml, load_jobs
-from .tables import Summary, check_regime, summarize, write_csv, write_markdown
+from .machines import machine_report
+from .machines import markdown as machines_markdown
+from .tables import Summary, check_regime, format_value, summarize, write_csv, write_markdown
 from .tuning import summarize_tuning, write_tuning
 from .wandb_runs import log_to_wandb
 
@@ -43,6 +45,7 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
     summary = summarize(jobs, metric, reference)
     summary.baseline = sweep_baseline(jobs, out_dir)
     check_regime(jobs, summary)
+    machines = machine_report(jobs, summary)
     paths = [out_dir / CSV_FILE, out_dir / MD_FILE, out_dir / FIG_FILE]
     tuning = summarize_tuning(jobs, summary.metric, reference)
     if tuning is not None:  # a tuning sweep: the rows above are single trials; its answer is in tuning.md
@@ -51,9 +54,8 @@ def write_outputs(jobs: Sequence[Job], out_dir, source: str, metric: Optional[st
                  f"has one row per trial. The comparison at an equal tuning budget per op is in "
                  f"{', '.join(p.name for p in paths[3:])}.", *extra]
     write_csv(jobs, summary, paths[0])
-    write_markdown(jobs, summary, paths[1], source, extra)
-    caveat = summary.caveat
-    plot(summary, paths[2], flag=caveat.flag if caveat else None)
+    write_markdown(jobs, summary, paths[1], source, [*machines_markdown(machines), *extra])
+    plot(summary, paths[2], machines)
     if summary.reference_hint:
         log.warning("%s", summary.reference_hint)
     return summary, paths
@@ -112,6 +114,30 @@ def aggregate(sweep_dir, metric: Optional[str] = None, wandb: Any = "auto",
         wandb = _jobs_logger(jobs)
     if wandb:
         log_to_wandb(sweep_dir, jobs, summary, paths, wandb)
+    return paths
+
+
+def keep_only(jobs: Sequence[Job], only: Optional[Mapping[str, Sequence[str]]]) -> List[Job]:
+    """The jobs whose knob ``key`` is one of ``only[key]`` (values compared as text: ``width=8,16``), for every key.
+    A key no job has is an error: a misspelled key would otherwise keep nothing, or everything."""
+    if not only:
+        return list(jobs)
+    for key in only:
+        if not any(key in j.knobs for j in jobs):
+            raise StarbenchError(f"no job has the knob '{key}' (only={key}=...)")
+    return [j for j in jobs if all(format_value(j.get(k)) in set(map(str, vs)) for k, vs in only.items())]
+
+
+def aggregate_dirs(sweep_dirs: Sequence[Any], out_dir, metric: Optional[str] = None,
+                   reports: Optional[Mapping[str, SweepReport]] = None, reference: Optional[str] = None,
+                   only: Optional[Mapping[str, Sequence[str]]] = None) -> List[Path]:
+    """The summary of the jobs of several dirs at once (a results dir's runs and the runs it shares with another
+    preset, ``only`` some of them) written into ``out_dir``; no W&B. Each job keeps its own dir, so a results dir's
+    ``machines.json`` still names the CPU of its records."""
+    jobs = keep_only([j for d in sweep_dirs for j in load_jobs(d)], only)
+    source = ", ".join(str(d) for d in sweep_dirs) + (
+        " (" + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in only.items()) + ")" if only else "")
+    _, paths = write_outputs(jobs, out_dir, source, metric, task_reports(Path(out_dir), jobs, reports), reference)
     return paths
 
 

@@ -22,7 +22,7 @@ from .pooled import Pooled, pooled
 from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
 from .pooled import markdown_many as pooled_markdown_many
-from .stats import LEVEL, Gap, mean_std, paired_diffs, paired_gap, per_seed_slopes, t_interval
+from .stats import LEVEL, Gap, mean_std, paired_diffs, paired_gap, trend
 
 BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
 METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
@@ -300,12 +300,16 @@ def summarize(jobs: Sequence[Job], metric: Optional[str] = None, reference: Opti
                    reference=reference, ops=ops)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A knob's value as a table cell or label: "" for None, a list as [a,b]."""
     if value is None:
         return ""
     if isinstance(value, tuple):
         return "[" + ",".join(map(str, value)) + "]"
     return str(value)
+
+
+_fmt = format_value
 
 
 def _pm(xs: Sequence[float]) -> str:
@@ -525,24 +529,39 @@ def two_level_lines(summary: Summary) -> List[str]:
     return lines
 
 
+def has_trend(summary: Summary) -> bool:
+    """One numeric axis of three or more positive levels: the sweeps with a trend statistic (amendment 4)."""
+    if len(summary.axes) != 1:
+        return False
+    levels = [row.key[0] for row in summary.rows]
+    return len(levels) >= 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels)
+
+
+def gaps_by_level(summary: Summary, op: Any) -> Dict[Any, Dict[Any, float]]:
+    """level of the one axis -> seed -> paired gap op − reference."""
+    return {row.key[0]: paired_diffs(row.by_op.get(summary.reference, {}), row.by_op.get(op, {}))
+            for row in summary.rows}
+
+
+def trend_of(summary: Summary, op: Any) -> Gap:
+    """``op``'s gap change per doubling of the sweep's one axis (``stats.trend``)."""
+    return trend(gaps_by_level(summary, op))
+
+
 def trend_lines(summary: Summary) -> List[str]:
     """With one numeric axis of three or more levels (fig1_width's widths, table3_depth's depths): for each
     compared op, how the paired gap changes per doubling of the axis, fitted per seed (the slope of its gaps on
     log2 of the level), mean and t interval over seeds. The paper's Fig. 1 has the gap shrink as width grows
     (a negative slope). docs/protocol.md, amendment 4. Nothing for other sweeps."""
-    if len(summary.axes) != 1 or len(summary.rows) < 3:
-        return []
-    levels = [row.key[0] for row in summary.rows]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels):
+    if not has_trend(summary):
         return []
     axis, ref = summary.axes[0], summary.reference
     lines = ["", f"## Trend of the gap with {axis}", "",
              f"| | gap change per doubling of {axis} (points) [{LEVEL:.0%} CI] | seeds | significant |",
              "|---|---|---|---|"]
     for op in summary.ops:
-        slopes = per_seed_slopes({math.log2(row.key[0]): paired_diffs(row.by_op.get(ref, {}), row.by_op.get(op, {}))
-                                  for row in summary.rows})
-        g = t_interval(list(slopes.values()))
+        g = trend_of(summary, op)
         lines.append(f"| {_op_text(op)} − {_op_text(ref)} | {_gap_text(g)} | {g.n} | {_significant_text(g)} |")
     lines += ["", f"Per seed, the least-squares slope of its paired gaps op − {ref} on log2({axis}) (a seed counts "
               f"with gaps at 3 or more levels); their mean and {LEVEL:.0%} t interval over seeds. Negative: the gap "

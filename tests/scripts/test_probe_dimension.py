@@ -52,7 +52,8 @@ def test_probe_end_to_end(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "width 8, depth 2: effective rank star" in proc.stdout
     result = json.loads((out / "probe_dimension.json").read_text())
-    assert "star" in result["prediction"] and "small width" in result["prediction"]
+    assert "star" in result["prediction"] and "sec. 3" in result["prediction"]
+    assert "small width" not in result["prediction"]   # sec. 3 does not predict where the lead is largest
     assert [r["op"] for r in result["runs"]] == ["star", "sum"]
     data = yaml.safe_load((runs[0] / ".hydra" / "config.yaml").read_text())["data"]
     tokens_per_image = (data["image_size"] // data["patch_size"]) ** 2

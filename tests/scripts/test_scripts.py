@@ -263,3 +263,10 @@ def test_seed_sweep_refuses_what_would_copy_nothing(tmp_path):
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "d").exists() and sorted(p.name for p in (tmp_path / "afile").parent.iterdir()) == [
         "afile", "empty", "runs"]  # nothing written, no staging dir left
+
+
+def test_aggregate_refuses_several_dirs_or_only_without_out(tmp_path):
+    for args in ([tmp_path, tmp_path], [tmp_path, "--only", "width=8"], [tmp_path, "--out", tmp_path, "--only", "w"]):
+        proc = run_script("aggregate.py", *args, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("aggregate: error: ")

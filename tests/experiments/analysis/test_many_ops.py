@@ -126,27 +126,34 @@ def test_summary_files_of_three_ops(sweep):
     assert ops_of(summary) == ["sum", "star", "max"]
 
 
-def test_plot_of_three_ops(sweep, tmp_path, monkeypatch):
-    """Every op in the accuracy panel, each op's gap in the gap panel, legends saying what the bars are."""
+def test_plot_of_three_ops_is_a_forest_plot(sweep, tmp_path, monkeypatch):
+    """One line per op across three panels (accuracy per row, gap per row, pooled gap), the reference at the bottom;
+    the pooled panel draws each op's 95% and Bonferroni intervals and writes its numbers and n beside it."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from experiments.analysis.figures import plot
+    from experiments.analysis.pooled import bonferroni
     captured = {}
     monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
-    plot(summarize(load_jobs(sweep)), tmp_path / "fig.png")
-    acc, gap = captured["fig"].axes[:2]
-    assert {t.get_text() for t in acc.get_legend().get_texts()} == {"sum", "star", "max"}
     summary = summarize(load_jobs(sweep))
-    expected = set()
-    for op in ("star", "max"):  # each op's pooled numbers in its legend entry, not a title of many lines
-        p = summary.pooled_of(op)
-        expected.add(f"{op} − sum: pooled {p.mean:+.2f} [{p.lo:+.2f}, {p.hi:+.2f}], wins {p.wins} of {p.n_pairs}")
-    assert {t.get_text() for t in gap.get_legend().get_texts()} == expected
-    assert "in the legend" in gap.get_title() and "wins" not in gap.get_title()
+    plot(summary, tmp_path / "fig.png")
+    acc, rows, forest = captured["fig"].axes[:3]
+    assert [t.get_text() for t in acc.get_yticklabels()][-1] == "sum (reference)"
+    assert {t.get_text() for t in acc.get_yticklabels()} == {"star", "max", "sum (reference)"}
+    assert {t.get_text() for t in acc.get_legend().get_texts()} == {"width 8 (n = 4)", "width 32 (n = 4)"}
     assert "95% t CI" in acc.get_legend().get_title().get_text()
-    assert "95% t CI" in gap.get_legend().get_title().get_text()
-    assert gap.get_ylabel() == "op − sum (points)"
+    assert "95% t CI of the paired gap" in rows.get_legend().get_title().get_text()
+    legend = {t.get_text() for t in forest.get_legend().get_texts()}
+    assert legend == {"97.50% CI (Bonferroni, 2 comparisons)", "95% stratified t CI"}
+    written = {t.get_text() for t in forest.texts}
+    for op in ("star", "max"):
+        p = summary.pooled_of(op)
+        assert f"{p.mean:+.2f} [{p.lo:+.2f}, {p.hi:+.2f}]  n = {p.n_pairs}, wins {p.wins}" in written
+        lo, hi = bonferroni(p, 2)
+        ends = {round(x, 6) for line in forest.collections for path in line.get_segments() for x in path[:, 0]}
+        assert round(lo, 6) in ends and round(hi, 6) in ends   # the corrected interval is drawn
+    assert forest.get_xlabel() == "op − sum (points), pooled"
     plt.close("all")
 
 

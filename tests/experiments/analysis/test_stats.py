@@ -44,3 +44,30 @@ def test_pooled_sd_pools_within_group_variances_by_their_degrees_of_freedom():
     sd, df = pooled_sd([[1.0, 2.0, 3.0], [0.0, 2 * 2 ** 0.5], [7.0]])
     assert df == 3 and sd == pytest.approx(((2 * 1.0 + 1 * 4.0) / 3) ** 0.5)
     assert pooled_sd([[5.0], []]) == (None, 0)
+
+
+def test_trend_is_per_doubling_and_its_band_is_the_seeds_lines():
+    from experiments.analysis.stats import trend, trend_band
+    # seed 0: gap = 1 − 0.5·log2(level); seed 1: gap = 2 − 0.3·log2(level), exactly
+    gaps = {x: {0: 1 - 0.5 * math.log2(x), 1: 2 - 0.3 * math.log2(x)} for x in (8, 16, 32)}
+    g = trend(gaps)
+    assert g.n == 2 and g.mean == pytest.approx(-0.4)
+    (m16, lo16, hi16), = trend_band(gaps, [16])
+    assert m16 == pytest.approx(((1 - 2.0) + (2 - 1.2)) / 2)     # the two lines' mean at 16
+    assert lo16 < m16 < hi16
+
+
+def test_p_value_is_the_t_test_behind_the_interval():
+    from scipy import stats
+    from experiments.analysis.stats import gap_p_value, p_value
+    values = [0.3, 0.1, 0.5, 0.2, 0.4]
+    g = t_interval(values)
+    assert gap_p_value(g) == pytest.approx(stats.ttest_1samp(values, 0).pvalue)
+    assert p_value(1.0, None, None, 3) is None
+
+
+def test_holm_steps_down_and_keeps_order():
+    from experiments.analysis.stats import holm
+    # sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (monotone), back in the input's order
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])

@@ -209,3 +209,34 @@ def test_summary_files_are_replaced_atomically(sweep, monkeypatch):
             write(path)
         monkeypatch.undo()
         assert path.read_bytes() == before[path.name]
+
+
+def test_summary_names_the_machines_and_warns_on_pairs_across_two(sweep):
+    """Records with provenance name their CPU; a pair across two CPU models is a warning in summary.md."""
+    for job in sweep.glob("op=*"):
+        path = job / "metrics.json"
+        record = json.loads(path.read_text())
+        cross = record["op"] == "star" and record["width"] == 32 and record["seed"] == 0
+        record["provenance"] = {"cpu": "Intel(R) Xeon(R) Processor" if cross else "AMD EPYC"}
+        path.write_text(json.dumps(record))
+    aggregate(sweep, wandb=None)
+    md = (sweep / "summary.md").read_text()
+    assert "## Machines (the CPU model of each run)" in md
+    assert "| 32 | star | AMD EPYC (2), Intel Xeon (1) | **1 of 3** |" in md   # the failed seed 3 counts nowhere
+    assert "**Warning:** star − sum: 1 of 6 pairs (width 32: 1 of 3) ran on two CPU models" in md
+
+
+def test_committed_results_summarised_from_several_dirs(tmp_path):
+    """aggregate_dirs: the jobs of several dirs, only some kept, into another dir; a bad key is an error."""
+    from experiments.analysis import aggregate_dirs
+    a, b = tmp_path / "a", tmp_path / "b"
+    for seed in range(3):
+        write_job(a, op="max", seed=seed, width=16, top1=81.0 + seed)
+        for width in (16, 32):
+            for op in ("sum", "star"):
+                write_job(b, op=op, seed=seed, width=width, top1=80.0 + seed + (op == "star"))
+    paths = aggregate_dirs([a, b], tmp_path / "out", only={"width": ["16"]})
+    md = paths[1].read_text()
+    assert f"Source: `{a}, {b} (width = 16)`" in md and "jobs: 9 completed" in md and "| all | max |" in md
+    with pytest.raises(StarbenchError, match="widht"):
+        aggregate_dirs([a], tmp_path / "out", only={"widht": ["16"]})
