@@ -101,6 +101,8 @@ class Tracker:
             for k, v in final.items():
                 if isinstance(v, (int, float, str)):
                     self.wandb.summary[k] = v
+            # which code and CPU ran it: a summary rebuilt from W&B says which pairs span two CPU models too
+            self.wandb.summary["provenance"] = self.record.get("provenance")
             self.wandb.finish()
         return self.record
 
