@@ -10,8 +10,8 @@ that concatenates the branches (``concat``) gets the branch widths that keep it 
 ``PointDemoNet`` is the paper's 2-D toy (sec. 3.4, Fig. 2): the same block on vectors, without
 the depthwise conv and layer scale, as in the official ``2D_visual/demonet_2d.py``.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: torch.fx copies the model's forward annotations into the code it
+# generates (timm's fx feature extraction), and TorchScript cannot compile that code from string annotations.
 from typing import Any, Dict, List, Optional, Union
 
 import torch
@@ -32,34 +32,38 @@ class DemoBlock(nn.Module):
     kernels = PLAIN  # set by starnet.accelerate(): fused_block, compile_branches (dwconv has its own: fast_dwconv)
 
     def __init__(self, dim: int, op: str = "star", act: str = "gelu", drop_path: float = 0.0,
-                 layer_scale: float = 1e-6):
+                 layer_scale: float = 1e-6, device=None, dtype=None):
+        dd = {"device": device, "dtype": dtype}
         super().__init__()
         op, act = branch_merge(op, act)  # a preset (bilinear, swiglu, ...) is an op and its activation
         h1, h2 = branch_widths(op, dim, 3 * dim)  # 3d each, but for an op that concatenates them
-        self.norm = nn.LayerNorm(dim)
-        self.dwconv = DepthwiseConv2d(dim, 7)
-        self.f = nn.Linear(dim, h1 + h2)
+        self.norm = nn.LayerNorm(dim, **dd)
+        self.dwconv = DepthwiseConv2d(dim, 7, **dd)
+        self.f = nn.Linear(dim, h1 + h2, **dd)
         self.act_name, self.act = act, make_act(act)
         self.fuse = Fusion(op)  # channels last
-        self.g = nn.Linear(fusion_width(op, h1, h2), dim)
-        self.gamma = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale > 0 else None
+        self.g = nn.Linear(fusion_width(op, h1, h2), dim, **dd)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale, **dd)) if layer_scale > 0 else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kernels.fused_block and isinstance(self.drop_path, nn.Identity):  # the lines below as one kernel
-            y = fused_demo_block(x, self.norm, self.dwconv, self.f, self.g, self.gamma,
-                                 block_act_kernel_code(self.act_name), self.fuse.block_kernel_code)
-            if y is not None:  # None: the kernel does not apply here (eval, another device, op or activation)
-                return y
+        # The kernels are Python (autograd Functions, torch.compile): TorchScript compiles the plain lines alone.
+        if not torch.jit.is_scripting():
+            if self.kernels.fused_block and isinstance(self.drop_path, nn.Identity):  # the lines below as one kernel
+                y = fused_demo_block(x, self.norm, self.dwconv, self.f, self.g, self.gamma,
+                                     block_act_kernel_code(self.act_name), self.fuse.block_kernel_code)
+                if y is not None:  # None: the kernel does not apply here (eval, another device, op or activation)
+                    return y
         shortcut = x
         x = self.norm(x)
         # A permuted contiguous NHWC tensor is a channels_last NCHW tensor: no copy, fast conv path.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         x1, x2 = split_branches(self.f(x))
-        if self.kernels.compile_branches:
-            x = self.g(act_then_op(self.act_name, self.act, self.fuse, x1, x2, compiled=True))
-        else:
-            x = self.g(self.fuse(self.act(x1), x2))
+        merged = None
+        if not torch.jit.is_scripting():
+            if self.kernels.compile_branches:
+                merged = act_then_op(self.act_name, self.act, self.fuse, x1, x2, compiled=True)
+        x = self.g(self.fuse(self.act(x1), x2) if merged is None else merged)
         if self.gamma is not None:
             x = self.gamma * x
         return shortcut + self.drop_path(x)
@@ -73,7 +77,9 @@ class DemoNet(TimmApiDefaults, nn.Module):
 
     def __init__(self, width: int = 192, depth: int = 12, op: str = "star", act: str = "gelu",
                  num_classes: int = 1000, in_chans: int = 3, patch_size: int = 16, drop_path: float = 0.0,
-                 layer_scale: float = 1e-6, drop_rate: float = 0.0, global_pool: str = "avg"):
+                 layer_scale: float = 1e-6, drop_rate: float = 0.0, global_pool: str = "avg", device=None,
+                 dtype=None):
+        dd = {"device": device, "dtype": dtype}  # where the parameters are made (timm: create_model(device=...))
         super().__init__()
         check_positive_int("width", width)
         check_positive_int("depth", depth)
@@ -86,12 +92,12 @@ class DemoNet(TimmApiDefaults, nn.Module):
         self.drop_rate = drop_rate
         self.feature_info: List[Dict[str, Any]] = [dict(num_chs=width, reduction=patch_size, module=f"blocks.{i}")
                                                    for i in range(depth)]
-        self.stem = nn.Conv2d(in_chans, width, kernel_size=patch_size, stride=patch_size)
-        self.blocks = nn.Sequential(*[DemoBlock(width, op, act, p, layer_scale)
+        self.stem = nn.Conv2d(in_chans, width, kernel_size=patch_size, stride=patch_size, **dd)
+        self.blocks = nn.Sequential(*[DemoBlock(width, op, act, p, layer_scale, **dd)
                                       for p in drop_path_rates(drop_path, depth)])
-        self.norm = nn.LayerNorm(width)
+        self.norm = nn.LayerNorm(width, **dd)
         self.global_pool = GlobalPool(global_pool)  # no parameters
-        self.head = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
+        self.head = nn.Linear(width, num_classes, **dd) if num_classes > 0 else nn.Identity()
         self.apply(_init_trunc_normal)
 
     def _pickled_feature_info(self) -> List[Dict[str, Any]]:

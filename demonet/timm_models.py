@@ -3,8 +3,8 @@
 Importing ``demonet`` registers ``starbench_demonet`` (``timm.list_models("starbench_*")``). It builds the same
 ``DemoNet`` as ``DemoNet(...)`` through timm's ``build_model_with_cfg``. Keyword arguments: DemoNet's (``width``,
 ``depth``, ``op``, ``act``, ``patch_size``, ``layer_scale``) and timm's usual ones (``num_classes``, ``in_chans``,
-``drop_rate``, ``drop_path_rate``, ``global_pool``). ``features_only=True`` gives the last 3 blocks' maps (an
-isotropic network: every block has stride ``patch_size``; ``out_indices=`` picks others) through
+``drop_rate``, ``drop_path_rate``, ``global_pool``, ``device``, ``dtype``). ``features_only=True`` gives the last 3
+blocks' maps (an isotropic network: every block has stride ``patch_size``; ``out_indices=`` picks others) through
 ``forward_intermediates`` (timm's ``FeatureGetterNet``). No pretrained weights exist.
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@ class DropPath(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        mask = x.new_empty([x.shape[0]] + [1] * (x.ndim - 1)).bernoulli_(keep)  # a list: TorchScript repeats no tuple
         return x * mask.div_(keep)
 
     def extra_repr(self) -> str:
@@ -37,12 +37,14 @@ class ConvBN(nn.Sequential):
     """
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1,
-                 padding: int = 0, groups: int = 1, with_bn: bool = True):
+                 padding: int = 0, groups: int = 1, with_bn: bool = True, device=None, dtype=None):
+        dd = {"device": device, "dtype": dtype}
         super().__init__()
-        conv = depthwise(in_chs, out_chs, kernel_size, stride, padding, groups)  # same params as a Conv2d
-        self.add_module("conv", conv or nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups))
+        conv = depthwise(in_chs, out_chs, kernel_size, stride, padding, groups, **dd)  # same params as a Conv2d
+        self.add_module("conv", conv or nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, groups=groups,
+                                                  **dd))
         if with_bn:
-            self.add_module("bn", BatchNorm2d(out_chs))
+            self.add_module("bn", BatchNorm2d(out_chs, **dd))
 
     def norm(self, y: torch.Tensor) -> torch.Tensor:
         """The BatchNorm alone, for callers that ran ``conv`` themselves; identity once the BN has
@@ -97,7 +99,8 @@ def take_indices(n: int, indices=None):
 
 def drop_path_rates(drop_path: float, n: int) -> list:
     """Linearly increasing stochastic-depth rates, 0 for the first block (paper/timm schedule)."""
-    return [x.item() for x in torch.linspace(0, drop_path, n)] if n else []
+    # on the CPU whatever the default device: .item() of a meta tensor (create_model(device="meta")) has no value
+    return [x.item() for x in torch.linspace(0, drop_path, n, device="cpu")] if n else []
 
 
 class TimmApiDefaults:

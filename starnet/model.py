@@ -16,10 +16,10 @@ for inference (eval mode only):
 - the final BatchNorm folds into the classifier (a per-channel affine map commutes with the mean pool).
 
 The opt-in CPU kernels are switched on per model by ``starnet.accelerate(model, ...)``
-(``kernels/accelerate.py``); without it every forward below is plain PyTorch.
+(``kernels/accelerate.py``); without it, and under TorchScript, every forward below is plain PyTorch.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: torch.fx copies the model's forward annotations into the code it
+# generates (timm's fx feature extraction), and TorchScript cannot compile that code from string annotations.
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -64,16 +64,18 @@ class StarBlock(nn.Module):
 
     kernels = PLAIN  # set by starnet.accelerate(): fused_mlp, compile_branches (the class default: plain)
 
-    def __init__(self, dim: int, mlp_ratio: int, op: str = "star", act: str = "relu6", drop_path: float = 0.0):
+    def __init__(self, dim: int, mlp_ratio: int, op: str = "star", act: str = "relu6", drop_path: float = 0.0,
+                 device=None, dtype=None):
+        dd = {"device": device, "dtype": dtype}
         super().__init__()
         op, act = branch_merge(op, act)  # a preset (bilinear, swiglu, ...) is an op and its activation
         # mlp_ratio * dim each, but for an op that concatenates them (star's parameter count: ops.branch_widths)
         h1, h2 = branch_widths(op, dim, mlp_ratio * dim)
-        self.dwconv = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=True)
-        self.f1 = ConvBN(dim, h1, 1, with_bn=False)
-        self.f2 = ConvBN(dim, h2, 1, with_bn=False)
-        self.g = ConvBN(fusion_width(op, h1, h2), dim, 1, with_bn=True)
-        self.dwconv2 = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=False)
+        self.dwconv = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=True, **dd)
+        self.f1 = ConvBN(dim, h1, 1, with_bn=False, **dd)
+        self.f2 = ConvBN(dim, h2, 1, with_bn=False, **dd)
+        self.g = ConvBN(fusion_width(op, h1, h2), dim, 1, with_bn=True, **dd)
+        self.dwconv2 = ConvBN(dim, dim, 7, 1, 3, groups=dim, with_bn=False, **dd)
         self.act_name, self.act = act, make_act(act)
         self.fuse = Fusion(op, channel_dim=1)  # NCHW
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -81,10 +83,12 @@ class StarBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.dwconv(x)
-        if self.kernels.fused_mlp or self.kernels.compile_branches:
-            x = self.g.norm(self.accelerated_mlp(x))
-        else:
-            x = self.g(self.fuse(self.act(self.f1(x)), self.f2(x)))
+        mlp = None
+        # The kernels are Python (autograd Functions, torch.compile): TorchScript compiles the plain line alone.
+        if not torch.jit.is_scripting():
+            if self.kernels.fused_mlp or self.kernels.compile_branches:
+                mlp = self.g.norm(self.accelerated_mlp(x))
+        x = self.g(self.fuse(self.act(self.f1(x)), self.f2(x))) if mlp is None else mlp
         x = self.dwconv2(x)
         return shortcut + self.drop_path(x)
 
@@ -108,18 +112,21 @@ class Stem(nn.Sequential):
 
     kernels = PLAIN  # set by starnet.accelerate() (the class default: plain)
 
-    def __init__(self, in_chans: int, dim: int, act: str):
-        super().__init__(ConvBN(in_chans, dim, 3, 2, 1), make_act(act))
+    def __init__(self, in_chans: int, dim: int, act: str, device=None, dtype=None):
+        super().__init__(ConvBN(in_chans, dim, 3, 2, 1, device=device, dtype=dtype), make_act(act))
         self.act_name = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv_bn = self[0]
-        if (self.kernels.fast_batchnorm and isinstance(conv_bn, ConvBN)
-                and "bn" in conv_bn._modules):  # not yet folded for deployment
-            x = conv_bn.conv(x)
-            y = fast_batch_norm(conv_bn.bn, x, act_kernel_code(self.act_name))  # None: not fused
-            return self[1](conv_bn.bn(x)) if y is None else y
-        return super().forward(x)
+        if not torch.jit.is_scripting():  # the kernel is an autograd Function: TorchScript compiles the loop alone
+            conv_bn = self[0]
+            if (self.kernels.fast_batchnorm and isinstance(conv_bn, ConvBN)
+                    and "bn" in conv_bn._modules):  # not yet folded for deployment
+                x = conv_bn.conv(x)
+                y = fast_batch_norm(conv_bn.bn, x, act_kernel_code(self.act_name))  # None: not fused
+                return self[1](conv_bn.bn(x)) if y is None else y
+        for layer in self:  # nn.Sequential.forward (TorchScript has no super())
+            x = layer(x)
+        return x
 
 
 class StarNet(TimmApiDefaults, nn.Module):
@@ -128,7 +135,8 @@ class StarNet(TimmApiDefaults, nn.Module):
     def __init__(self, base_dim: int = 32, depths: Sequence[int] = (3, 3, 12, 5), mlp_ratio: int = 4,
                  op: Union[str, Sequence[str]] = "star", act: str = "relu6", num_classes: int = 1000,
                  in_chans: int = 3, drop_path: float = 0.0, init: str = "official", drop_rate: float = 0.0,
-                 global_pool: str = "avg"):
+                 global_pool: str = "avg", device=None, dtype=None):
+        dd = {"device": device, "dtype": dtype}  # where the parameters are made (timm: create_model(device=...))
         super().__init__()
         check_positive_int("width", base_dim)
         check_positive_int("in_chans", in_chans)
@@ -147,15 +155,15 @@ class StarNet(TimmApiDefaults, nn.Module):
         self.drop_rate = drop_rate
         self.ops = ops
 
-        self.stem = Stem(in_chans, self.stem_dim, act)
+        self.stem = Stem(in_chans, self.stem_dim, act, **dd)
         dpr = drop_path_rates(drop_path, sum(depths))
         stages, prev, cur = [], self.stem_dim, 0
         self.stage_channels: List[int] = []
         self.feature_info: List[Dict[str, Any]] = []  # timm's: one entry per stage
         for i, (depth, stage_op) in enumerate(zip(depths, ops)):
             dim = base_dim * 2 ** i
-            blocks = [StarBlock(dim, mlp_ratio, stage_op, act, dpr[cur + j]) for j in range(depth)]
-            stages.append(nn.Sequential(ConvBN(prev, dim, 3, 2, 1), *blocks))
+            blocks = [StarBlock(dim, mlp_ratio, stage_op, act, dpr[cur + j], **dd) for j in range(depth)]
+            stages.append(nn.Sequential(ConvBN(prev, dim, 3, 2, 1, **dd), *blocks))
             self.stage_channels.append(dim)
             self.feature_info.append(dict(num_chs=dim, reduction=2 ** (i + 2), module=f"stages.{i}"))
             prev, cur = dim, cur + depth
@@ -163,9 +171,9 @@ class StarNet(TimmApiDefaults, nn.Module):
         # Output stride of each stage: stem /2, then each downsampler /2.
         self.stage_strides: List[int] = [2 ** (i + 2) for i in range(len(depths))]
         self.num_features = self.head_hidden_size = prev
-        self.norm = BatchNorm2d(prev)
+        self.norm = BatchNorm2d(prev, **dd)
         self.global_pool = GlobalPool(global_pool)  # no parameters: the state dict is timm's
-        self.head = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+        self.head = nn.Linear(prev, num_classes, **dd) if num_classes > 0 else nn.Identity()
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:

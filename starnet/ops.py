@@ -248,6 +248,7 @@ class Fusion(nn.Module):
 
     channel_dim = -1  # class defaults: a Fusion pickled before these attributes existed loads as channels-last,
     _out_mult = 1     # element-wise (every op then was)
+    __jit_unused_properties__ = ["kernel_code", "block_kernel_code"]  # registry look-ups: Python, not TorchScript
 
     def __init__(self, op: str, channel_dim: int = -1):
         super().__init__()
@@ -255,11 +256,22 @@ class Fusion(nn.Module):
         self.fn = get_op(op)
         self.channel_dim = channel_dim
         self._out_mult = op_out_mult(op)  # looked up once, not on every forward
+        self._cat_dim = self._concat_dim()
+
+    def _concat_dim(self) -> Optional[int]:
+        # None for an element-wise op: TorchScript decides ``is None`` on a None-valued attribute when it compiles,
+        # so it never compiles the call with ``dim=``, which an element-wise op's function does not take
+        return None if self._out_mult == 1 else self.channel_dim
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "_cat_dim" not in self.__dict__:  # pickled before it: from what the Fusion had
+            self._cat_dim = self._concat_dim()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if self._out_mult == 1:
+        if self._cat_dim is None:
             return self.fn(a, b)
-        return self.fn(a, b, dim=self.channel_dim)
+        return self.fn(a, b, dim=self._cat_dim)
 
     @property
     def kernel_code(self) -> Optional[int]:

@@ -6,7 +6,8 @@ Importing ``starnet`` registers ``starbench_starnet_{s050,s100,s150,s1,s2,s3,s4}
 ``build_model_with_cfg``, so ``pretrained_cfg``,
 ``features_only=True`` and ``pretrained=True`` work as for any timm model. Keyword arguments: starbench's
 (``op``, ``act``, ``init``, ``width``, ``depths``; ``base_dim``/``mlp_ratio`` directly) and timm's usual ones
-(``num_classes``, ``in_chans``, ``drop_rate``, ``drop_path_rate``, ``global_pool``).
+(``num_classes``, ``in_chans``, ``drop_rate``, ``drop_path_rate``, ``global_pool``; ``device``, ``dtype``: where
+the parameters are made, ``device="meta"`` allocating none, as timm's own models do).
 
 Pretrained: with ``op="star"`` the state dict is timm's, so S1-S4 load timm's ``starnet_s*.in1k`` weights from the
 Hugging Face Hub (``pretrained=True``), or a local file offline (``pretrained_cfg_overlay=dict(file=PATH)``).

@@ -8,6 +8,9 @@ module classes, parameters, buffers and state-dict keys stay as they are, so che
 and ``accelerate(model)`` (all off) returns the model to the plain path. Each kernel still falls back to
 PyTorch's ops wherever it does not apply (another device or dtype, eval mode, an op or activation without
 a kernel code in ``starnet.ops``, or a C++ kernel that could not be built: one warning, ``_build.py``).
+A module's kernel path sits under ``if not torch.jit.is_scripting():`` (an ``if`` statement, which TorchScript
+decides when it compiles): the options and the autograd Functions are Python, so ``torch.jit.script`` compiles the
+plain path alone and a scripted model runs PyTorch's ops, whatever its options.
 
 This module knows no model: it imports torch only, so every layer above may use it.
 """

@@ -7,7 +7,7 @@ in registers, over channels_last memory. The input gradient and the forward stay
 
 Opt-in per model (``starnet.accelerate(model, fast_dwconv=True)``; ``trainer.fast_dwconv=true``): the
 kernel is compiled on first use (``_build.py``). Where it cannot be built, or the input is not a float32
-channels_last CPU tensor, the native path runs.
+channels_last CPU tensor, or the module is scripted (TorchScript), the native path runs.
 """
 from __future__ import annotations
 
@@ -111,8 +111,9 @@ class DepthwiseConv2d(nn.Conv2d):
 
     kernels = PLAIN  # per module, set by accelerate(); the class default also covers modules pickled before it
 
-    def __init__(self, dim: int, kernel_size: int = 7, bias: bool = True):
-        super().__init__(dim, dim, kernel_size, 1, kernel_size // 2, groups=dim, bias=bias)
+    def __init__(self, dim: int, kernel_size: int = 7, bias: bool = True, device=None, dtype=None):
+        super().__init__(dim, dim, kernel_size, 1, kernel_size // 2, groups=dim, bias=bias, device=device,
+                         dtype=dtype)
 
     def _fast(self, x: torch.Tensor) -> bool:
         return (self.kernels.fast_dwconv and torch.is_grad_enabled() and x.device.type == "cpu"
@@ -121,14 +122,15 @@ class DepthwiseConv2d(nn.Conv2d):
                 and extension() is not None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fast(x):
-            return _DepthwiseConvFn.apply(x, self.weight, self.bias, self.padding[0])
-        return super().forward(x)
+        if not torch.jit.is_scripting():  # the kernel is an autograd Function, which TorchScript does not compile
+            if self._fast(x):
+                return _DepthwiseConvFn.apply(x, self.weight, self.bias, self.padding[0])
+        return self._conv_forward(x, self.weight, self.bias)  # nn.Conv2d.forward (TorchScript has no super())
 
 
 def depthwise(in_chs: int, out_chs: int, kernel_size: int, stride: int, padding: int,
-              groups: int) -> Optional[DepthwiseConv2d]:
+              groups: int, device=None, dtype=None) -> Optional[DepthwiseConv2d]:
     """A DepthwiseConv2d where these Conv2d arguments describe one (stride 1, same padding), else None."""
     if in_chs == out_chs == groups and stride == 1 and kernel_size % 2 == 1 and padding == kernel_size // 2:
-        return DepthwiseConv2d(in_chs, kernel_size)
+        return DepthwiseConv2d(in_chs, kernel_size, device=device, dtype=dtype)
     return None

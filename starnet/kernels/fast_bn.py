@@ -12,7 +12,7 @@ results do not depend on the thread count's scheduling.
 Opt-in per model (``starnet.accelerate(model, fast_batchnorm=True)``; ``trainer.fast_batchnorm=true``),
 built on first use (``_build.py``). Used by ``BatchNorm2d`` below (and StarNet's stem, with its
 activation) for float32 channels_last CPU inputs in training mode; anything else (eval, NCHW, CUDA,
-other dtypes, ``torch.compile``, an activation without a kernel code) runs PyTorch's. Outputs,
+other dtypes, ``torch.compile``, TorchScript, an activation without a kernel code) runs PyTorch's. Outputs,
 gradients and running statistics equal PyTorch's to float rounding
 (``tests/starnet/kernels/test_fast_bn.py``).
 """
@@ -192,6 +192,22 @@ class BatchNorm2d(torch.nn.BatchNorm2d):
     kernels = PLAIN  # per module, set by accelerate(); the class default also covers modules pickled before it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # the kernel is an autograd Function, which TorchScript does not compile
+            return self._forward_scripted(x)
         y = fast_batch_norm(self, x) if self.kernels.fast_batchnorm else None
         return super().forward(x) if y is None else y
 
+    def _forward_scripted(self, x: torch.Tensor) -> torch.Tensor:
+        """``nn.BatchNorm2d.forward`` restated for TorchScript, which cannot call ``super().forward`` from a
+        subclass: the same ``F.batch_norm`` call and running-statistics update, in train and eval mode."""
+        self._check_input_dim(x)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # a cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        tracked = not self.training or self.track_running_stats  # else the buffers are left as they are
+        return torch.nn.functional.batch_norm(x, self.running_mean if tracked else None,
+                                              self.running_var if tracked else None, self.weight, self.bias,
+                                              batch_stats, momentum, self.eps)

@@ -50,10 +50,27 @@ def test_fx(op):
     generic.check_fx(NAME, dict(SMALL, op=op))
 
 
-def test_torchscript_unsupported():
-    pytest.skip("torch.jit.script: not supported. DemoNet's depthwise conv is starbench's kernel-aware "
-                "DepthwiseConv2d (starnet/kernels/dwconv.py), whose per-model `kernels` options (a Python dataclass "
-                "set by starnet.accelerate()) and C++ autograd Function TorchScript does not compile. torch.fx works.")
+def test_meta_default_cfg():
+    """On the meta device the full default DemoNet costs nothing: timm's own config test, unshrunk."""
+    generic.check_meta_default_cfg(NAME, {})
+
+
+@pytest.mark.parametrize("op", OPS + ["concat"])
+def test_torchscript(op):
+    generic.check_torchscript(NAME, dict(SMALL, op=op, drop_path_rate=0.1))
+
+
+def test_fx_torchscript():
+    generic.check_fx_torchscript(NAME, SMALL)
+
+
+@pytest.mark.parametrize("kwargs", [dict(device="meta"), dict(dtype=torch.bfloat16)], ids=["meta", "bf16"])
+def test_device_and_dtype(kwargs):
+    model = timm.create_model(NAME, **SMALL, **kwargs)
+    device, dtype = torch.device(kwargs.get("device", "cpu")), kwargs.get("dtype", torch.float32)
+    assert all(p.device == device and p.dtype == dtype for p in model.parameters())
+    if device.type == "cpu":
+        assert model(torch.randn(2, 3, 32, 32, dtype=dtype)).dtype == dtype
 
 
 def test_no_pretrained_weights():

@@ -114,6 +114,27 @@ def test_zoo_ops_compute_their_formulas():
     assert Fusion("concat", channel_dim=1)(x, y).shape == (1, 7, 3, 3)  # NCHW, branches of unequal width
 
 
+@pytest.mark.parametrize("op", ["star", "sum", "max", "gate", "concat"])
+@pytest.mark.parametrize("channel_dim", [1, -1])
+def test_every_op_scripts(op, channel_dim):
+    """TorchScript compiles only the call an op takes: an element-wise op's function has no ``dim``."""
+    fusion = Fusion(op, channel_dim=channel_dim)
+    a, b = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    assert torch.equal(torch.jit.script(fusion)(a, b), fusion(a, b))
+
+
+def test_a_fusion_pickled_before_its_concat_dim_concatenates_where_it_did():
+    import pickle
+    x, y = torch.zeros(1, 2, 3, 3), torch.ones(1, 5, 3, 3)
+    wide = Fusion("concat", channel_dim=1)
+    del wide.__dict__["_cat_dim"]
+    assert pickle.loads(pickle.dumps(wide))(x, y).shape == (1, 7, 3, 3)
+    old = Fusion("star")  # from before channel_dim and the out_mult: the class defaults
+    for key in ("_cat_dim", "channel_dim", "_out_mult"):
+        del old.__dict__[key]
+    assert torch.equal(pickle.loads(pickle.dumps(old))(x[:, :1], y[:, :1]), x[:, :1])
+
+
 def test_presets_name_an_op_and_its_activation():
     from starnet.ops import OP_PRESETS, branch_merge, check_op
     assert branch_merge("bilinear", "gelu") == ("star", "none")

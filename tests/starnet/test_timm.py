@@ -56,11 +56,59 @@ def test_fx(op):
     generic.check_fx("starbench_starnet_s050", dict(op=op))
 
 
-def test_torchscript_unsupported():
-    pytest.skip("torch.jit.script: not supported. The kernel-aware modules (starnet/kernels: BatchNorm2d, the "
-                "depthwise conv, the fused MLP) read their per-model `kernels` options, a Python dataclass set by "
-                "starnet.accelerate(), and call C++ kernels through autograd Functions, neither of which "
-                "TorchScript compiles. torch.fx and ONNX export (scripts/export_onnx.py) work.")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_meta_default_cfg(name):
+    """On the meta device the full registered variant costs nothing: timm's own config test, unshrunk."""
+    generic.check_meta_default_cfg(name, {})
+
+
+@pytest.mark.parametrize("op", ["sum", ["sum", "max", "gate", "concat"]], ids=["sum", "zoo"])
+def test_meta_default_cfg_other_ops(op):
+    generic.check_meta_default_cfg("starbench_starnet_s1", dict(op=op))
+
+
+@pytest.mark.parametrize("name,kw", [(f"starbench_starnet_{v}", kw) for v, kw in SMALL.items()],
+                         ids=list(SMALL))
+def test_torchscript(name, kw):
+    generic.check_torchscript(name, kw, size=32)
+
+
+@pytest.mark.parametrize("op", ["sum", ["star", "max", "gate", "concat"], "swiglu"], ids=["sum", "zoo", "swiglu"])
+def test_torchscript_other_ops(op):
+    generic.check_torchscript("starbench_starnet_s050", dict(op=op, drop_path_rate=0.1), size=32)
+
+
+@pytest.mark.parametrize("op", ["star", "sum"])
+def test_fx_torchscript(op):
+    generic.check_fx_torchscript("starbench_starnet_s050", dict(op=op))
+
+
+@pytest.mark.parametrize("kwargs", [dict(device="meta"), dict(dtype=torch.bfloat16),
+                                    dict(device="meta", dtype=torch.float16)], ids=["meta", "bf16", "meta-fp16"])
+def test_device_and_dtype_as_timms_starnet(kwargs):
+    """``device=``/``dtype=`` place every tensor as timm's own starnet_s1 does (same keys, devices, dtypes)."""
+    ours = timm.create_model("starbench_starnet_s1", **kwargs).state_dict()
+    theirs = timm.create_model("starnet_s1", **kwargs).state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all((t.device, t.dtype, t.shape) == (theirs[k].device, theirs[k].dtype, theirs[k].shape)
+               for k, t in ours.items())
+
+
+def test_a_bfloat16_model_runs_in_bfloat16():
+    model = timm.create_model("starbench_starnet_s050", dtype=torch.bfloat16, num_classes=10, width=8).train()
+    out = model(torch.randn(2, 3, 32, 32, dtype=torch.bfloat16))
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and all(p.grad.dtype == torch.bfloat16 for p in model.parameters())
+
+
+def test_device_and_dtype_defaults_build_the_same_model():
+    """Passing the defaults explicitly draws the same initial weights (the training runs' models)."""
+    torch.manual_seed(0)
+    a = create_starnet("s050", op="sum", drop_path=0.1)
+    torch.manual_seed(0)
+    b = create_starnet("s050", op="sum", drop_path=0.1, device="cpu", dtype=torch.float32)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_pretrained_cfgs():

@@ -154,3 +154,14 @@ def test_accelerated_model_reparameterizes_and_evaluates_as_plain():
     with torch.no_grad():
         assert torch.equal(model(x), other(x))  # inference takes PyTorch's ops
         torch.testing.assert_close(model.reparameterize()(x), other(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [starnet_and_batch, demonet_and_batch], ids=["starnet", "demonet"])
+def test_an_accelerated_model_scripts_to_its_plain_path(make):
+    """torch.jit.script of a model with every kernel switched on compiles the plain path: a training-mode forward
+    equals the plain model's."""
+    model, x, _ = make("star")
+    other = copy.deepcopy(model)
+    scripted = torch.jit.script(accelerate(model, **ALL, fused_block=True))
+    with torch.jit.optimized_execution(False):
+        torch.testing.assert_close(scripted(x), other(x))

@@ -66,6 +66,17 @@ def test_native_path_unless_accelerated():
     assert not conv._fast(x)  # per module: accelerating one conv leaves every other one alone
 
 
+def test_scripted_is_the_plain_conv():
+    """TorchScript compiles nn.Conv2d's forward, even after accelerate(): the kernel is an autograd Function."""
+    conv = accelerate(DepthwiseConv2d(8, 7), fast_dwconv=True)
+    scripted = torch.jit.script(conv)
+    x = torch.randn(2, 8, 9, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = scripted(x)
+    assert torch.equal(y, nn.functional.conv2d(x, conv.weight, conv.bias, padding=3, groups=8))
+    y.sum().backward()
+    assert conv.weight.grad is not None and x.grad is not None
+
+
 def test_run_with_fast_dwconv_and_compiled_branches(tiny_cfg, tmp_path, monkeypatch):
     from experiments.entry import run_job
     from starnet.kernels import dwconv as module

@@ -74,6 +74,27 @@ def test_module_uses_the_kernel_only_when_accelerated(fast, monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("kwargs", [{}, dict(momentum=None), dict(track_running_stats=False), dict(affine=False)],
+                         ids=["default", "cumulative", "untracked", "no-affine"])
+def test_scripted_module_is_pytorchs_batchnorm(kwargs, train):
+    """TorchScript compiles the plain path (its restatement of torch's forward), even after accelerate(): outputs
+    and running statistics equal nn.BatchNorm2d's over steps."""
+    torch.manual_seed(0)
+    bn = BatchNorm2d(5, **kwargs).train(train)
+    if bn.running_mean is not None:
+        with torch.no_grad():
+            bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2)
+    ref = nn.BatchNorm2d(5, **kwargs).train(train)
+    ref.load_state_dict(bn.state_dict())
+    scripted = torch.jit.script(accelerate(bn, fast_batchnorm=True))
+    for _ in range(2):
+        x = channels_last(3, 5, 6, 6, scale=2, shift=1)  # a layout the kernel takes eagerly
+        assert torch.equal(scripted(x), ref(x))
+    ours, theirs = scripted.state_dict(), ref.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
 def test_state_dict_is_pytorchs():
     assert BatchNorm2d(8).state_dict().keys() == nn.BatchNorm2d(8).state_dict().keys()
     assert isinstance(BatchNorm2d(8), nn.BatchNorm2d)  # what SyncBatchNorm conversion and ultralytics look for
