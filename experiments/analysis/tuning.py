@@ -23,7 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..records.files import atomic_write, atomic_write_text
 from .jobs import Job
 from .stats import LEVEL, Gap, t_interval
-from .tables import BASE_OP, TEST_OP, TUNABLE, metric_label
+from .tables import BASE_OP, TEST_OP, TUNABLE, metric_label, varied_knobs
+from .tables import _sort_key as _value_order
 
 MD_FILE, CSV_FILE, FIG_FILE = "tuning.md", "tuning.csv", "expected_best.png"
 
@@ -113,11 +114,8 @@ class Tuning:
 
 
 def _sort_key(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return tuple(_sort_key(v) for v in value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (1, value, "")
-    return (2, 0, str(value))
+    """``tables``' order of knob values (None, numbers, text), element by element for a trial's tuple."""
+    return tuple(map(_sort_key, value)) if isinstance(value, tuple) else _value_order(value)
 
 
 def tuned_knobs(jobs: Sequence[Job]) -> Tuple[List[str], List[str]]:
@@ -125,11 +123,7 @@ def tuned_knobs(jobs: Sequence[Job]) -> Tuple[List[str], List[str]]:
     is tuned when it takes several values among the jobs of one op in one cell; knobs that only differ between ops
     (each op at its own tuned setting) are not tuned here."""
     done = [j for j in jobs if j.status == "completed"]
-    values: Dict[str, set] = {}
-    for j in done:
-        for k, v in j.knobs.items():
-            values.setdefault(k, set()).add(v)
-    varied = sorted(k for k, vs in values.items() if len(vs) > 1 and k not in ("op", "seed"))
+    varied = sorted(k for k in varied_knobs(done) if k not in ("op", "seed"))
     axes = [k for k in varied if k not in TUNABLE]
     tuned = []
     for knob in (k for k in varied if k in TUNABLE):
