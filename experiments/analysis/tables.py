@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -79,6 +79,10 @@ class Summary:
     def __post_init__(self) -> None:
         for row in self.rows:  # every row's gaps against this summary's reference
             row.reference, row.test = self.reference, self.ops[0]
+
+    def with_rows(self, rows: List[Row]) -> "Summary":
+        """This summary over other rows (a subset of its pairs): every other field kept, the pooled cache fresh."""
+        return replace(self, rows=rows, _pooled_cache={})
 
     @property
     def multi(self) -> bool:

@@ -476,14 +476,12 @@ def one_cpu_pairs(results: Results, name: str) -> Tuple[Summary, List[str]]:
             dropped.append(f"{summary.axes[0]} {row.key[0]}, seed{'s' if len(gone) > 1 else ''} {runs_text(gone)}")
         rows.append(Row(row.key, {op: {s: v for s, v in seeds.items() if s in keep}
                                   for op, seeds in row.by_op.items()}))
-    return Summary(summary.metric, summary.varied, summary.axes, rows, summary.title, summary.metric_label,
-                   summary.baseline, summary.reference, list(summary.ops)), dropped
+    return summary.with_rows(rows), dropped
 
 
 def without_levels(summary: Summary, levels: Sequence[Any]) -> Summary:
     rows = [r for r in summary.rows if r.key[0] not in levels]
-    return Summary(summary.metric, summary.varied, summary.axes, rows, summary.title, summary.metric_label,
-                   summary.baseline, summary.reference, list(summary.ops))
+    return summary.with_rows(rows)
 
 
 def one_cpu_table(results: Results) -> List[str]:
