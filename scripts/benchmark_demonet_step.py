@@ -1,4 +1,4 @@
-"""DemoNet training-step time per width, the fast default against the plain path and the older switches (issue 12).
+"""DemoNet training-step time per width, the fast default against the plain path and the older switches.
 
     python scripts/benchmark_demonet_step.py --threads 1 [--widths 8,16,32,64] [--patch2-widths 16] [--ops star]
                                              [--acts gelu] [--json out.json]
@@ -6,8 +6,8 @@
 For each (width, patch, op, act), four sides of one training step (forward, label-smoothed cross entropy,
 backward, grad-norm clip, AdamW; batch 128 on 28x28 one-channel images, depth 12) run interleaved in this one
 process, so that a busy machine slows them alike; the ratios are what to compare:
-  plain    trainer.fast_paths=false: PyTorch's own ops (main's default path before issue 12)
-  dw_cb    fast_dwconv + compile_branches (the fastest DemoNet switches before issue 12)
+  plain    trainer.fast_paths=false: PyTorch's own ops (the default before the fast paths)
+  dw_cb    fast_dwconv + compile_branches (the fastest DemoNet switches before the fused block)
   default  what the trainer now does by default on CPU: fused_block with all other switches on, AdamW's
            fused step, and trainer.reuse_freed_memory (the step's memory reused, not faulted in)
   plain+reuse  the plain path with reuse_freed_memory alone: how much of the gain the allocator setting is

@@ -1,5 +1,4 @@
-"""Wall time of one whole DemoNet width sweep, the plain path ("before") against the current defaults ("after")
-(issue 12, target 5).
+"""Wall time of one whole DemoNet width sweep, the plain path ("before") against the current defaults ("after").
 
     python scripts/benchmark_sweep.py [--widths 8,16,32,64] [--ops star,sum] [--seeds 0,1] [--train-size 2048]
                                       [--repeats 2] [--jobs N] [--data auto] [--json sweep.json]
@@ -10,8 +9,8 @@ Each side is one sweep launched the way users launch one, as a subprocess of thi
         trainer.batch_size=128 trainer.threads=1 data.train_size=2048 data.val_size=1000 logger=none
         hydra/launcher=joblib hydra.launcher.n_jobs=<cores> hydra.sweep.dir=<temp dir> trainer.fast_paths=...
 
-  before  trainer.fast_paths=false: PyTorch's plain ops and its default optimizer loop (every switch was off by
-          default on main at 068c763, the state issue 12 measured)
+  before  trainer.fast_paths=false: PyTorch's plain ops and its default optimizer loop (the state before the CPU
+          fast paths existed: every switch off)
   after   the current defaults (trainer.fast_paths=true, every verified fast path on)
 
 The protocol's DemoNet miniature (depth 12, patch 4 = 7x7 tokens on 28x28 Fashion-MNIST, one thread per job, one

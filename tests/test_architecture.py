@@ -149,7 +149,7 @@ def test_no_import_circles(graph):
     assert not circles, f"import circles: {circles}\nedges inside them: " + "; ".join(pairs)
 
 
-# The one import by a computed name: a fusion op the user names by its import path (op=mypkg.ops:my_op, issue 16),
+# The one import by a computed name: a fusion op the user names by its import path (op=mypkg.ops:my_op),
 # which imports the user's module, never one of ours (those are imported by name, above).
 USER_CODE_IMPORTS = {"starnet.ops"}
 
