@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("ultralytics")
 
-import experiments.detect  # noqa: E402,F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # noqa: E402,F401  (before ultralytics: it sets ultralytics' settings dir)
 from experiments.data import fashion_det  # noqa: E402
 from experiments.tasks.detect import datasets  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
