@@ -94,14 +94,16 @@ def allow_safe_load() -> None:
                    GlobalPool, *FUSION_OPS.values()]
         # A weights_only load matches the module path written in the file: checkpoints saved before a class
         # moved name it by its old path (experiments.detect.model.StarNetBackbone, ...), so allow both.
+        # By name only: nothing is imported under the old path.
         old = [(cls, name) for cls, name in _old_paths(classes) if name != f"{cls.__module__}.{cls.__qualname__}"]
         add([*classes, *old])
 
 
 def _old_paths(classes):
-    """(class, the dotted path it was pickled under before the layout change) for the classes that moved.
-    The shim modules (experiments/detect/, starnet/dwconv.py, starnet/fast_bn.py) serve the same checkpoints
-    when ``weights_only`` is off; these names go when they do."""
+    """(class, the dotted path it was pickled under before the layout change on 2026-12-01) for the classes that
+    moved. ``weights_only`` is then the only way to load a checkpoint that names the kernels' old modules (they
+    are gone); the backbone's old module is kept for loads without it (experiments/detect/, whose docstring says
+    when these names go)."""
     before = {"StarNetBackbone": "experiments.detect.model", "DepthwiseConv2d": "starnet.dwconv",
               "BatchNorm2d": "starnet.fast_bn"}
     return [(cls, f"{before[cls.__name__]}.{cls.__qualname__}") for cls in classes if cls.__name__ in before]
