@@ -92,3 +92,16 @@ def test_the_op_zoo_and_an_op_by_import_path_build_the_detector(tmp_path, monkey
         assert backbone_of(model.model).op == op and model.model.yaml["backbone"][0][3][1] in (op, repr(op))
     finally:
         FUSION_OPS.pop(op, None)
+
+
+def test_documented_command_writes_a_yaml_with_the_real_import(tmp_path):
+    """docs/detection.md: ``python -m experiments.tasks.detect.model ... -o FILE``; the file says what to import."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    out = tmp_path / "starnet_s050_sum_yolov8n.yaml"
+    proc = subprocess.run([sys.executable, "-m", "experiments.tasks.detect.model", "--op", "sum", "--nc", "3",
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header = out.read_text().splitlines()[:2]
+    assert header[1] == "# Use: import experiments.tasks.detect.model; ultralytics.YOLO('<this file>')"
