@@ -23,9 +23,8 @@ from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
 
-import experiments.detect  # noqa: F401  (before ultralytics: offline settings)
+from experiments.tasks.detect.env import set_threads  # first: it makes ultralytics offline before it loads
 import torch
-from experiments.tasks.detect.env import set_threads
 from experiments.tasks.detect.model import backbone_of, detector_config
 from experiments.tasks.detect.train import evaluate, load_yolo, train_args, ultralytics_device
 from experiments.tools.cli import positive_int

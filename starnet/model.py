@@ -158,18 +158,14 @@ class StarNet(TimmApiDefaults, nn.Module):
         self.stem = Stem(in_chans, self.stem_dim, act, **dd)
         dpr = drop_path_rates(drop_path, sum(depths))
         stages, prev, cur = [], self.stem_dim, 0
-        self.stage_channels: List[int] = []
         self.feature_info: List[Dict[str, Any]] = []  # timm's: one entry per stage
         for i, (depth, stage_op) in enumerate(zip(depths, ops)):
             dim = base_dim * 2 ** i
             blocks = [StarBlock(dim, mlp_ratio, stage_op, act, dpr[cur + j], **dd) for j in range(depth)]
             stages.append(nn.Sequential(ConvBN(prev, dim, 3, 2, 1, **dd), *blocks))
-            self.stage_channels.append(dim)
-            self.feature_info.append(dict(num_chs=dim, reduction=2 ** (i + 2), module=f"stages.{i}"))
+            self.feature_info.append(dict(num_chs=dim, reduction=_stage_stride(i), module=f"stages.{i}"))
             prev, cur = dim, cur + depth
         self.stages = nn.Sequential(*stages)
-        # Output stride of each stage: stem /2, then each downsampler /2.
-        self.stage_strides: List[int] = [2 ** (i + 2) for i in range(len(depths))]
         self.num_features = self.head_hidden_size = prev
         self.norm = BatchNorm2d(prev, **dd)
         self.global_pool = GlobalPool(global_pool)  # no parameters: the state dict is timm's
@@ -186,23 +182,10 @@ class StarNet(TimmApiDefaults, nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward_stages(self, x: torch.Tensor, indices: Sequence[int] = None) -> List[torch.Tensor]:
-        """Outputs of the stages in ``indices`` (default all; strides ``self.stage_strides``)."""
-        indices = range(len(self.stages)) if indices is None else indices
-        last = max(indices)
-        outs = []
-        x = self.stem(x)
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in indices:
-                outs.append(x)
-            if i == last:
-                break
-        return outs
-
     def _pickled_feature_info(self) -> List[Dict[str, Any]]:
-        return [dict(num_chs=c, reduction=r, module=f"stages.{i}")
-                for i, (c, r) in enumerate(zip(self.stage_channels, self.stage_strides))]
+        # Read from the module tree: each stage opens with its downsampling ConvBN (a Conv2d once folded).
+        return [dict(num_chs=_out_channels(stage[0]), reduction=_stage_stride(i), module=f"stages.{i}")
+                for i, stage in enumerate(self.stages)]
 
     # timm's model API (``timm.create_model("starbench_starnet_s1")``, registered in ``timm_models.py``).
     @torch.jit.ignore
@@ -295,6 +278,15 @@ class StarNet(TimmApiDefaults, nn.Module):
             self.head = fold_norm_into_linear(self.norm, self.head)
             self.norm = nn.Identity()
         return self
+
+
+def _stage_stride(i: int) -> int:
+    """Output stride of stage ``i``: the stem halves the input, then each stage's downsampler."""
+    return 2 ** (i + 2)
+
+
+def _out_channels(layer: nn.Module) -> int:
+    return layer.out_channels if isinstance(layer, nn.Conv2d) else layer.conv.out_channels
 
 
 class DeployStarBlock(nn.Module):

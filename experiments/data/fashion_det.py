@@ -177,7 +177,7 @@ def generate(spec: FashionDetSpec, out_dir: Path, root: Path) -> Path:
                                                                        + "\n")
         # No `path:` key: ultralytics then resolves train/val next to this file, so the folder can move.
         (tmp / "data.yaml").write_text(
-            f"# Fashion-MNIST detection set {spec.name} (experiments/detect/fashion_det.py)\n"
+            f"# Fashion-MNIST detection set {spec.name} (experiments/data/fashion_det.py)\n"
             f"# spec: {json.dumps(asdict(spec))}\n"
             "train: images/train\nval: images/val\n"
             f"nc: {len(CLASSES)}\nnames: {json.dumps(CLASSES)}\n")

@@ -1,19 +1,11 @@
-"""Old import path of the detection task, kept on purpose (the code lives in ``experiments.tasks.detect``
-and ``experiments.data.fashion_det``):
+"""The task's path before it moved to ``experiments.tasks.detect`` (2026-12-01), kept for one reason: ultralytics
+checkpoints pickle the whole model, and those written before the move name their backbone
+``experiments.detect.model.StarNetBackbone``; unpickling imports that module. Among them are the detect_op runs
+behind docs/results/detect_op (its checkpoint check re-evaluates their ``best.pt``). Nothing else may import this
+package.
 
-- ultralytics checkpoints (``<run>/yolo/weights/*.pt``) saved before the move pickle the backbone as
-  ``experiments.detect.model.StarNetBackbone``: unpickling imports that path (``model.py`` here);
-- generated model YAMLs and docs say ``import experiments.detect; ultralytics.YOLO(...)``: importing this
-  package still points ultralytics at offline, project-local settings and registers ``StarNetBackbone``;
-- ``python -m experiments.detect.model`` and ``python -m experiments.detect.fashion_det`` are documented CLIs.
-
-tests/experiments/tasks/detect/test_aliases.py checks all three. New code imports the new paths.
+Delete it (with ``model.py``, ``_old_paths`` in ``experiments/tasks/detect/model.py`` and
+tests/experiments/detect/test_pickles.py) when no checkpoint written before 2026-12-01 must load any more.
+Loading such a checkpoint once and saving it again (``torch.save`` of what ``torch.load(path, weights_only=False)``
+returns) writes the current path, after which it needs neither.
 """
-from experiments.tasks.detect import env  # noqa: F401  (first: configures ultralytics before anything imports it)
-from experiments.data.fashion_det import CLASSES, FashionDetSpec
-from experiments.tasks.detect.model import StarNetBackbone, backbone_of, detector_config, write_config
-from experiments.tasks.detect.report import sweep_report
-from experiments.tasks.detect.train import evaluate, load_yolo, run
-
-__all__ = ["run", "sweep_report", "evaluate", "load_yolo", "StarNetBackbone", "backbone_of", "detector_config",
-           "write_config", "FashionDetSpec", "CLASSES"]

@@ -44,7 +44,7 @@ def test_top_level_knobs_reach_the_model():
     assert model_identity(s1)["width"] == 24 and model_identity(s1)["depth"] == [2, 2, 8, 3]
     custom = compose_cfg("model=starnet", "width=16", "depth=[1,1,2,1]")
     net = build_model(custom, 3, 10)
-    assert net.stage_channels == [16, 32, 64, 128] and [len(s) - 1 for s in net.stages] == [1, 1, 2, 1]
+    assert [info["num_chs"] for info in net.feature_info] == [16, 32, 64, 128] and [len(s) - 1 for s in net.stages] == [1, 1, 2, 1]
 
 
 def test_starnet_rejects_scalar_depth():

@@ -41,7 +41,8 @@ def test_starnet_reparameterized_equals_training_form(variant, op, merge):
         assert rel_err(deploy(x), ref) < 1e-4
         assert rel_err(deploy.to(memory_format=torch.channels_last)(x), ref) < 1e-4
         # stage outputs (the detection backbone) are unchanged too
-        for a, b in zip(deploy.forward_stages(x), model.forward_stages(x)):
+        for a, b in zip(deploy.forward_intermediates(x, intermediates_only=True),
+                        model.forward_intermediates(x, intermediates_only=True)):
             assert rel_err(a, b) < 1e-4
 
 

@@ -48,9 +48,9 @@ def test_per_stage_ops():
 
 def test_stage_outputs_for_detection():
     m = create_starnet("s1", num_classes=0)
-    feats = m.forward_stages(torch.randn(1, 3, 128, 128), indices=(1, 2, 3))
-    assert [f.shape[1] for f in feats] == m.stage_channels[1:] == [48, 96, 192]
-    assert [128 // f.shape[-1] for f in feats] == m.stage_strides[1:] == [8, 16, 32]
+    feats = m.forward_intermediates(torch.randn(1, 3, 128, 128), indices=(1, 2, 3), intermediates_only=True)
+    assert [f.shape[1] for f in feats] == [info["num_chs"] for info in m.feature_info[1:]] == [48, 96, 192]
+    assert [128 // f.shape[-1] for f in feats] == [info["reduction"] for info in m.feature_info[1:]] == [8, 16, 32]
 
 
 def test_init_choice_is_explicit():
@@ -65,7 +65,7 @@ def test_init_choice_is_explicit():
 
 
 def test_overrides_and_errors():
-    assert create_starnet("s1", width=16).stage_channels == [16, 32, 64, 128]
+    assert [info["num_chs"] for info in create_starnet("s1", width=16).feature_info] == [16, 32, 64, 128]
     with pytest.raises(ValueError, match="unknown StarNet variant 's9'"):
         create_starnet("s9")
     with pytest.raises(ValueError, match="width must be a positive integer"):

@@ -29,7 +29,7 @@ QUIET_SETTINGS = {"sync": False, "clearml": False, "comet": False, "dvc": False,
 
 _user_config_dir = "YOLO_CONFIG_DIR" in os.environ
 if "ultralytics" in sys.modules:
-    log.warning("ultralytics was imported before experiments.detect: its settings stay where it put them")
+    log.warning("ultralytics was imported before experiments.tasks.detect: its settings stay where it put them")
 # setdefault: a user who exported these on purpose keeps them.
 os.environ.setdefault("YOLO_CONFIG_DIR", str(DEFAULT_CONFIG_DIR))
 os.environ.setdefault("YOLO_OFFLINE", "1")        # no DNS probe, no analytics, no sentry

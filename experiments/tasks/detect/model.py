@@ -7,8 +7,8 @@ pick them apart, and the neck and head are read at run time from ultralytics' ow
 
 Generate a YAML for plain ultralytics use::
 
-    python -m experiments.detect.model --variant s050 --op sum --nc 80 -o starnet_s050_sum.yaml
-    # then, in Python: import experiments.detect; YOLO("starnet_s050_sum.yaml").train(...)
+    python -m experiments.tasks.detect.model --variant s050 --op sum --nc 80 -o starnet_s050_sum_yolov8n.yaml
+    # then, in Python: import experiments.tasks.detect.model; YOLO("starnet_s050_sum_yolov8n.yaml").train(...)
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ TAPS = (1, 2, 3)  # StarNet stages with strides 8, 16, 32 (P3, P4, P5)
 
 
 class StarNetBackbone(nn.Module):
-    """StarNet stages 1-3 as one ultralytics layer: ``forward(x) -> [P3, P4, P5]``.
+    """StarNet stages 1-3 as one ultralytics layer: ``forward(x) -> [P3, P4, P5]``, the stages' outputs as
+    timm's ``forward_intermediates`` gives them (channels and strides from ``feature_info``).
 
     The YAML row passes every argument explicitly, so a checkpoint's ``model.yaml`` records the
     variant and the op it was trained with."""
@@ -50,14 +51,14 @@ class StarNetBackbone(nn.Module):
         self.variant, self.op = variant, op
         self.body = create_starnet(variant, op=op, act=act, num_classes=0, in_chans=in_chans,
                                    drop_path=drop_path, width=width, depths=depths, init=init)
-        if len(self.body.stage_channels) != 4:
+        if len(self.body.feature_info) != 4:
             raise ValueError(f"the detector taps StarNet stages 1-3 and needs 4 stages, got depths={depths}")
         self.body.norm = nn.Identity()  # the classifier's final norm: not part of the feature maps
-        self.channels: List[int] = [self.body.stage_channels[i] for i in TAPS]
-        self.strides: List[int] = [self.body.stage_strides[i] for i in TAPS]
+        self.channels: List[int] = [self.body.feature_info[i]["num_chs"] for i in TAPS]
+        self.strides: List[int] = [self.body.feature_info[i]["reduction"] for i in TAPS]
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        return self.body.forward_stages(x, TAPS)
+        return self.body.forward_intermediates(x, indices=TAPS, stop_early=True, intermediates_only=True)
 
     @torch.no_grad()
     def fuse(self) -> "StarNetBackbone":
@@ -82,9 +83,9 @@ def allow_safe_load() -> None:
     pickled detector names these classes and the fusion functions, nothing else of ours: the ops registered so far
     (on import, and again by the detect task once the config's op is known: an op by import path)."""
     from starnet import FUSION_OPS
-    from starnet.dwconv import DepthwiseConv2d
+    from starnet.kernels.dwconv import DepthwiseConv2d
+    from starnet.kernels.fast_bn import BatchNorm2d
     from starnet.layers import DropPath, GlobalPool
-    from starnet.fast_bn import BatchNorm2d
     from starnet.model import StarBlock, StarNet, Stem
     from starnet.ops import Fusion
     add = getattr(torch.serialization, "add_safe_globals", None)
@@ -93,12 +94,16 @@ def allow_safe_load() -> None:
                    GlobalPool, *FUSION_OPS.values()]
         # A weights_only load matches the module path written in the file: checkpoints saved before a class
         # moved name it by its old path (experiments.detect.model.StarNetBackbone, ...), so allow both.
+        # By name only: nothing is imported under the old path.
         old = [(cls, name) for cls, name in _old_paths(classes) if name != f"{cls.__module__}.{cls.__qualname__}"]
         add([*classes, *old])
 
 
 def _old_paths(classes):
-    """(class, the dotted path it was pickled under before the layout change) for the classes that moved."""
+    """(class, the dotted path it was pickled under before the layout change on 2026-12-01) for the classes that
+    moved. ``weights_only`` is then the only way to load a checkpoint that names the kernels' old modules (they
+    are gone); the backbone's old module is kept for loads without it (experiments/detect/, whose docstring says
+    when these names go)."""
     before = {"StarNetBackbone": "experiments.detect.model", "DepthwiseConv2d": "starnet.dwconv",
               "BatchNorm2d": "starnet.fast_bn"}
     return [(cls, f"{before[cls.__name__]}.{cls.__qualname__}") for cls in classes if cls.__name__ in before]
@@ -107,11 +112,13 @@ def _old_paths(classes):
 allow_safe_load()
 
 
-def stage_channels(variant: str, width: Optional[int] = None) -> List[int]:
-    if variant not in VARIANTS:
-        raise StarbenchError(f"unknown StarNet variant '{variant}'; valid: {', '.join(VARIANTS)}")
-    base = VARIANTS[variant].base_dim if width is None else int(width)
-    return [base * 2 ** i for i in TAPS]
+def tap_channels(variant: str, width: Optional[int] = None) -> List[int]:
+    """Channels of P3, P4, P5: ``feature_info`` of a StarNet built on the meta device (no memory, no init)."""
+    try:
+        body = create_starnet(variant, width=width, num_classes=0, device="meta")
+    except ValueError as e:  # an unknown variant, a width that is not a positive integer
+        raise StarbenchError(str(e)) from None
+    return [body.feature_info[i]["num_chs"] for i in TAPS]
 
 
 def _stock_yolov8() -> Dict[str, Any]:
@@ -126,7 +133,7 @@ def detector_config(variant: str = "s050", op: Union[str, Sequence[str]] = "star
     SPPF, neck and Detect head (from ultralytics' ``yolov8.yaml``) at the given scale."""
     if scale not in YOLO_SCALES:
         raise StarbenchError(f"unknown YOLOv8 scale '{scale}'; valid: {', '.join(YOLO_SCALES)}")
-    c3, c4, c5 = stage_channels(variant, width)
+    c3, c4, c5 = tap_channels(variant, width)
     stock = _stock_yolov8()
     backbone, head = stock["backbone"], stock["head"]
     # Stock YOLOv8: P3 is layer 4, P4 layer 6, SPPF (on P5) layer 9; the head starts at layer 10.
@@ -185,8 +192,8 @@ def write_config(path: Union[str, Path], config: Dict[str, Any]) -> Path:
         raise StarbenchError(f"{path.name}: ultralytics reads the scale from the file name; put "
                              f"'yolov8{config['scale']}' in it, e.g. starnet_yolov8{config['scale']}.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = ("# StarNet-YOLOv8 detector (generated by experiments/detect/model.py).\n"
-              "# Use: import experiments.detect; ultralytics.YOLO('<this file>')\n")
+    header = ("# StarNet-YOLOv8 detector (generated by experiments/tasks/detect/model.py).\n"
+              "# Use: import experiments.tasks.detect.model; ultralytics.YOLO('<this file>')\n")
     lines = []
     for key, value in config.items():
         if key in ("backbone", "head"):  # one row per line, as ultralytics' own YAMLs

@@ -16,7 +16,7 @@ from ...train.device import resolve_device
 from ...train.models import count_flops, count_params, model_identity
 from .env import set_threads, thread_callbacks
 from .datasets import check_dataset, resolve_data
-from .model import allow_safe_load, detector_config, stage_channels, write_config
+from .model import allow_safe_load, detector_config, tap_channels, write_config
 from .yolo_callbacks import TrainClock, tracker_callbacks
 
 log = logging.getLogger("starbench")
@@ -62,7 +62,7 @@ def _check_model(cfg: DictConfig) -> None:
     from starnet.ops import check_op
     if cfg.model.name != "starnet":
         raise StarbenchError(f"task=detect needs a backbone with stage outputs: model=starnet, not model={cfg.model.name}")
-    stage_channels(cfg.model.variant, cfg.width)  # unknown variant -> StarbenchError
+    tap_channels(cfg.model.variant, cfg.width)  # unknown variant -> StarbenchError
     ops = plain(cfg.op)
     for op in [ops] if isinstance(ops, str) else ops:
         try:

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("ultralytics")
 
-import experiments.detect  # noqa: E402,F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # noqa: E402,F401  (before ultralytics: it sets ultralytics' settings dir)
 from experiments.data import fashion_det  # noqa: E402
 from experiments.tasks.detect import datasets  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
@@ -51,3 +51,13 @@ def test_generated_set_is_deterministic_and_cached(fashion_set, tmp_path):
     assert fashion_det.ensure(SPEC, fashion_set.parent.parent, ROOT) == fashion_set  # cached: no regeneration
     other = fashion_det.FashionDetSpec(**{**SPEC.__dict__, "seed": 4})
     assert other.name != SPEC.name
+
+
+def test_documented_command_runs():
+    """docs/detection.md: ``python -m experiments.data.fashion_det --help``."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "experiments.data.fashion_det", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Fashion-MNIST detection set" in proc.stdout

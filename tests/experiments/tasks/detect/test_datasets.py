@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import experiments.detect  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
 from experiments.errors import StarbenchError
 from experiments.tasks.detect import datasets
 

@@ -3,7 +3,7 @@ import urllib.request
 
 import pytest
 
-import experiments.detect  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
 from tests.experiments.tasks.detect.helpers import no_network
 
 

@@ -3,9 +3,9 @@ and written as a YAML that plain ultralytics loads."""
 import pytest
 import torch
 
-import experiments.detect  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # noqa: F401  (before ultralytics: it sets ultralytics' settings dir)
 from experiments.errors import StarbenchError
-from experiments.tasks.detect.model import TAPS, backbone_of, detector_config, write_config
+from experiments.tasks.detect.model import TAPS, StarNetBackbone, backbone_of, detector_config, write_config
 from starnet import VARIANTS
 from ultralytics.nn.tasks import DetectionModel
 
@@ -17,7 +17,7 @@ def test_detector_builds_for_each_variant_and_op(variant):
         model = DetectionModel(detector_config(variant, op, nc=10), ch=3, nc=10, verbose=False)
         bb = backbone_of(model)
         assert bb.op == op and bb.strides == [8, 16, 32]
-        assert [ch for ch in bb.channels] == [bb.body.stage_channels[i] for i in TAPS]
+        assert bb.channels == [bb.body.feature_info[i]["num_chs"] for i in TAPS]
         params[op] = sum(p.numel() for p in model.parameters())
         strides[op] = model.stride.tolist()
         with torch.no_grad():
@@ -25,6 +25,23 @@ def test_detector_builds_for_each_variant_and_op(variant):
         assert [f.shape[-1] for f in feats] == [8, 4, 2]
     assert strides["star"] == strides["sum"] == [8.0, 16.0, 32.0]
     assert params["star"] == params["sum"]  # the fair comparison: the op is the only difference
+
+
+@pytest.mark.parametrize("op", ["star", "sum", ["sum", "sum", "star", "star"]])
+def test_backbone_features_are_forward_intermediates(op):
+    """The neck reads timm's stage outputs: bit for bit what ``forward_intermediates`` gives for stages 1-3, in
+    training (batch statistics) and eval mode, with channels and strides from ``feature_info``."""
+    torch.manual_seed(0)
+    bb = StarNetBackbone("s050", op, drop_path=0.0)
+    assert bb.strides == [8, 16, 32] and bb.channels == [32, 64, 128]
+    x = torch.randn(2, 3, 96, 96)
+    for training in (True, False):
+        bb.train(training)
+        with torch.no_grad():
+            feats = bb(x)
+            inter = bb.body.forward_intermediates(x, indices=list(TAPS), intermediates_only=True)
+        assert len(feats) == len(inter) == 3 and all(torch.equal(a, b) for a, b in zip(feats, inter))
+        assert [f.shape[1] for f in feats] == bb.channels and [96 // f.shape[-1] for f in feats] == bb.strides
 
 
 def test_backbone_fuse_keeps_outputs():
@@ -75,3 +92,16 @@ def test_the_op_zoo_and_an_op_by_import_path_build_the_detector(tmp_path, monkey
         assert backbone_of(model.model).op == op and model.model.yaml["backbone"][0][3][1] in (op, repr(op))
     finally:
         FUSION_OPS.pop(op, None)
+
+
+def test_documented_command_writes_a_yaml_with_the_real_import(tmp_path):
+    """docs/detection.md: ``python -m experiments.tasks.detect.model ... -o FILE``; the file says what to import."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    out = tmp_path / "starnet_s050_sum_yolov8n.yaml"
+    proc = subprocess.run([sys.executable, "-m", "experiments.tasks.detect.model", "--op", "sum", "--nc", "3",
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header = out.read_text().splitlines()[:2]
+    assert header[1] == "# Use: import experiments.tasks.detect.model; ultralytics.YOLO('<this file>')"

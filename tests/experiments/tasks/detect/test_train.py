@@ -1,5 +1,5 @@
 """task=detect end to end: bad settings refused, a short training run through the entry point, its metrics, and its
-checkpoint reloaded in a fresh process (also through the old import path ``experiments.detect``), offline.
+checkpoint reloaded in a fresh process, offline.
 """
 import json
 import os
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import experiments.detect as det  # noqa: E402  (before ultralytics: it sets ultralytics' settings dir)
+from experiments.tasks.detect import env  # before ultralytics: it sets ultralytics' settings dir
+from experiments.tasks.detect import train as det
 from experiments.errors import StarbenchError
 from experiments.records import config_hash
-from experiments.tasks.detect import env
 from experiments.tasks.detect.model import detector_config
 from tests.conftest import ROOT, compose_cfg
 from tests.experiments.tasks.detect.helpers import NO_NETWORK, S050, TINY, no_network
@@ -90,8 +90,8 @@ def test_checkpoint_reloads_in_a_fresh_process(trained, tmp_path, safe_load):
     script = NO_NETWORK + textwrap.dedent(f"""
         import json
         import torch
-        import experiments.detect as det
-        from experiments.detect.model import backbone_of
+        from experiments.tasks.detect import train as det
+        from experiments.tasks.detect.model import backbone_of
         m = det.evaluate({record['best_checkpoint']!r}, {record['data_yaml']!r}, {record['val_args']['imgsz']},
                          {record['val_args']['batch']}, save_dir={str(tmp_path / 'val')!r})
         model = det.load_yolo({record['best_checkpoint']!r}).model.float().eval()
