@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from experiments.analysis import load_jobs
-from experiments.analysis.tables import default_metric
+from experiments.analysis.summary import default_metric
 from experiments.analysis.tuning import summarize_tuning
 from experiments.errors import StarbenchError
 from experiments.records import atomic_write_text

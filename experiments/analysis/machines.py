@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .jobs import Job
-from .tables import Summary, format_value, row_label
+from .format import format_value
+from .summary import Summary, row_label
 
 MACHINES_FILE = "machines.json"
 ATTRIBUTED_MARK = "*"

@@ -30,13 +30,15 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from ..errors import StarbenchError
 from .jobs import Job, load_jobs
+from .format import format_mean_std
 from .machines import machine_of, machine_report
 from .pooled import Pooled, bonferroni
 from .probe import summarize_probes
 from .reruns import compare_reruns
 from .stats import LEVEL, Gap, gap_p_value, holm, mean_std, p_value, paired_diffs, paired_gap, t_interval, trend
 from .sweep import keep_only, sweep_baseline
-from .tables import Row, Summary, gaps_by_level, markdown_table, summarize, trend_of
+from .summary import Row, Summary, gaps_by_level, summarize, trend_of
+from .tables import markdown_table
 
 ALPHA = 1 - LEVEL
 BEGIN = re.compile(r"^<!-- generated: (?P<name>[\w:.-]+)(?: \(.*\))? -->$")
@@ -562,8 +564,7 @@ def duplicate_table(results: Results) -> List[str]:
         values["na"].setdefault(j.get("op"), {})[j.get("seed")] = j.metric("top1")
     for op in ("sum", "star"):
         a, b = values["fig"].get(op, {}), values["na"].get(op, {})
-        pm = lambda v: f"{mean_std(list(v.values()))[0]:.2f} ± {mean_std(list(v.values()))[1]:.2f}"  # noqa: E731
-        lines.append(f"| {op} | {pm(a)} | {pm(b)} | {gap_text(paired_gap(a, b))} |")
+        lines.append(f"| {op} | {format_mean_std(list(a.values()))} | {format_mean_std(list(b.values()))} | {gap_text(paired_gap(a, b))} |")
     gaps = {k: paired_diffs(values[k].get("sum", {}), values[k].get("star", {})) for k in ("fig", "na")}
     lines.append(f"| star − sum | {gap_text(t_interval(list(gaps['fig'].values())))} "
                  f"| {gap_text(t_interval(list(gaps['na'].values())))} "
