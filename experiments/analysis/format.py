@@ -46,7 +46,6 @@ def format_op(op: Any) -> str:
     return f"[{','.join(map(str, op))}]" if isinstance(op, (list, tuple)) else str(op)
 
 
-
 def value_order(value: Any) -> Tuple[int, Any]:
     """The order of a knob's values in every table: None, then numbers by size (1/2/4/16, not 1/16/2/4), then text."""
     if value is None:

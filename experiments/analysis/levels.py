@@ -38,7 +38,6 @@ def two_level_lines(summary: Summary) -> List[str]:
     return lines
 
 
-
 def trend_lines(summary: Summary) -> List[str]:
     """With one numeric axis of three or more levels (fig1_width's widths, table3_depth's depths): for each
     compared op, how the paired gap changes per doubling of the axis, fitted per seed (the slope of its gaps on

@@ -4,13 +4,10 @@ its section of summary.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from .format import as_key, format_value, value_order
 from .jobs import Job
-
-if TYPE_CHECKING:
-    from .summary import Summary
 
 # docs/protocol.md, "a trained regime": a model must beat the linear baseline clearly and have plateaued.
 BASELINE_MARGIN = 2.0
@@ -23,7 +20,6 @@ def last_epoch_gain(job: Job, metric: str) -> Optional[float]:
     history = [row.get(metric) for row in job.record.get("history") or [] if isinstance(row, dict)]
     history = [v for v in history if isinstance(v, (int, float))]
     return history[-1] - history[-2] if len(history) >= 2 else None
-
 
 
 @dataclass
@@ -47,33 +43,25 @@ class Regime:
         return list({id(j): j for j in (*self.low, *self.rising)}.values())
 
 
-
-def regime_of(jobs: Sequence[Job], summary: Summary) -> Optional[Regime]:
-    """The trained-regime check of ``jobs`` against ``summary.baseline`` (None without a baseline or a completed run)."""
-    done = [j for j in jobs if j.metric(summary.metric) is not None]
-    if summary.baseline is None or not done:
+def regime_of(jobs: Sequence[Job], metric: str, baseline: Optional[float]) -> Optional[Regime]:
+    """The trained-regime check of ``jobs``' ``metric`` against the linear ``baseline`` (None without a baseline or a
+    completed run)."""
+    done = [j for j in jobs if j.metric(metric) is not None]
+    if baseline is None or not done:
         return None
-    gains = {j.name: last_epoch_gain(j, summary.metric) for j in done}
-    return Regime(summary.baseline, done,
-                  low=[j for j in done if j.metric(summary.metric) < summary.baseline + BASELINE_MARGIN],
+    gains = {j.name: last_epoch_gain(j, metric) for j in done}
+    return Regime(baseline, done,
+                  low=[j for j in done if j.metric(metric) < baseline + BASELINE_MARGIN],
                   rising=[j for j in done if gains[j.name] is not None and gains[j.name] >= PLATEAU_GAIN],
                   unmeasured=[j for j in done if gains[j.name] is None], gains=gains)
 
 
-
-def check_regime(jobs: Sequence[Job], summary: Summary) -> Optional[Regime]:
-    """``summary.regime`` from ``jobs`` and ``summary.baseline`` (set once the baseline is known)."""
-    summary.regime = regime_of(jobs, summary)
-    return summary.regime
-
-
-
-def regime_lines(summary: Summary) -> List[str]:
-    """The trained-regime check of summary.md: how many runs beat the baseline by the margin and plateaued."""
-    regime = summary.regime
+def regime_lines(regime: Optional[Regime], axes: Sequence[str], metric: str) -> List[str]:
+    """The trained-regime check's section of summary.md: how many runs beat the baseline by the margin and plateaued,
+    the flagged runs named by their ``axes``, op and seed."""
     if regime is None:
         return []
-    done, gains, metric = regime.done, regime.gains, summary.metric
+    done, gains = regime.done, regime.gains
     measured = len(done) - len(regime.unmeasured)
     lines = ["", "## Trained-regime check (docs/protocol.md)", "",
              f"- {len(done) - len(regime.low)} of {len(done)} runs beat the linear baseline ({regime.baseline:.2f}%) "
@@ -87,10 +75,10 @@ def regime_lines(summary: Summary) -> List[str]:
                      "whether they plateaued is not measured.")
 
     def knobs(job: Job) -> List[Any]:  # by its knobs, the same whether read from run dirs or from W&B
-        return [as_key(job.get(k)) for k in (*summary.axes, "op", "seed")]
+        return [as_key(job.get(k)) for k in (*axes, "op", "seed")]
 
     def name(job: Job) -> str:
-        return ", ".join(f"{k}={format_value(v)}" for k, v in zip((*summary.axes, "op", "seed"), knobs(job)))
+        return ", ".join(f"{k}={format_value(v)}" for k, v in zip((*axes, "op", "seed"), knobs(job)))
 
     flagged = sorted(regime.flagged, key=lambda j: [value_order(v) for v in knobs(j)])  # width 8 before 12
     if flagged:

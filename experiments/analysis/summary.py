@@ -13,7 +13,7 @@ from ..errors import StarbenchError
 from .format import as_key, format_op, format_value, value_order
 from .jobs import Job
 from .pooled import Pooled, pooled
-from .regime import BASELINE_MARGIN, PLATEAU_GAIN, Regime
+from .regime import BASELINE_MARGIN, PLATEAU_GAIN, Regime, regime_of
 from .stats import Gap, paired_diffs, paired_gap, trend
 
 BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
@@ -51,11 +51,9 @@ class Row:
         return self.gap_of(self.test)
 
 
-
 class Caveat(NamedTuple):
     flag: str   # a few words, for the figure's title and the W&B report's title
     text: str   # the sentence summary.md and the W&B report open with
-
 
 
 @dataclass
@@ -153,14 +151,12 @@ class Summary:
         return None
 
 
-
 def compared_ops(ops: Sequence[Any], reference: Any = BASE_OP) -> List[Any]:
     """The ops that get a gap against ``reference``: every op that is a name (a per-stage op list is not),
     star first, then by name; star (or sum) when the sweep has no other."""
     named = sorted({op for op in ops if isinstance(op, str) and op != reference},
                    key=lambda op: (op != TEST_OP, op))
     return named or [TEST_OP if reference != TEST_OP else BASE_OP]
-
 
 
 def varied_knobs(jobs: Sequence[Job]) -> List[str]:
@@ -172,7 +168,6 @@ def varied_knobs(jobs: Sequence[Job]) -> List[str]:
     varied = [k for k, vs in values.items() if len(vs) > 1]
     rank = {k: i for i, k in enumerate((*PAIR_KEYS, *AXIS_PRIORITY))}
     return sorted(varied, key=lambda k: (rank.get(k, len(rank)), k))
-
 
 
 def per_op_values(jobs: Sequence[Job], knob: str, cells: Sequence[str]) -> Dict[Tuple[Any, ...], set]:
@@ -217,7 +212,6 @@ def choose_axes(jobs: Sequence[Job], varied: Sequence[str]) -> List[str]:
     return axes
 
 
-
 def _title(jobs: Sequence[Job], axes: Sequence[str], reference: Any = BASE_OP,
            ops: Sequence[Any] = (TEST_OP,)) -> str:
     """"Star vs sum: DemoNet (depth 12) on fashion_mnist (4 epochs, 3 seeds)", from the completed jobs."""
@@ -253,7 +247,6 @@ def _title(jobs: Sequence[Job], axes: Sequence[str], reference: Any = BASE_OP,
             f"{'/'.join(values('data', 'data.name')) or 'data?'} ({', '.join(detail)})")
 
 
-
 def metric_label(jobs: Sequence[Job], metric: str) -> str:
     tasks = {j.record.get("task") for j in jobs if j.status == "completed"}
     if len(tasks) == 1 and (next(iter(tasks)), metric) in TASK_METRIC_LABELS:
@@ -265,12 +258,10 @@ def metric_label(jobs: Sequence[Job], metric: str) -> str:
     return label
 
 
-
 def default_metric(jobs: Sequence[Job]) -> str:
     """mAP50-95 for a sweep of detectors, top-1 otherwise."""
     tasks = {j.record.get("task") for j in jobs if j.status == "completed"}
     return "map50_95" if tasks == {"detect"} else "top1"
-
 
 
 def summarize(jobs: Sequence[Job], metric: Optional[str] = None, reference: Optional[str] = None) -> Summary:
@@ -302,6 +293,11 @@ def summarize(jobs: Sequence[Job], metric: Optional[str] = None, reference: Opti
                    reference=reference, ops=ops)
 
 
+def check_regime(jobs: Sequence[Job], summary: Summary) -> Optional[Regime]:
+    """``summary.regime`` from ``jobs`` and ``summary.baseline`` (set once the baseline is known)."""
+    summary.regime = regime_of(jobs, summary.metric, summary.baseline)
+    return summary.regime
+
 
 def row_label(summary: Summary, row: Row) -> str:
     if not summary.axes:
@@ -309,7 +305,6 @@ def row_label(summary: Summary, row: Row) -> str:
     if len(summary.axes) == 1:
         return format_value(row.key[0])
     return ", ".join(f"{a}={format_value(v)}" for a, v in zip(summary.axes, row.key))
-
 
 
 def has_trend(summary: Summary) -> bool:
@@ -321,12 +316,10 @@ def has_trend(summary: Summary) -> bool:
         isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels)
 
 
-
 def gaps_by_level(summary: Summary, op: Any) -> Dict[Any, Dict[Any, float]]:
     """level of the one axis -> seed -> paired gap op − reference."""
     return {row.key[0]: paired_diffs(row.by_op.get(summary.reference, {}), row.by_op.get(op, {}))
             for row in summary.rows}
-
 
 
 def trend_of(summary: Summary, op: Any) -> Gap:

@@ -25,8 +25,7 @@ from .jobs import Job, load_jobs, read_yaml
 from .machines import machine_report
 from .machines import markdown as machines_markdown
 from .format import format_value
-from .regime import check_regime
-from .summary import Summary, summarize
+from .summary import Summary, check_regime, summarize
 from .tables import write_csv, write_markdown
 from .tuning import summarize_tuning, write_tuning
 from .wandb_runs import log_to_wandb

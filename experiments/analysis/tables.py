@@ -17,9 +17,9 @@ from .levels import trend_lines, two_level_lines
 from .pooled import as_dict as pooled_fields
 from .pooled import markdown as pooled_markdown
 from .pooled import markdown_many as pooled_markdown_many
-from .regime import check_regime, last_epoch_gain, regime_lines
+from .regime import last_epoch_gain, regime_lines
 from .stats import LEVEL
-from .summary import Summary, op_settings, row_label
+from .summary import Summary, check_regime, op_settings, row_label
 
 METRICS = ("epoch", "top1", "top5", "best_top1", "params", "flops", "train_time_s", "train_images_per_s")
 # Record fields that name a run rather than measure it (so they are not extra metric columns).
@@ -32,7 +32,6 @@ def extra_metric_names(jobs: Sequence[Job]) -> List[str]:
     names = {k for j in jobs for k, v in j.record.items()
              if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return sorted(names - set(METRICS) - IDENTITY)
-
 
 
 def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
@@ -56,7 +55,6 @@ def write_csv(jobs: Sequence[Job], summary: Summary, path: Path) -> None:
     atomic_write_text(path, out.getvalue())
 
 
-
 def markdown_table(summary: Summary) -> List[str]:
     heads = summary.axes or ["runs"]
     base, test = summary.reference, summary.ops[0]
@@ -71,7 +69,6 @@ def markdown_table(summary: Summary) -> List[str]:
         lines.append(f"| {' | '.join(keys)} | {format_mean_std(row.values(base))} | {format_mean_std(row.values(test))} "
                      f"| {format_gap(gap)} | {gap.n} | {format_significant(gap)} |")
     return lines
-
 
 
 def _long_table(summary: Summary, heads: Sequence[str]) -> List[str]:
@@ -90,7 +87,6 @@ def _long_table(summary: Summary, heads: Sequence[str]) -> List[str]:
     return lines
 
 
-
 def op_setting_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
     """Where each op ran at its own setting (its tuned lr, say): which, per row, since the gap compares op+setting."""
     settings = op_settings(jobs, summary.varied)
@@ -106,7 +102,6 @@ def op_setting_lines(jobs: Sequence[Job], summary: Summary) -> List[str]:
         lines.append("| " + " | ".join(format_value(v) for v in (*key, *seen[key])) + " |")
     lines += ["", "The gaps above compare each op at its own setting (e.g. its tuned learning rate), not at a shared one."]
     return lines
-
 
 
 def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: str,
@@ -160,7 +155,7 @@ def write_markdown(jobs: Sequence[Job], summary: Summary, path: Path, source: st
     lines += op_setting_lines(jobs, summary)
     lines += two_level_lines(summary)
     lines += trend_lines(summary)
-    lines += regime_lines(summary)
+    lines += regime_lines(summary.regime, summary.axes, summary.metric)
     lines += [*extra]
     bad = [j for j in jobs if j.status != "completed"]
     if bad:

@@ -24,8 +24,7 @@ from ..errors import StarbenchError
 from ..records import sweep_group
 from .jobs import Job, load_jobs
 from .sweep import sweep_baseline
-from .regime import check_regime
-from .summary import Summary, row_label, summarize
+from .summary import Summary, check_regime, row_label, summarize
 from .wandb_charts import GAP_CHART, GAP_CI_CHART, numeric_axis, table_key
 
 MD_FILE = "summary.md"
