@@ -1,13 +1,14 @@
 """How the gap changes along the sweep's one axis: between its two levels (no_act: gelu to none, the paper's Table 4
 question) or per doubling of a numeric axis of three or more levels (fig1_width's widths, table3_depth's depths;
-docs/protocol.md, amendment 4). Sections of summary.md; nothing for other sweeps."""
+docs/protocol.md, amendment 4): the statistics (``trend_of``, ``gaps_by_level``; the figure and the docs' tables use
+them too) and their sections of summary.md, empty for other sweeps."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
 from .format import format_gap, format_op, format_significant, format_value
-from .stats import LEVEL, paired_diffs, paired_gap
-from .summary import Row, Summary, has_trend, trend_of
+from .stats import LEVEL, Gap, paired_diffs, paired_gap, trend
+from .summary import Row, Summary
 
 
 def two_level_lines(summary: Summary) -> List[str]:
@@ -36,6 +37,26 @@ def two_level_lines(summary: Summary) -> List[str]:
               f"its mean and {LEVEL:.0%} t interval. Gap: the same for the paired gap op − {ref}, so a positive value "
               f"means {ref} loses more (or gains less) than the op."]
     return lines
+
+
+def has_trend(summary: Summary) -> bool:
+    """One numeric axis of three or more positive levels: the sweeps with a trend statistic (amendment 4)."""
+    if len(summary.axes) != 1:
+        return False
+    levels = [row.key[0] for row in summary.rows]
+    return len(levels) >= 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels)
+
+
+def gaps_by_level(summary: Summary, op: Any) -> Dict[Any, Dict[Any, float]]:
+    """level of the one axis -> seed -> paired gap op − reference."""
+    return {row.key[0]: paired_diffs(row.by_op.get(summary.reference, {}), row.by_op.get(op, {}))
+            for row in summary.rows}
+
+
+def trend_of(summary: Summary, op: Any) -> Gap:
+    """``op``'s gap change per doubling of the sweep's one axis (``stats.trend``)."""
+    return trend(gaps_by_level(summary, op))
 
 
 def trend_lines(summary: Summary) -> List[str]:

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .jobs import Job
 from .format import format_value
+from .jobs import Job
 from .summary import Summary, row_label
 
 MACHINES_FILE = "machines.json"

@@ -14,7 +14,7 @@ from .format import as_key, format_op, format_value, value_order
 from .jobs import Job
 from .pooled import Pooled, pooled
 from .regime import BASELINE_MARGIN, PLATEAU_GAIN, Regime, regime_of
-from .stats import Gap, paired_diffs, paired_gap, trend
+from .stats import Gap, paired_gap
 
 BASE_OP, TEST_OP = "sum", "star"   # the default reference op, and the op listed first among the others
 METRIC_LABELS = {"top1": "Top-1 accuracy", "top5": "Top-5 accuracy", "best_top1": "Best-epoch top-1 accuracy",
@@ -305,24 +305,3 @@ def row_label(summary: Summary, row: Row) -> str:
     if len(summary.axes) == 1:
         return format_value(row.key[0])
     return ", ".join(f"{a}={format_value(v)}" for a, v in zip(summary.axes, row.key))
-
-
-def has_trend(summary: Summary) -> bool:
-    """One numeric axis of three or more positive levels: the sweeps with a trend statistic (amendment 4)."""
-    if len(summary.axes) != 1:
-        return False
-    levels = [row.key[0] for row in summary.rows]
-    return len(levels) >= 3 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in levels)
-
-
-def gaps_by_level(summary: Summary, op: Any) -> Dict[Any, Dict[Any, float]]:
-    """level of the one axis -> seed -> paired gap op − reference."""
-    return {row.key[0]: paired_diffs(row.by_op.get(summary.reference, {}), row.by_op.get(op, {}))
-            for row in summary.rows}
-
-
-def trend_of(summary: Summary, op: Any) -> Gap:
-    """``op``'s gap change per doubling of the sweep's one axis (``stats.trend``)."""
-    return trend(gaps_by_level(summary, op))
-

@@ -21,10 +21,10 @@ from ..errors import StarbenchError
 from ..records import one_line
 from .baseline import data_key, linear_baseline
 from .figures import plot
+from .format import format_value
 from .jobs import Job, load_jobs, read_yaml
 from .machines import machine_report
 from .machines import markdown as machines_markdown
-from .format import format_value
 from .summary import Summary, check_regime, summarize
 from .tables import write_csv, write_markdown
 from .tuning import summarize_tuning, write_tuning

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..records.files import atomic_write, atomic_write_text
+from .format import value_order
 from .jobs import Job
 from .stats import LEVEL, Gap, t_interval
-from .format import value_order
 from .summary import BASE_OP, PAIR_KEYS, TEST_OP, TUNABLE, metric_label, per_op_values, varied_knobs
 
 MD_FILE, CSV_FILE, FIG_FILE = "tuning.md", "tuning.csv", "expected_best.png"

@@ -32,12 +32,13 @@ from ..errors import StarbenchError
 from ..records import atomic_write_text
 from .format import format_mean_std
 from .jobs import Job, load_jobs
+from .levels import gaps_by_level, trend_of
 from .machines import machine_of, machine_report
 from .pooled import Pooled, bonferroni
 from .probe import PROBE_FILE, summarize_probes
 from .reruns import compare_reruns
 from .stats import LEVEL, Gap, gap_p_value, holm, mean_std, p_value, paired_diffs, paired_gap, t_interval, trend
-from .summary import Row, Summary, gaps_by_level, summarize, trend_of
+from .summary import Row, Summary, summarize
 from .sweep import keep_only, sweep_baseline
 from .tables import markdown_table
 

@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import StarbenchError
 from ..records import say_wandb_mode, sweep_group, wandb_mode
+from .format import format_significant, format_value
 from .jobs import Job, knobs_of
 from .pooled import as_dict as pooled_fields
 from .stats import mean_std
-from .format import format_significant, format_value
 from .summary import Summary
 from .wandb_charts import gap_charts
 

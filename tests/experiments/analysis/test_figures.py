@@ -75,7 +75,7 @@ def footnote(fig):
 
 def test_width_sweep_draws_the_trend_per_doubling_on_a_log2_axis(monkeypatch, tmp_path):
     from experiments.analysis.figures import plot
-    from experiments.analysis.summary import trend_of
+    from experiments.analysis.levels import trend_of
     captured = capture(monkeypatch)
     summary = summary_of(["width"], [(8,), (16,), (32,), (48,)], n=4)
     for i, row in enumerate(summary.rows):  # gaps that shrink with width, a little differently per seed
