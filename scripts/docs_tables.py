@@ -16,19 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List
 
-from experiments.analysis.verdict import Results, blocks_in, known_intervals, render, stale_quotes
+from experiments.analysis.verdict import default_pages, update_pages
 from experiments.errors import StarbenchError
-from experiments.records import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_pages(root: Path) -> List[Path]:
-    pages = [root / "docs" / "reproduction.md", root / "README.md",
-             *sorted((root / "docs" / "results").rglob("README.md"))]
-    return [p for p in pages if p.exists()]
 
 
 def main(argv=None) -> int:
@@ -38,23 +30,8 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a stale block or an "
                         "interval no record gives")
     args = parser.parse_args(argv)
-    pages = args.pages or default_pages(ROOT)
     try:
-        results = Results(args.results)
-        problems: List[str] = []
-        known = known_intervals(results) if args.check else []
-        for page in pages:
-            text = page.read_text()
-            new = render(text, results) if blocks_in(text) else text
-            if args.check:
-                if new != text:
-                    problems.append(f"{page}: generated blocks are stale ({', '.join(blocks_in(text))}); run "
-                                    "python scripts/docs_tables.py")
-                problems += [f"{page}:{line}: '{quote}' is no statistic of the records"
-                             for line, quote in stale_quotes(new, known)]
-            elif new != text:
-                atomic_write_text(page, new)
-                print(f"rewrote {page}")
+        problems = update_pages(args.pages or default_pages(ROOT), args.results, check=args.check)
     except (StarbenchError, OSError) as e:
         print(f"docs_tables: error: {e}", file=sys.stderr)
         return 1

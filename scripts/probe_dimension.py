@@ -33,106 +33,13 @@ probed again when its probe.json is missing, stale (other settings, another conf
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Optional
 
-import torch
-from omegaconf import OmegaConf
-
-from demonet import DemoNet
-from experiments.analysis.figures import DATA_LABELS
-from experiments.analysis.probe import PROBE_TEST, PROBE_TRAIN, RANK_IMAGES, probe_model, plot_probes, summarize_probes
-from experiments.data import build_data
+from experiments.analysis.probe import (PROBE_FILE, PROBE_TEST, PROBE_TRAIN, RANK_IMAGES, probe_dimension,
+                                        probe_settings)
 from experiments.errors import StarbenchError
-from experiments.records import METRICS_FILE, atomic_write_text
 from experiments.tools.export import model_from_run
-from experiments.train.trainer import CHECKPOINT
-
-PREDICTION = ("star's fused hidden features span more dimensions (higher effective rank) than sum's at the same "
-              "width (Ma et al., CVPR 2024, sec. 3: about d²/2 implicit dimensions, a number that grows with width)")
-
-
-PROBE_FILE = "probe.json"  # a completed run's own probe result, beside its metrics.json
-
-
-def settings_of(args) -> dict:
-    return {"images": args.images, "probe_train": args.probe_train, "probe_test": args.probe_test}
-
-
-def saved_probe(run_dir: Path, settings: dict) -> Optional[dict]:
-    """The run's probe.json result when it was measured with ``settings`` on this run's configuration, else None."""
-    try:
-        saved = json.loads((run_dir / PROBE_FILE).read_text())
-        metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if (not isinstance(saved, dict) or saved.get("settings") != settings or metrics.get("status") != "completed"
-            or saved.get("config_hash") != metrics.get("config_hash") or not isinstance(saved.get("run"), dict)):
-        return None
-    return {**saved["run"], "run_dir": str(run_dir)}
-
-
-def check_run(run_dir: Path, cached: bool = False) -> None:
-    """A trained DemoNet classification run (with its checkpoint, unless ``cached``: its probe.json is usable),
-    or a StarbenchError saying what it is instead."""
-    config = run_dir / ".hydra" / "config.yaml"
-    if not run_dir.is_dir():
-        raise StarbenchError(f"{run_dir} {'is not a directory' if run_dir.exists() else 'does not exist'}")
-    if not config.is_file():
-        raise StarbenchError(f"{run_dir} is not a run dir (no .hydra/config.yaml)")
-    cfg = OmegaConf.load(config)
-    task = OmegaConf.select(cfg, "task.name")
-    model = OmegaConf.select(cfg, "model.name")
-    if task != "classify" or model != "demonet":
-        raise StarbenchError(f"{run_dir} is a {model} {task} run; the probe covers DemoNet classification runs")
-    if not cached and not (run_dir / CHECKPOINT).is_file():
-        raise StarbenchError(f"{run_dir} has no {CHECKPOINT} (not trained yet?)"
-                             + (f" and no {PROBE_FILE} measured with these settings" if (run_dir / PROBE_FILE).exists()
-                                else ""))
-
-
-def probe_run(run_dir: Path, args) -> dict:
-    check_run(run_dir)
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    model, _ = model_from_run(run_dir)
-    if not isinstance(model, DemoNet):
-        raise StarbenchError(f"{run_dir} did not build a DemoNet ({type(model).__name__})")
-    if cfg.data.name == "imagenet":
-        raise StarbenchError(f"{run_dir} trained on ImageNet folders; the probe needs an in-memory data set")
-    data = build_data(cfg.data, cfg.trainer, seed=int(cfg.seed), device=torch.device("cpu"))
-    result = probe_model(model, data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes,
-                         rank_images=args.images, probe_train=args.probe_train, probe_test=args.probe_test)
-    metrics = {}
-    try:
-        metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        pass
-    op = OmegaConf.to_container(cfg.op) if OmegaConf.is_list(cfg.op) else cfg.op
-    run = {"run_dir": str(run_dir), "op": op if isinstance(op, str) else "[" + ",".join(map(str, op)) + "]",
-           "act": cfg.model.get("act"), "width": int(cfg.width), "depth": int(cfg.depth), "seed": int(cfg.seed),
-           "data": cfg.data.name, "top1": metrics.get("top1"), "status": metrics.get("status"), "probe": result}
-    if metrics.get("status") == "completed":  # an unfinished run's checkpoint is not the model it will be
-        atomic_write_text(run_dir / PROBE_FILE, json.dumps({"settings": settings_of(args), "config_hash":
-                                                             metrics.get("config_hash"), "run": run}, indent=1) + "\n")
-    return run
-
-
-def verdict_lines(groups) -> list:
-    """Per (width, depth) with both star and sum: star's and sum's effective rank and whether star's is higher."""
-    by = {(g["op"], g["width"], g["depth"]): g for g in groups}
-    lines = []
-    for (op, width, depth) in sorted(k for k in by if k[0] == "star"):
-        other = by.get(("sum", width, depth))
-        if other is None:
-            continue
-        s, t = by[(op, width, depth)]["effective_rank"], other["effective_rank"]
-        apart = s["lo"] is not None and t["hi"] is not None and (s["lo"] > t["hi"] or s["hi"] < t["lo"])
-        lines.append(f"width {width}, depth {depth}: effective rank star {s['mean']:.1f} vs sum {t['mean']:.1f} "
-                     f"({'star higher' if s['mean'] > t['mean'] else 'star NOT higher'}"
-                     f"{', intervals apart' if apart else ''}; hidden width {3 * width})")
-    return lines
 
 
 def main(argv=None) -> int:
@@ -149,40 +56,13 @@ def main(argv=None) -> int:
     ap.add_argument("--recompute", action="store_true", help=f"probe every run from its checkpoint, even one whose "
                     f"{PROBE_FILE} has these settings")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        settings = settings_of(args)
-        saved = {d: None if args.recompute else saved_probe(d, settings) for d in args.run_dirs}
-        for run_dir in args.run_dirs:  # every dir checked before any is probed: a typo fails at once
-            check_run(run_dir, cached=saved[run_dir] is not None)
-        runs = []
-        for run_dir in args.run_dirs:
-            run = saved[run_dir] or probe_run(run_dir, args)
-            runs.append(run)
-            if saved[run_dir]:
-                print(f"reused {run_dir}/{PROBE_FILE} (measured with these settings)", file=sys.stderr)
-                continue
-            capped = run["probe"]["tokens"] < 3 * run["width"]
-            print(f"probed {run_dir}" + (f" (warning: {run['probe']['tokens']} tokens < hidden width "
-                  f"{3 * run['width']}: the rank statistics are capped by the tokens; raise --images)"
-                  if capped else ""), file=sys.stderr)
+        lines = probe_dimension(args.run_dirs, args.out, probe_settings(args.images, args.probe_train, args.probe_test),
+                                model_from_run, recompute=args.recompute, threads=args.threads)
     except StarbenchError as e:
         print(f"probe_dimension: error: {e}", file=sys.stderr)
         return 1
-    groups = summarize_probes(runs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path, fig_path = args.out / "probe_dimension.json", args.out / "probe_dimension.png"
-    atomic_write_text(json_path, json.dumps({"prediction": PREDICTION, "images": args.images,
-                                             "probe_train": args.probe_train, "probe_test": args.probe_test,
-                                             "groups": groups, "runs": runs}, indent=1) + "\n")
-    data = sorted({DATA_LABELS.get(r["data"], r["data"]) for r in runs})
-    plot_probes(groups, fig_path, f"Implicit-dimension probe: DemoNet on {'/'.join(data)} "
-                f"({len(runs)} run{'s' if len(runs) != 1 else ''}); prediction: {PREDICTION}")
-    for line in verdict_lines(groups):
-        print(line)
-    print(json_path)
-    print(fig_path)
+    print("\n".join(lines))
     return 0
 
 

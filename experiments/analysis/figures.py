@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..records.files import atomic_write
+from .format import format_value
+from .levels import gaps_by_level, has_trend, trend_of
 from .machines import MachineReport, warnings as machine_warnings
 from .pooled import bonferroni
 from .stats import LEVEL, mean_ci, paired_diffs, trend_band
-from .tables import BASE_OP, TEST_OP, Row, Summary, format_value, gaps_by_level, has_trend, row_label, trend_of
+from .summary import BASE_OP, TEST_OP, Row, Summary, row_label
 
 OP_COLORS = {BASE_OP: "#1f77b4", TEST_OP: "#ff7f0e"}
 GAP_COLOR = "#d62728"   # the gap of a sweep with one compared op

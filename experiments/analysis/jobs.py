@@ -80,7 +80,8 @@ def _yaml_value(text: str) -> Any:
         return text
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; None when it is missing or not YAML."""
     try:
         return yaml.safe_load(path.read_text()) if path.exists() else None
     except yaml.YAMLError:
@@ -113,8 +114,8 @@ def load_jobs(sweep_dir) -> List[Job]:
                 status, error = RUNNING_ELSEWHERE, f"running elsewhere: {owner}"
             elif status == "running":
                 error = "stopped without a record (killed, or its machine went down); relaunch to resume"
-        config = _read_yaml(d / ".hydra" / "config.yaml")
-        knobs = knobs_of(record, config, _read_yaml(d / ".hydra" / "overrides.yaml") or ())
+        config = read_yaml(d / ".hydra" / "config.yaml")
+        knobs = knobs_of(record, config, read_yaml(d / ".hydra" / "overrides.yaml") or ())
         name = str(d.relative_to(sweep_dir)) if d != sweep_dir else d.name
         jobs.append(Job(name, status, error, knobs, record, d, config if isinstance(config, dict) else None))
     return jobs

@@ -19,8 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .format import format_value
 from .jobs import Job
-from .tables import Summary, format_value, row_label
+from .summary import Summary, row_label
 
 MACHINES_FILE = "machines.json"
 ATTRIBUTED_MARK = "*"

@@ -1,4 +1,4 @@
-"""The implicit-dimension probe of a trained DemoNet (``scripts/probe_dimension.py`` loads the runs).
+"""The implicit-dimension probe of trained DemoNets (``scripts/probe_dimension.py``), and its records.
 
 Per block, over a fixed set of images (the first ``rank_images`` evaluation images):
 
@@ -14,23 +14,40 @@ Per block, over a fixed set of images (the first ``rank_images`` evaluation imag
 
 ``summarize_probes`` groups the runs by (op, width, depth) and gives each statistic's mean over seeds with
 its 95% t interval; ``plot_probes`` draws them against width, one line per op.
+
+Each completed run's own result is kept in its dir as ``probe.json``, with the settings it was measured with and the
+run's config hash, so it outlives the checkpoint (``saved_probe``); ``probe_dimension`` probes the runs that have
+none for these settings, and writes the groups, every run and the figure.
 """
 from __future__ import annotations
 
+import json
+import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from demonet import DemoNet
+
+from ..data import build_data
+from ..errors import StarbenchError
+from ..records import METRICS_FILE, atomic_write_text
 from ..records.files import atomic_write
+from ..train.trainer import CHECKPOINT
 from .baseline import fit_linear
-from .figures import Clip, dodge, error_bar
+from .figures import DATA_LABELS, Clip, dodge, error_bar
 from .rank import rank_stats
 from .stats import LEVEL, mean_ci
 
 RANK_IMAGES, PROBE_TRAIN, PROBE_TEST = 256, 2000, 1000
+PROBE_FILE = "probe.json"  # a completed run's own probe result, beside its metrics.json
+JSON_FILE, FIG_FILE = "probe_dimension.json", "probe_dimension.png"
+PREDICTION = ("star's fused hidden features span more dimensions (higher effective rank) than sum's at the same "
+              "width (Ma et al., CVPR 2024, sec. 3: about d²/2 implicit dimensions, a number that grows with width)")
 STATS = ("effective_rank", "energy_90", "energy_99", "numerical_rank", "probe_top1")
 
 
@@ -190,3 +207,123 @@ def plot_probes(groups: Sequence[Dict[str, Any]], path: Path, title: str = "") -
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=130))
     plt.close(fig)
+
+
+def probe_settings(images: int = RANK_IMAGES, probe_train: int = PROBE_TRAIN,
+                   probe_test: int = PROBE_TEST) -> Dict[str, int]:
+    """What a probe result depends on besides the run: saved with it, and compared before it is reused."""
+    return {"images": images, "probe_train": probe_train, "probe_test": probe_test}
+
+
+def saved_probe(run_dir: Path, settings: Dict[str, int]) -> Optional[Dict[str, Any]]:
+    """The run's probe.json result when it was measured with ``settings`` on this run's configuration, else None."""
+    try:
+        saved = json.loads((run_dir / PROBE_FILE).read_text())
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(saved, dict) or saved.get("settings") != settings or metrics.get("status") != "completed"
+            or saved.get("config_hash") != metrics.get("config_hash") or not isinstance(saved.get("run"), dict)):
+        return None
+    return {**saved["run"], "run_dir": str(run_dir)}
+
+
+def check_run(run_dir: Path, cached: bool = False) -> None:
+    """A trained DemoNet classification run (with its checkpoint, unless ``cached``: its probe.json is usable),
+    or a StarbenchError saying what it is instead."""
+    config = run_dir / ".hydra" / "config.yaml"
+    if not run_dir.is_dir():
+        raise StarbenchError(f"{run_dir} {'is not a directory' if run_dir.exists() else 'does not exist'}")
+    if not config.is_file():
+        raise StarbenchError(f"{run_dir} is not a run dir (no .hydra/config.yaml)")
+    cfg = OmegaConf.load(config)
+    task = OmegaConf.select(cfg, "task.name")
+    model = OmegaConf.select(cfg, "model.name")
+    if task != "classify" or model != "demonet":
+        raise StarbenchError(f"{run_dir} is a {model} {task} run; the probe covers DemoNet classification runs")
+    if not cached and not (run_dir / CHECKPOINT).is_file():
+        raise StarbenchError(f"{run_dir} has no {CHECKPOINT} (not trained yet?)"
+                             + (f" and no {PROBE_FILE} measured with these settings" if (run_dir / PROBE_FILE).exists()
+                                else ""))
+
+
+# The trained model of a run dir (``experiments.tools.export.model_from_run``: it rebuilds the model as the task
+# does, a floor above analysis, so the caller passes it in).
+LoadModel = Callable[[Path], Tuple[nn.Module, Any]]
+
+
+def probe_run(run_dir: Path, settings: Dict[str, int], load_model: LoadModel) -> Dict[str, Any]:
+    """Probe one run from its checkpoint; a completed run keeps the result as its probe.json."""
+    check_run(run_dir)
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    model, _ = load_model(run_dir)
+    if not isinstance(model, DemoNet):
+        raise StarbenchError(f"{run_dir} did not build a DemoNet ({type(model).__name__})")
+    if cfg.data.name == "imagenet":
+        raise StarbenchError(f"{run_dir} trained on ImageNet folders; the probe needs an in-memory data set")
+    data = build_data(cfg.data, cfg.trainer, seed=int(cfg.seed), device=torch.device("cpu"))
+    result = probe_model(model, data.x_train, data.y_train, data.x_val, data.y_val, data.num_classes,
+                         rank_images=settings["images"], probe_train=settings["probe_train"],
+                         probe_test=settings["probe_test"])
+    metrics = {}
+    try:
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        pass
+    op = OmegaConf.to_container(cfg.op) if OmegaConf.is_list(cfg.op) else cfg.op
+    run = {"run_dir": str(run_dir), "op": op if isinstance(op, str) else "[" + ",".join(map(str, op)) + "]",
+           "act": cfg.model.get("act"), "width": int(cfg.width), "depth": int(cfg.depth), "seed": int(cfg.seed),
+           "data": cfg.data.name, "top1": metrics.get("top1"), "status": metrics.get("status"), "probe": result}
+    if metrics.get("status") == "completed":  # an unfinished run's checkpoint is not the model it will be
+        atomic_write_text(run_dir / PROBE_FILE, json.dumps({"settings": settings, "config_hash":
+                                                             metrics.get("config_hash"), "run": run}, indent=1) + "\n")
+    return run
+
+
+def verdict_lines(groups: Sequence[Dict[str, Any]]) -> List[str]:
+    """Per (width, depth) with both star and sum: star's and sum's effective rank and whether star's is higher."""
+    by = {(g["op"], g["width"], g["depth"]): g for g in groups}
+    lines = []
+    for (op, width, depth) in sorted(k for k in by if k[0] == "star"):
+        other = by.get(("sum", width, depth))
+        if other is None:
+            continue
+        s, t = by[(op, width, depth)]["effective_rank"], other["effective_rank"]
+        apart = s["lo"] is not None and t["hi"] is not None and (s["lo"] > t["hi"] or s["hi"] < t["lo"])
+        lines.append(f"width {width}, depth {depth}: effective rank star {s['mean']:.1f} vs sum {t['mean']:.1f} "
+                     f"({'star higher' if s['mean'] > t['mean'] else 'star NOT higher'}"
+                     f"{', intervals apart' if apart else ''}; hidden width {3 * width})")
+    return lines
+
+
+def probe_dimension(run_dirs: Sequence[Path], out: Path, settings: Dict[str, int], load_model: LoadModel,
+                    recompute: bool = False, threads: Optional[int] = None) -> List[str]:
+    """Probe every run (reusing each probe.json measured with ``settings`` unless ``recompute``), write
+    probe_dimension.json and probe_dimension.png into ``out``; the lines to print: the verdict per width, then the
+    two paths. Progress goes to stderr. Every dir is checked before any is probed, so a typo fails at once, with a
+    StarbenchError."""
+    if threads:
+        torch.set_num_threads(threads)
+    saved = {d: None if recompute else saved_probe(d, settings) for d in run_dirs}
+    for run_dir in run_dirs:
+        check_run(run_dir, cached=saved[run_dir] is not None)
+    runs = []
+    for run_dir in run_dirs:
+        run = saved[run_dir] or probe_run(run_dir, settings, load_model)
+        runs.append(run)
+        if saved[run_dir]:
+            print(f"reused {run_dir}/{PROBE_FILE} (measured with these settings)", file=sys.stderr)
+            continue
+        capped = run["probe"]["tokens"] < 3 * run["width"]
+        print(f"probed {run_dir}" + (f" (warning: {run['probe']['tokens']} tokens < hidden width "
+              f"{3 * run['width']}: the rank statistics are capped by the tokens; raise --images)"
+              if capped else ""), file=sys.stderr)
+    groups = summarize_probes(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, fig_path = out / JSON_FILE, out / FIG_FILE
+    atomic_write_text(json_path, json.dumps({"prediction": PREDICTION, **settings, "groups": groups, "runs": runs},
+                                            indent=1) + "\n")
+    data = sorted({DATA_LABELS.get(r["data"], r["data"]) for r in runs})
+    plot_probes(groups, fig_path, f"Implicit-dimension probe: DemoNet on {'/'.join(data)} "
+                f"({len(runs)} run{'s' if len(runs) != 1 else ''}); prediction: {PREDICTION}")
+    return [*verdict_lines(groups), str(json_path), str(fig_path)]

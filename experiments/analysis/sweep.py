@@ -21,10 +21,12 @@ from ..errors import StarbenchError
 from ..records import one_line
 from .baseline import data_key, linear_baseline
 from .figures import plot
-from .jobs import Job, _read_yaml, load_jobs
+from .format import format_value
+from .jobs import Job, load_jobs, read_yaml
 from .machines import machine_report
 from .machines import markdown as machines_markdown
-from .tables import Summary, check_regime, format_value, summarize, write_csv, write_markdown
+from .summary import Summary, check_regime, summarize
+from .tables import write_csv, write_markdown
 from .tuning import summarize_tuning, write_tuning
 from .wandb_runs import log_to_wandb
 
@@ -66,7 +68,7 @@ def job_data_config(job: Job) -> Optional[Dict[str, Any]]:
     ``data.root`` included, which the knobs leave out), else its flattened knobs."""
     config = job.config
     if config is None and job.run_dir:
-        config = _read_yaml(job.run_dir / ".hydra" / "config.yaml")
+        config = read_yaml(job.run_dir / ".hydra" / "config.yaml")
     if isinstance(config, dict) and isinstance(config.get("data"), dict):
         return config["data"]
     data = {k[len("data."):]: v for k, v in job.knobs.items() if k.startswith("data.")}
@@ -143,7 +145,7 @@ def aggregate_dirs(sweep_dirs: Sequence[Any], out_dir, metric: Optional[str] = N
 
 def _jobs_logger(jobs: Sequence[Job]) -> Optional[Dict[str, Any]]:
     for job in jobs:
-        config = _read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
+        config = read_yaml(job.run_dir / ".hydra" / "config.yaml") if job.run_dir else None
         logger = (config or {}).get("logger") or {}
         if logger:
             return logger if logger.get("name") == "wandb" else None

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..records.files import atomic_write, atomic_write_text
+from .format import value_order
 from .jobs import Job
 from .stats import LEVEL, Gap, t_interval
-from .tables import BASE_OP, TEST_OP, TUNABLE, metric_label, varied_knobs
-from .tables import _sort_key as _value_order
+from .summary import BASE_OP, PAIR_KEYS, TEST_OP, TUNABLE, metric_label, per_op_values, varied_knobs
 
 MD_FILE, CSV_FILE, FIG_FILE = "tuning.md", "tuning.csv", "expected_best.png"
 
@@ -114,8 +114,8 @@ class Tuning:
 
 
 def _sort_key(value: Any) -> Any:
-    """``tables``' order of knob values (None, numbers, text), element by element for a trial's tuple."""
-    return tuple(map(_sort_key, value)) if isinstance(value, tuple) else _value_order(value)
+    """The tables' order of knob values (None, numbers, text), element by element for a trial's tuple."""
+    return tuple(map(_sort_key, value)) if isinstance(value, tuple) else value_order(value)
 
 
 def tuned_knobs(jobs: Sequence[Job]) -> Tuple[List[str], List[str]]:
@@ -123,15 +123,10 @@ def tuned_knobs(jobs: Sequence[Job]) -> Tuple[List[str], List[str]]:
     is tuned when it takes several values among the jobs of one op in one cell; knobs that only differ between ops
     (each op at its own tuned setting) are not tuned here."""
     done = [j for j in jobs if j.status == "completed"]
-    varied = sorted(k for k in varied_knobs(done) if k not in ("op", "seed"))
+    varied = sorted(k for k in varied_knobs(done) if k not in PAIR_KEYS)
     axes = [k for k in varied if k not in TUNABLE]
-    tuned = []
-    for knob in (k for k in varied if k in TUNABLE):
-        groups: Dict[Tuple[Any, ...], set] = {}
-        for j in done:
-            groups.setdefault((j.get("op"), *(j.get(a) for a in axes)), set()).add(j.get(knob))
-        if any(len(vs) > 1 for vs in groups.values()):
-            tuned.append(knob)
+    tuned = [knob for knob in varied if knob in TUNABLE
+             and any(len(vs) > 1 for vs in per_op_values(done, knob, axes).values())]
     return (tuned, axes) if tuned else ([], [])
 
 

@@ -29,20 +29,23 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
+from ..records import atomic_write_text
+from .format import format_mean_std
 from .jobs import Job, load_jobs
+from .levels import gaps_by_level, trend_of
 from .machines import machine_of, machine_report
 from .pooled import Pooled, bonferroni
-from .probe import summarize_probes
+from .probe import PROBE_FILE, summarize_probes
 from .reruns import compare_reruns
 from .stats import LEVEL, Gap, gap_p_value, holm, mean_std, p_value, paired_diffs, paired_gap, t_interval, trend
+from .summary import Row, Summary, summarize
 from .sweep import keep_only, sweep_baseline
-from .tables import Row, Summary, gaps_by_level, markdown_table, summarize, trend_of
+from .tables import markdown_table
 
 ALPHA = 1 - LEVEL
 BEGIN = re.compile(r"^<!-- generated: (?P<name>[\w:.-]+)(?: \(.*\))? -->$")
 END = "<!-- end generated: {name} -->"
 COMMAND = "python scripts/docs_tables.py"
-PROBE_FILE = "probe.json"
 
 
 @dataclass(frozen=True)
@@ -562,8 +565,7 @@ def duplicate_table(results: Results) -> List[str]:
         values["na"].setdefault(j.get("op"), {})[j.get("seed")] = j.metric("top1")
     for op in ("sum", "star"):
         a, b = values["fig"].get(op, {}), values["na"].get(op, {})
-        pm = lambda v: f"{mean_std(list(v.values()))[0]:.2f} ± {mean_std(list(v.values()))[1]:.2f}"  # noqa: E731
-        lines.append(f"| {op} | {pm(a)} | {pm(b)} | {gap_text(paired_gap(a, b))} |")
+        lines.append(f"| {op} | {format_mean_std(list(a.values()))} | {format_mean_std(list(b.values()))} | {gap_text(paired_gap(a, b))} |")
     gaps = {k: paired_diffs(values[k].get("sum", {}), values[k].get("star", {})) for k in ("fig", "na")}
     lines.append(f"| star − sum | {gap_text(t_interval(list(gaps['fig'].values())))} "
                  f"| {gap_text(t_interval(list(gaps['na'].values())))} "
@@ -775,3 +777,31 @@ def stale_quotes(text: str, known: Sequence[Triple]) -> List[Tuple[int, str]]:
 
 __all__ = ["BLOCKS", "CLAIMS", "Claim", "Measured", "Results", "SOURCES", "Source", "known_intervals", "render",
            "stale_quotes", "verdict_table"]
+
+
+def default_pages(root: Path) -> List[Path]:
+    """The pages with generated blocks: docs/reproduction.md, README.md and every README.md under docs/results."""
+    pages = [root / "docs" / "reproduction.md", root / "README.md",
+             *sorted((root / "docs" / "results").rglob("README.md"))]
+    return [p for p in pages if p.exists()]
+
+
+def update_pages(pages: Sequence[Path], results_root: Path, check: bool = False) -> List[str]:
+    """Rewrite every generated block of ``pages`` from the records under ``results_root`` (printing each page
+    rewritten), or, ``check``, change nothing: the problems, one line each (a stale block, an interval quoted in the
+    prose that no record gives)."""
+    results = Results(results_root)
+    problems: List[str] = []
+    known = known_intervals(results) if check else []
+    for page in pages:
+        text = page.read_text()
+        new = render(text, results) if blocks_in(text) else text
+        if check:
+            if new != text:
+                problems.append(f"{page}: generated blocks are stale ({', '.join(blocks_in(text))}); run {COMMAND}")
+            problems += [f"{page}:{line}: '{quote}' is no statistic of the records"
+                         for line, quote in stale_quotes(new, known)]
+        elif new != text:
+            atomic_write_text(page, new)
+            print(f"rewrote {page}")
+    return problems

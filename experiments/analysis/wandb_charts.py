@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .stats import LEVEL, mean_std
-from .tables import Summary, row_label
+from .summary import Summary, row_label
 
 GAP_CHART, GAP_CI_CHART, BY_OP_CHART = "summary/gap_chart", "summary/gap_ci_chart", "summary/by_op_chart"
 GAP_COLUMNS = ["row", "gap", "gap_lo", "gap_hi", "seeds"]

@@ -23,8 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import StarbenchError
 from ..records import sweep_group
 from .jobs import Job, load_jobs
+from .summary import Summary, check_regime, row_label, summarize
 from .sweep import sweep_baseline
-from .tables import Summary, check_regime, row_label, summarize
 from .wandb_charts import GAP_CHART, GAP_CI_CHART, numeric_axis, table_key
 
 MD_FILE = "summary.md"

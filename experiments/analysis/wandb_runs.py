@@ -14,10 +14,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import StarbenchError
 from ..records import say_wandb_mode, sweep_group, wandb_mode
+from .format import format_significant, format_value
 from .jobs import Job, knobs_of
 from .pooled import as_dict as pooled_fields
 from .stats import mean_std
-from .tables import Summary, _fmt, _significant_text
+from .summary import Summary
 from .wandb_charts import gap_charts
 
 STATES = {"finished": "completed", "failed": "failed", "crashed": "failed", "killed": "failed",
@@ -185,9 +186,9 @@ def log_to_wandb(sweep_dir: Path, jobs: Sequence[Job], summary: Summary, paths: 
     for row in summary.rows:
         for op in summary.ops:
             gap = row.gap_of(op)
-            table.append([*([_fmt(v) for v in row.key] or ["all"]), *([str(op)] if summary.multi else []),
+            table.append([*([format_value(v) for v in row.key] or ["all"]), *([str(op)] if summary.multi else []),
                           *mean_std(row.values(base)), *mean_std(row.values(op)), gap.mean, gap.lo, gap.hi, gap.n,
-                          _significant_text(gap)])
+                          format_significant(gap)])
     run.log({"summary/star_vs_sum": wandb.Table(columns=heads, data=table),
              "summary/jobs": wandb.Table(columns=rows[0], data=rows[1:]),
              "summary/figure": wandb.Image(str(paths[2])), **gap_charts(summary)})

@@ -10,11 +10,8 @@ SCRIPT = ROOT / "scripts" / "docs_tables.py"
 
 
 def test_the_committed_pages_agree_with_the_records_and_a_stale_page_fails(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("docs_tables", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    pages = module.default_pages(ROOT)
+    from experiments.analysis.verdict import default_pages
+    pages = default_pages(ROOT)
     assert ROOT / "docs" / "reproduction.md" in pages and ROOT / "docs" / "results" / "op_zoo" / "README.md" in pages
     text = (ROOT / "docs" / "reproduction.md").read_text()
     start = text.index("<!-- generated: table:starnet_op")

@@ -2,7 +2,7 @@
 import matplotlib.image
 
 from experiments.analysis.figures import layout
-from experiments.analysis.tables import Row, Summary
+from experiments.analysis.summary import Row, Summary
 
 
 def summary_of(axes, keys, base_op="sum", test_op="star", n=3):
@@ -36,7 +36,7 @@ def test_a_flag_heads_the_figure(tmp_path, monkeypatch):
     """A flagged sweep's figure says so first: its caveat's flag opens the title."""
     import matplotlib.figure
     from experiments.analysis.figures import plot
-    from experiments.analysis.tables import Caveat
+    from experiments.analysis.summary import Caveat
     titles = []
     original = matplotlib.figure.Figure.suptitle
 
@@ -75,7 +75,7 @@ def footnote(fig):
 
 def test_width_sweep_draws_the_trend_per_doubling_on_a_log2_axis(monkeypatch, tmp_path):
     from experiments.analysis.figures import plot
-    from experiments.analysis.tables import trend_of
+    from experiments.analysis.levels import trend_of
     captured = capture(monkeypatch)
     summary = summary_of(["width"], [(8,), (16,), (32,), (48,)], n=4)
     for i, row in enumerate(summary.rows):  # gaps that shrink with width, a little differently per seed

@@ -5,7 +5,7 @@ import json
 from experiments.analysis.jobs import load_jobs
 from experiments.analysis.machines import (MACHINES_FILE, UNKNOWN, cpu_model, machine_of, machine_report, markdown,
                                            warnings)
-from experiments.analysis.tables import summarize
+from experiments.analysis.summary import summarize
 
 
 def write(root, op, seed, width, top1, cpu=None):

@@ -13,7 +13,7 @@ from scipy import stats
 
 from experiments.analysis import aggregate, load_jobs, summarize
 from experiments.analysis.figures import ops_of
-from experiments.analysis.tables import compared_ops
+from experiments.analysis.summary import compared_ops
 from experiments.errors import StarbenchError
 from tests.conftest import ROOT
 
@@ -191,7 +191,7 @@ def test_wandb_summary_run_of_three_ops(sweep):
 
 
 def test_a_summary_built_by_hand_takes_its_reference_to_the_rows():
-    from experiments.analysis.tables import Row, Summary
+    from experiments.analysis.summary import Row, Summary
     row = Row((8,), {"sum": {0: 1.0, 1: 2.0}, "max": {0: 3.0, 1: 3.0}, "star": {0: 2.0, 1: 4.0}})
     summary = Summary("top1", ["op", "seed"], ["width"], [row], "t", reference="max", ops=["star", "sum"])
     assert row.gap.mean == pytest.approx(0.0) and row.gap_of("sum").mean == pytest.approx(-1.5)
