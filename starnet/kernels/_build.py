@@ -42,8 +42,9 @@ def source(filename: str, read: Optional[Callable[[str], str]] = None) -> str:
     error names the line in ``csrc/``; the files are named relative to the package's parent
     (``starnet/kernels/csrc/...``), so the string, and with it torch's build cache, is the same wherever the package
     lives. Directives aside, the compiler sees the text pasted together, as an ``#include`` would give it, so moving
-    or commenting C++ changes no machine code (``scripts/kernel_bitcheck.py REV`` checks a change). ``read``: the text of a file in
-    ``csrc/`` by name (default: this package's; the step benchmark's ``--kernel-rev`` reads a git revision's)."""
+    or commenting C++ changes no machine code (``scripts/kernel_bitcheck.py REV`` checks a change). ``read``: the
+    text of a file in ``csrc/`` by name (default: this package's; the step benchmark's ``--kernel-rev`` reads a git
+    revision's)."""
     if read is None:
         return _package_source(filename)
     shown = f"starnet/kernels/csrc/{filename}"

@@ -8,6 +8,7 @@ from torch import nn
 from demonet import DemoNet
 from starnet import FUSION_OPS, KernelOptions, accelerate, create_starnet, register_op
 from starnet.kernels import dwconv, fast_bn, fused_mlp
+from starnet.kernels.codes import OPS
 
 ALL = dict(fast_dwconv=True, fused_mlp=True, fast_batchnorm=True, compile_branches=True)
 
@@ -112,7 +113,7 @@ def test_the_kernels_decline_what_they_do_not_implement():
         block = StarBlock(8, 3, op=op, act="relu6")
         convs = (block.f1.conv, block.f2.conv, block.g.conv)
         assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), block.fuse.kernel_code) is None
-    assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), fused_mlp.OP_STAR) is None  # 13 + 12 -> 25
+    assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), OPS["star"]) is None  # 13 + 12 -> 25
 
 
 def test_state_dict_and_parameters_unchanged():
