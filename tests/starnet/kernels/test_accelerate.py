@@ -140,6 +140,19 @@ def test_options_are_per_model_and_all_off_is_plain(make):
     assert all(m.kernels == KernelOptions() for m in modules)
 
 
+def test_the_switches_are_kernel_options_fields_and_another_name_is_one_clear_error():
+    """KernelOptions is the one declaration of the switches: accelerate() takes its fields, and nothing else."""
+    from dataclasses import fields
+
+    from starnet.kernels.accelerate import SWITCHES
+    assert SWITCHES == tuple(f.name for f in fields(KernelOptions))
+    model = create_starnet("s050", num_classes=10)
+    accelerate(model, **dict.fromkeys(SWITCHES, True))
+    assert all(m.kernels == KernelOptions(**dict.fromkeys(SWITCHES, True)) for m in kernel_modules(model))
+    with pytest.raises(TypeError, match=r"^accelerate\(\) has no switch fast_dw; its switches: fast_dwconv, "):
+        accelerate(model, fast_dw=True)
+
+
 def test_reaches_every_kernel_aware_module():
     from starnet.model import StarBlock, Stem
     from demonet.model import DemoBlock
