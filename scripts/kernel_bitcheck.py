@@ -25,6 +25,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ("dwconv", "fused_mlp", "fast_bn", "demo_block", "demo_block_zoo")
@@ -90,16 +91,17 @@ def probe(out: Path) -> None:
     (out / "built.json").write_text(json.dumps(built))
 
 
-def side(label: str, source_root: Path, work: Path) -> Path:
-    """Run ``probe`` with ``source_root`` first on the path and a build cache of this side's own (a side that
+def side(label: str, source_root: Callable[[], Path], work: Path) -> Path:
+    """Run ``probe`` with ``source_root()`` first on the path and a build cache of this side's own (a side that
     ``--keep``'s dir already holds is taken as it is)."""
     out = work / label
     if (out / "built.json").is_file() and (out / "outputs.pt").is_file():
         print(f"{label}: the builds and outputs already in {out}", flush=True)
         return out
     out.mkdir(exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(source_root), TORCH_EXTENSIONS_DIR=str(out / "torch_extensions"))
-    print(f"{label}: building and running the kernels of {source_root} ...", flush=True)
+    root = source_root()
+    env = dict(os.environ, PYTHONPATH=str(root), TORCH_EXTENSIONS_DIR=str(out / "torch_extensions"))
+    print(f"{label}: building and running the kernels of {root} ...", flush=True)
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--probe", str(out)], env=env,
                           cwd=str(work))
     if proc.returncode:
@@ -145,11 +147,11 @@ def main() -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kernel_bitcheck_"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        old = side("old", export(args.old, work / "old_src"), work)
+        old = side("old", lambda: export(args.old, work / "old_src"), work)
         if args.new:
-            new = side("new", export(args.new, work / "new_src"), work)
+            new = side("new", lambda: export(args.new, work / "new_src"), work)
         else:
-            new = side("new", ROOT, work)
+            new = side("new", lambda: ROOT, work)
         import torch
         built = [json.loads((d / "built.json").read_text()) for d in (old, new)]
         outputs = [torch.load(d / "outputs.pt") for d in (old, new)]
@@ -160,11 +162,13 @@ def main() -> int:
                 continue
             code = [text_disassembly(b[name]) for b in built]
             same_code = code[0] == code[1]
+            same_file = Path(built[0][name]).read_bytes() == Path(built[1][name]).read_bytes()
             pairs = list(zip(outputs[0][name], outputs[1][name]))
             same_out = len(outputs[0][name]) == len(outputs[1][name]) and all(torch.equal(a, b) for a, b in pairs)
             differ += not (same_code and same_out)
-            print(f"{name}: .text {'identical' if same_code else 'DIFFERS'} ({len(code[1])} lines of disassembly); "
-                  f"outputs {'equal' if same_out else 'DIFFER'} ({len(pairs)} tensors)")
+            print(f"{name}: .text {'identical' if same_code else 'DIFFERS'} ({len(code[1])} lines of disassembly"
+                  f"{'; the whole .so byte for byte' if same_file else ''}); outputs "
+                  f"{'equal' if same_out else 'DIFFER'} ({len(pairs)} tensors)")
         print("every kernel the same" if not differ else f"{differ} kernel(s) differ")
         return 1 if differ else 0
     finally:
