@@ -21,6 +21,7 @@ FLOPs, experiments/train/timing.py training_flops), and each side's warm-up (its
 included; a C++ kernel built before is loaded from torch's cache).
 """
 import argparse
+import ast
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ from experiments.tools.cli import positive_int
 from experiments.train.allocator import reuse_freed_memory
 from experiments.train.timing import interleaved, training_flops, write_json
 from starnet import accelerate
-from starnet.kernels import demo_block
+from starnet.kernels import _build, demo_block
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +51,9 @@ SIDES = {
 
 
 def kernel_at(rev: str):
-    """``extension(zoo=False)`` for the block kernel of starnet/kernels/demo_block.py at git revision ``rev``, built
-    beside this checkout's (its zoo build: where that revision has one; else None, and the side runs plain)."""
+    """``extension(zoo=False)`` for DemoNet's block kernel at git revision ``rev`` (its C++ in starnet/kernels/csrc/,
+    or in demo_block.py's strings before that), built beside this checkout's (its zoo build: where that revision has
+    one; else None, and the side runs plain)."""
     try:
         shown = subprocess.run(["git", "show", f"{rev}:starnet/kernels/demo_block.py"], cwd=ROOT, capture_output=True,
                                text=True)
@@ -60,9 +62,22 @@ def kernel_at(rev: str):
     if shown.returncode:
         sys.exit(f"error: --kernel-rev {rev}: {shown.stderr.strip().splitlines()[-1]}")
     sha = subprocess.run(["git", "rev-parse", "--short=10", rev], cwd=ROOT, capture_output=True, text=True).stdout
-    module = {"__name__": "starnet.kernels._demo_block_at_rev", "__package__": "starnet.kernels"}
-    exec(compile(shown.stdout, f"{rev}:starnet/kernels/demo_block.py", "exec"), module)
-    source, name = module["ACTIVATIONS_CPP"] + module["_SOURCE"], f"starbench_demo_block_at_{sha.strip()}"
+    name = f"starbench_demo_block_at_{sha.strip()}"
+
+    def show(path: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True)
+
+    def string(path: str, text: str, constant: str) -> str:  # a module-level string constant of a file at rev
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [constant]:
+                return ast.literal_eval(node.value)
+        sys.exit(f"error: --kernel-rev {rev}: {path} has no {constant}, nor starnet/kernels/csrc/demo_block.cpp")
+    if show("starnet/kernels/csrc/demo_block.cpp").returncode == 0:  # as _build.source reads this checkout's csrc/
+        source = _build.source("demo_block.cpp", lambda filename: show(f"starnet/kernels/csrc/{filename}").stdout)
+    else:  # a revision from before csrc/: the C++ in strings of demo_block.py and _build.py
+        build_py = "starnet/kernels/_build.py"
+        source = (string(build_py, show(build_py).stdout, "ACTIVATIONS_CPP")
+                  + string("starnet/kernels/demo_block.py", shown.stdout, "_SOURCE"))
 
     def extension(zoo: bool = False):
         return demo_block.build_block(name, source, zoo) if not zoo or "STARBENCH_ZOO" in source else None

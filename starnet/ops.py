@@ -7,12 +7,12 @@ an op *name* and look it up here, so a new op is one function plus one ``@regist
     def cube(a, b):
         return a * b * b
 
-Every path runs it, the opt-in accelerated ones too (``starnet.accelerate``): the C++ fused MLP takes
-an op by its ``kernel_code`` (the merges ``kernels/fused_mlp.py`` implements), and an op registered
-without one runs as the plain PyTorch function there. The same holds for activations
-(``ACT_KERNEL_CODES``, the activations ``kernels/_build.py`` implements).
+Every path runs it, the opt-in accelerated ones too (``starnet.accelerate``): the C++ kernels take an op by
+its ``kernel_code`` (the built-in ops' codes are the table ``kernels/codes.py``), and an op registered without one
+runs as the plain PyTorch function there. The same holds for activations (``ACT_KERNEL_CODES``, from that table).
 
-The zoo (issue 16; README "Fusion ops"):
+The zoo of ops beyond star and sum, for comparing star with other ways of merging two branches (README "Fusion
+ops"):
 
 - ops: ``star`` (a * b), ``sum`` (a + b), ``max`` (max(a, b)), ``gate`` (a * sigmoid(b)) and ``concat``
   ([a, b] along the channels, which the block's output projection then mixes: ``out_mult=2``);
@@ -26,7 +26,7 @@ An op's output width (``out_mult``): 1 for an element-wise op (its output as wid
 one that keeps both branches' channels (concat; called as ``fn(a, b, dim=<channel dim>)``). The blocks size their branches with ``branch_widths``,
 which keeps a block's parameter count that of star's (the rule is in its docstring).
 
-This module imports torch and the kernels' code constants only (the layer above the kernels).
+This module imports torch and the kernels' table of codes only (the layer above the kernels).
 """
 from __future__ import annotations
 
@@ -36,9 +36,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .kernels._build import ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_RELU6, ACT_SILU
-from .kernels.demo_block import OP_GATE, OP_MAX
-from .kernels.fused_mlp import OP_STAR, OP_SUM
+from .kernels import codes
 
 FusionFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FUSION_OPS: Dict[str, FusionFn] = {}
@@ -68,9 +66,9 @@ def _check_out_mult(out_mult: Any, where: str = "") -> None:
 def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1,
                 block_kernel_code: Optional[int] = None) -> Callable[[FusionFn], FusionFn]:
     """Decorator that registers ``fn(a, b) -> Tensor`` under ``name``. ``kernel_code``: the C++ kernels'
-    code for the same function (``kernels.fused_mlp.OP_*``), if they have it; without one the kernels
-    leave the op to PyTorch. ``block_kernel_code``: a code only DemoNet's block kernel has
-    (``kernels.demo_block.OP_*``; its ``kernel_code`` where not given). ``out_mult``: 1 if ``fn`` is element-wise (a and b of one width, the output
+    code for the same function (``kernels.codes.OPS``), if they have it; without one the kernels leave the
+    op to PyTorch. ``block_kernel_code``: a code only DemoNet's block kernel has (``kernels.codes.BLOCK_OPS``; its
+    ``kernel_code`` where not given). ``out_mult``: 1 if ``fn`` is element-wise (a and b of one width, the output
     of that width); 2 if its output has the channels of a and b together (a concatenation, called as
     ``fn(a, b, dim=<the channel dim>)``; the blocks may then give a and b widths that differ by one,
     ``branch_widths``). The C++ kernels implement element-wise merges only."""
@@ -98,25 +96,25 @@ def register_op(name: str, kernel_code: Optional[int] = None, out_mult: int = 1,
     return add
 
 
-@register_op("star", kernel_code=OP_STAR)
+@register_op("star", kernel_code=codes.OPS["star"])
 def star(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The star operation of the paper: element-wise multiplication."""
     return a * b
 
 
-@register_op("sum", kernel_code=OP_SUM)
+@register_op("sum", kernel_code=codes.OPS["sum"])
 def sum_(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The baseline: element-wise addition."""
     return a + b
 
 
-@register_op("max", block_kernel_code=OP_MAX)
+@register_op("max", block_kernel_code=codes.BLOCK_OPS["max"])
 def maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Element-wise maximum: nonlinear in the pair like star, but no product of the two (piecewise linear)."""
     return torch.maximum(a, b)
 
 
-@register_op("gate", block_kernel_code=OP_GATE)
+@register_op("gate", block_kernel_code=codes.BLOCK_OPS["gate"])
 def gate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """GLU's gate (Dauphin et al. 2017, ``(xW + b) * sigmoid(xV + c)``): ``a * sigmoid(b)``. In a block that
     is ``act(x1) * sigmoid(x2)``: exactly GLU with ``act=none`` (the ``glu`` preset), a GLU whose value path is
@@ -298,10 +296,10 @@ ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,  # swish: star after it is SwiGLU (the swiglu preset)
     "none": nn.Identity,  # the activation-free ablation (paper Tables 4, 9)
 }
-# The activations the C++ kernels implement (``kernels/_build.py``); the others run as PyTorch's there.
-ACT_KERNEL_CODES: Dict[str, int] = {"none": ACT_IDENTITY, "relu": ACT_RELU, "relu6": ACT_RELU6}
+# The activations the C++ kernels implement (``kernels/codes.py``); the others run as PyTorch's there.
+ACT_KERNEL_CODES: Dict[str, int] = codes.ACTS
 # DemoNet's block kernel (``kernels/demo_block.py``) also has GELU, and in its zoo build SiLU.
-BLOCK_ACT_KERNEL_CODES: Dict[str, int] = {**ACT_KERNEL_CODES, "gelu": ACT_GELU, "silu": ACT_SILU}
+BLOCK_ACT_KERNEL_CODES: Dict[str, int] = codes.BLOCK_ACTS
 
 
 def make_act(name: str) -> nn.Module:

@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from starnet.kernels.accelerate import SWITCHES
+
 
 # -- the top level (conf/config.yaml) -------------------------------------------------------------------------------
 @dataclass
@@ -146,7 +148,21 @@ class YoloData:
 
 
 # -- trainer/ -------------------------------------------------------------------------------------------------------
+def with_kernel_switches(cls: type) -> type:
+    """``cls`` with one ``bool`` field per CPU kernel switch, ``True``, after its ``fast_paths``: the switches are
+    ``starnet.kernels.accelerate.KernelOptions``' fields, declared there once (off in the library, on in training)."""
+    own = dict(cls.__dict__.get("__annotations__", {}))
+    names = list(own)
+    at = names.index("fast_paths") + 1
+    cls.__annotations__ = {**{n: own[n] for n in names[:at]}, **dict.fromkeys(SWITCHES, "bool"),
+                           **{n: own[n] for n in names[at:]}}
+    for name in SWITCHES:
+        setattr(cls, name, True)
+    return cls
+
+
 @dataclass
+@with_kernel_switches
 class TrainerConfig:
     """conf/trainer/default.yaml; paper_demonet.yaml and paper_starnet.yaml start from it (their defaults list)."""
     epochs: int = MISSING
@@ -169,12 +185,8 @@ class TrainerConfig:
     device: str = "auto"
     amp: Any = "auto"             # auto | true | false
     flush_denormal: bool = False
-    fast_paths: bool = True       # the five CPU kernel switches below; false = PyTorch's plain ops
-    fast_dwconv: bool = True
-    compile_branches: bool = True
-    fused_mlp: bool = True
-    fast_batchnorm: bool = True
-    fused_block: bool = True
+    fast_paths: bool = True       # false = PyTorch's plain ops, whatever the fast paths' own keys say
+    # here with_kernel_switches puts the kernel switches: fast_dwconv: bool = True, and so on
     reuse_freed_memory: bool = True
     cudnn_benchmark: bool = True
     compile: bool = False

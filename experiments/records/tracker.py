@@ -14,7 +14,8 @@ from typing import Any, Dict
 from omegaconf import DictConfig, OmegaConf
 
 from .files import METRICS_FILE, atomic_write_text, one_line, read_metrics, status_of
-from .naming import config_hash, current_sweep_group, stable_id
+from .hashing import config_hash
+from .naming import current_sweep_group, stable_id
 from .provenance import run_provenance
 
 log = logging.getLogger("starbench")

@@ -14,10 +14,10 @@ import torch
 from omegaconf import DictConfig
 
 from starnet.kernels._build import compiler_available
+from starnet.kernels.accelerate import SWITCHES as KERNEL_SWITCHES  # trainer.<switch>: KernelOptions' fields
 
 log = logging.getLogger("starbench")
 
-KERNEL_SWITCHES = ("fast_dwconv", "fused_mlp", "fast_batchnorm", "compile_branches", "fused_block")
 FUSED_OPTIMIZERS = ("adam", "adamw")  # timm names of torch optimizers with a fused CPU step
 
 

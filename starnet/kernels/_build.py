@@ -1,5 +1,5 @@
-"""Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``) with torch's
-``load_inline``. The lowest layer of the package: imports torch only.
+"""Build the opt-in C++ CPU kernels (``dwconv.py``, ``fused_mlp.py``, ``fast_bn.py``, ``demo_block.py``) from
+their sources in ``csrc/`` with torch's ``load_inline``. The lowest layer of the package: imports torch only.
 
 Compiled with the system C++ compiler on first use (~30 s each, then cached by torch in
 ~/.cache/torch_extensions). Where a kernel cannot be built, callers get ``None`` and a warning, and
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Dict, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 log = logging.getLogger("starnet")
 _built: Dict[str, object] = {}
@@ -29,25 +32,35 @@ _built: Dict[str, object] = {}
 SLOW_BUILD_S = 3.0
 PROGRESS_S = 15.0
 
-# The activations the kernels know, by the code they take (``act_f``/``act_d`` below, prepended to their
-# sources). The registry (``starnet.ops``) says which activation has which code: kernels take codes, not names.
-ACT_IDENTITY, ACT_RELU, ACT_RELU6 = 0, 1, 2
-ACT_GELU = 3  # only the DemoNet block kernel has it (its own loop, demo_block.py): act_f/act_d below do not
-ACT_SILU = 4  # only the block kernel's zoo build has it (demo_block.py)
-ACTIVATIONS_CPP = r"""
-#include <cstdint>
-static inline float act_f(float v, int64_t act) {
-  if (act == 0) return v;
-  v = v > 0.f ? v : 0.f;
-  return act == 2 ? (v < 6.f ? v : 6.f) : v;
-}
-// The derivative, from the input or (same result for these) the output; 0 at the kinks, as PyTorch.
-static inline float act_d(float v, int64_t act) {
-  if (act == 0) return 1.f;
-  if (act == 1) return v > 0.f ? 1.f : 0.f;
-  return (v > 0.f && v < 6.f) ? 1.f : 0.f;
-}
-"""
+CSRC = Path(__file__).resolve().parent / "csrc"
+_LOCAL_INCLUDE = re.compile(r'#include "([^"]+)"\s*')
+
+
+def source(filename: str, read: Optional[Callable[[str], str]] = None) -> str:
+    """The C++ of ``csrc/<filename>`` as the one string ``load_inline`` compiles, each ``#include "x.h"`` of a file
+    in ``csrc/`` replaced by that file's text. ``#line`` directives give every line its file and number, so a compiler
+    error names the line in ``csrc/``; the files are named relative to the package's parent
+    (``starnet/kernels/csrc/...``), so the string, and with it torch's build cache, is the same wherever the package
+    lives. Directives aside, the compiler sees the text pasted together, as an ``#include`` would give it, so moving
+    or commenting C++ changes no machine code (``scripts/kernel_bitcheck.py REV`` checks a change). ``read``: the
+    text of a file in ``csrc/`` by name (default: this package's; the step benchmark's ``--kernel-rev`` reads a git
+    revision's)."""
+    if read is None:
+        return _package_source(filename)
+    shown = f"starnet/kernels/csrc/{filename}"
+    parts = [f'#line 1 "{shown}"\n']
+    for number, line in enumerate(read(filename).splitlines(keepends=True), 1):
+        included = _LOCAL_INCLUDE.fullmatch(line)
+        if included:
+            parts += [source(included.group(1), read), f'#line {number + 1} "{shown}"\n']
+        else:
+            parts.append(line)
+    return "".join(parts)
+
+
+@lru_cache(maxsize=None)
+def _package_source(filename: str) -> str:  # read once: the kernels ask for their extension on every call
+    return source(filename, lambda name: (CSRC / name).read_text())
 
 
 def compiler_available() -> bool:

@@ -10,15 +10,16 @@ from omegaconf import OmegaConf
 from experiments.config import check_config, config_error_line, schema
 from experiments.errors import StarbenchError
 from experiments.records import config_hash
+from starnet.kernels.accelerate import SWITCHES
 from tests.conftest import CONF, ROOT, compose_cfg
 
 OPTIONS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
            for group in ("model", "data", "trainer", "logger", "task", "paths")}
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
-# Hashes of what a job computes. The schema changed none of them (checked against main at b4b894a); they were
-# re-pinned when the CPU fast-path switches joined NON_RESULT_KEYS (issue 12), and runs recorded before that still
-# match through their saved config (entry.same_computation). A change here means relaunched sweeps refuse their runs.
+# Hashes of what a job computes: the schema (typed fields in place of plain YAML) changed none of them. They were
+# re-pinned once, when the CPU fast-path switches joined NON_RESULT_KEYS; runs recorded before that still match through
+# their saved config (entry.same_computation). A change here means relaunched sweeps refuse their runs.
 PINNED_HASHES = {
     (): "841b33b3c86c",
     ("model=starnet",): "3a4b347a0e4a",
@@ -67,6 +68,20 @@ def test_every_preset_composes_under_the_schema(preset):
         cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
     check_config(cfg)
     assert cfg._metadata.object_type is schema.StarbenchConfig
+
+
+def test_the_kernel_switches_are_kernel_options_fields_in_schema_and_default_yaml():
+    """Each CPU kernel switch is declared once, as a field of KernelOptions: the trainer's schema takes its keys from
+    there (after fast_paths, in KernelOptions' order, on by default), and conf/trainer/default.yaml, which documents
+    them, must list each, true; a switch added in one place only fails here."""
+    fields = list(schema.TrainerConfig.__dataclass_fields__)
+    at = fields.index("fast_paths") + 1
+    assert tuple(fields[at:at + len(SWITCHES)]) == SWITCHES
+    assert all(schema.TrainerConfig.__dataclass_fields__[name].default is True for name in SWITCHES)
+    yaml = OmegaConf.load(CONF / "trainer" / "default.yaml")
+    listed = [key for key in yaml if key in SWITCHES or key in ("fast_paths", "reuse_freed_memory")]
+    assert listed == ["fast_paths", *SWITCHES, "reuse_freed_memory"]
+    assert all(yaml[name] is True for name in SWITCHES)
 
 
 @pytest.mark.parametrize("overrides,hash_", PINNED_HASHES.items())

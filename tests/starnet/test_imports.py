@@ -13,6 +13,7 @@ PACKAGES = ("starnet", "demonet")
 LAYERS = {
     "starnet.kernels._build": 0, "starnet.kernels.accelerate": 0, "starnet.kernels.dwconv": 0,
     "starnet.kernels.fused_mlp": 0, "starnet.kernels.fast_bn": 0, "starnet.kernels.demo_block": 0, "starnet.kernels": 0,
+    "starnet.kernels.codes": 0,
     "starnet.ops": 1, "starnet.layers": 1, "starnet.fold": 1,
     "starnet.model": 2, "demonet.model": 2,
     "starnet.timm_models": 3, "demonet.timm_models": 3,  # the models in timm's registry

@@ -28,8 +28,9 @@ def test_registering_an_op_makes_it_usable_by_name():
 
 
 def test_kernel_codes_come_from_the_registry():
-    from starnet.kernels.fused_mlp import OP_STAR, OP_SUM
+    from starnet.kernels import codes
     from starnet.ops import act_kernel_code, op_kernel_code
+    OP_STAR, OP_SUM = codes.OPS["star"], codes.OPS["sum"]
     assert (op_kernel_code("star"), op_kernel_code("sum")) == (OP_STAR, OP_SUM)
     assert Fusion("sum").kernel_code == OP_SUM
     assert act_kernel_code("gelu") is None and act_kernel_code("relu6") is not None
@@ -54,8 +55,9 @@ def test_kernel_codes_come_from_the_registry():
 def test_block_kernel_codes_of_the_zoo():
     """max and gate have a code in DemoNet's block kernel (its zoo build) only, silu an activation code there only; an
     op registered again under one of their names has none (the kernel would compute the built-in op)."""
-    from starnet.kernels.demo_block import OP_GATE, OP_MAX, uses_zoo
-    from starnet.kernels.fused_mlp import OP_STAR
+    from starnet.kernels import codes
+    from starnet.kernels.demo_block import uses_zoo
+    OP_STAR, OP_MAX, OP_GATE = codes.BLOCK_OPS["star"], codes.BLOCK_OPS["max"], codes.BLOCK_OPS["gate"]
     from starnet.ops import act_kernel_code, block_act_kernel_code, block_op_kernel_code, op_kernel_code
     assert (block_op_kernel_code("max"), block_op_kernel_code("gate")) == (OP_MAX, OP_GATE)
     assert op_kernel_code("max") is None and op_kernel_code("gate") is None  # StarNet's fused MLP has neither
@@ -104,7 +106,7 @@ def test_compiled_branches_match_eager(op):
         torch.testing.assert_close(compiled, eager)
 
 
-# -- the zoo (issue 16) -------------------------------------------------------------------------------------------
+# -- the zoo of ops beyond star and sum --------------------------------------------------------------------------------
 def test_zoo_ops_compute_their_formulas():
     a, b = torch.tensor([[2.0, -1.0]]), torch.tensor([[3.0, -4.0]])
     assert torch.equal(get_op("max")(a, b), torch.tensor([[3.0, -1.0]]))

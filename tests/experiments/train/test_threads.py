@@ -149,7 +149,7 @@ def test_probe_drops_a_collapsed_count_after_its_warm_up():
 
 def test_the_threads_default_does_not_change_config_hashes():
     """trainer.threads is a NON_RESULT_KEY: runs recorded with null (the old default) or 1 keep their hash."""
-    from experiments.records.naming import config_hash
+    from experiments.records import config_hash
     from tests.conftest import compose_cfg
     base = config_hash(compose_cfg())
     assert all(config_hash(compose_cfg(f"trainer.threads={v}")) == base for v in ("null", 1, 2))

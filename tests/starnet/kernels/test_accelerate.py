@@ -8,6 +8,7 @@ from torch import nn
 from demonet import DemoNet
 from starnet import FUSION_OPS, KernelOptions, accelerate, create_starnet, register_op
 from starnet.kernels import dwconv, fast_bn, fused_mlp
+from starnet.kernels.codes import OPS
 
 ALL = dict(fast_dwconv=True, fused_mlp=True, fast_batchnorm=True, compile_branches=True)
 
@@ -112,7 +113,7 @@ def test_the_kernels_decline_what_they_do_not_implement():
         block = StarBlock(8, 3, op=op, act="relu6")
         convs = (block.f1.conv, block.f2.conv, block.g.conv)
         assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), block.fuse.kernel_code) is None
-    assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), fused_mlp.OP_STAR) is None  # 13 + 12 -> 25
+    assert fused_mlp.fused_mlp(x, *convs, act_kernel_code("relu6"), OPS["star"]) is None  # 13 + 12 -> 25
 
 
 def test_state_dict_and_parameters_unchanged():
@@ -137,6 +138,19 @@ def test_options_are_per_model_and_all_off_is_plain(make):
     assert all(m.kernels == KernelOptions() for m in kernel_modules(other))  # no process-wide switch
     accelerate(model)
     assert all(m.kernels == KernelOptions() for m in modules)
+
+
+def test_the_switches_are_kernel_options_fields_and_another_name_is_one_clear_error():
+    """KernelOptions is the one declaration of the switches: accelerate() takes its fields, and nothing else."""
+    from dataclasses import fields
+
+    from starnet.kernels.accelerate import SWITCHES
+    assert SWITCHES == tuple(f.name for f in fields(KernelOptions))
+    model = create_starnet("s050", num_classes=10)
+    accelerate(model, **dict.fromkeys(SWITCHES, True))
+    assert all(m.kernels == KernelOptions(**dict.fromkeys(SWITCHES, True)) for m in kernel_modules(model))
+    with pytest.raises(TypeError, match=r"^accelerate\(\) has no switch fast_dw; its switches: fast_dwconv, "):
+        accelerate(model, fast_dw=True)
 
 
 def test_reaches_every_kernel_aware_module():

@@ -95,3 +95,35 @@ def test_a_quick_load_from_the_cache_says_nothing(fake_compiler, caplog):
     with caplog.at_level("INFO", logger="starnet"):
         assert _build.build("k", "", ["f"]) == "module k"
     assert not [r for r in caplog.records if r.name == "starnet"]
+
+
+@pytest.mark.parametrize("filename", sorted(p.name for p in _build.CSRC.glob("*.cpp")))
+def test_source_is_the_csrc_file_with_every_line_where_the_file_has_it(filename):
+    """What load_inline compiles: the .cpp with its ``#include "activations.h"`` replaced by that file's text, and
+    ``#line`` directives that give each line the file and number it has in csrc/ (so compiler errors point there)."""
+    files = {p.name: p.read_text().splitlines() for p in _build.CSRC.iterdir()}
+    where = None
+    for line in _build.source(filename).splitlines():
+        if line.startswith("#line "):
+            number, shown = line.split(" ", 2)[1:]
+            assert shown.startswith('"starnet/kernels/csrc/')
+            where = [shown.strip('"').rpartition("/")[2], int(number)]
+            continue
+        name, number = where
+        assert line == files[name][number - 1], (name, number)
+        assert not line.startswith('#include "')  # every include of csrc/ is in place
+        where[1] += 1
+
+
+def test_a_compiler_error_names_the_line_in_csrc(tmp_path):
+    """The compiler reports an error at its line in csrc/, also after an included header."""
+    if not _build.compiler_available():
+        pytest.skip("no C++ compiler")
+    import os
+    import subprocess
+    files = {"k.cpp": '#include "activations.h"\nfloat f(float v) { return act_f(v, 1); }\nint g() { return nope; }\n',
+             "activations.h": (_build.CSRC / "activations.h").read_text()}
+    (tmp_path / "k.cpp").write_text(_build.source("k.cpp", files.__getitem__))
+    proc = subprocess.run([os.environ.get("CXX", "c++"), "-fsyntax-only", str(tmp_path / "k.cpp")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "starnet/kernels/csrc/k.cpp:3:" in proc.stderr

@@ -5,12 +5,12 @@ import torch
 from torch import nn
 
 from starnet import VARIANTS, accelerate
-from starnet.kernels._build import ACT_IDENTITY
+from starnet.kernels.codes import ACTS
 from starnet.kernels.fast_bn import BatchNorm2d, extension, fast_batch_norm
 from starnet.ops import act_kernel_code
 
 ACT_FNS = {None: lambda t: t, "relu": nn.functional.relu, "relu6": nn.functional.relu6}
-CODES = {None: ACT_IDENTITY, "relu": act_kernel_code("relu"), "relu6": act_kernel_code("relu6")}
+CODES = {None: ACTS["none"], "relu": act_kernel_code("relu"), "relu6": act_kernel_code("relu6")}
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from starnet import VARIANTS, accelerate
-from starnet.kernels.fused_mlp import MAX_CHANNELS, OP_STAR, extension, fused_mlp, tile_rows
+from starnet.kernels.codes import OPS
+from starnet.kernels.fused_mlp import MAX_CHANNELS, extension, fused_mlp, tile_rows
 from starnet.model import StarBlock
 from starnet.ops import act_kernel_code, op_kernel_code
 
@@ -61,15 +62,15 @@ def test_falls_back_where_it_does_not_apply(fused):
     x = torch.randn(2, 24, 5, 5).contiguous(memory_format=torch.channels_last)
     args = (block.f1.conv, block.f2.conv, block.g.conv)
     relu6 = act_kernel_code("relu6")
-    assert fused_mlp(x, *args, relu6, OP_STAR) is not None
-    assert fused_mlp(x.contiguous(), *args, relu6, OP_STAR) is None          # NCHW
-    assert act_kernel_code("gelu") is None and fused_mlp(x, *args, None, OP_STAR) is None  # activation the kernel lacks
+    assert fused_mlp(x, *args, relu6, OPS["star"]) is not None
+    assert fused_mlp(x.contiguous(), *args, relu6, OPS["star"]) is None   # NCHW
+    assert act_kernel_code("gelu") is None and fused_mlp(x, *args, None, OPS["star"]) is None  # an activation it lacks
     assert op_kernel_code("max") is None and fused_mlp(x, *args, relu6, None) is None      # an op without a code
     with torch.no_grad():
-        assert fused_mlp(x, *args, relu6, OP_STAR) is None                   # inference: PyTorch's path
+        assert fused_mlp(x, *args, relu6, OPS["star"]) is None            # inference: PyTorch's path
     wide = StarBlock(MAX_CHANNELS, 4)
     x = torch.randn(2, MAX_CHANNELS, 5, 5).contiguous(memory_format=torch.channels_last)
-    assert fused_mlp(x, wide.f1.conv, wide.f2.conv, wide.g.conv, relu6, OP_STAR) is None
+    assert fused_mlp(x, wide.f1.conv, wide.f2.conv, wide.g.conv, relu6, OPS["star"]) is None
 
 
 def test_block_uses_the_kernel_only_when_accelerated(fused, monkeypatch):
