@@ -27,7 +27,8 @@ from .analysis.jobs import RUNNING_ELSEWHERE
 from .config import check_config, config_error_line
 from .errors import StarbenchError
 from .records import LOCK_FILE, METRICS_FILE, check_writable_dir
-from .entry import HYDRA_SUBDIR, end_sweep, start_sweep, summarize_sweep
+from .entry import HYDRA_SUBDIR, summarize_sweep
+from .train.stopping import end_sweep, start_sweep
 from .train.trainer import CHECKPOINT
 from .tasks import TASKS
 

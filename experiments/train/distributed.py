@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 import torch.distributed as dist
+
+from ..errors import StarbenchError
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,13 @@ def broadcast_object(obj, info: DistInfo):
 def device_for(device: torch.device, info: DistInfo) -> torch.device:
     """One GPU per local rank."""
     return torch.device("cuda", info.local_rank) if device.type == "cuda" and info.enabled else device
+
+
+def start_processes(device: torch.device, global_batch: int) -> Tuple[torch.device, DistInfo]:
+    """This process's device and place among the run's processes: under torchrun, its rank in DDP's process group
+    and (on CUDA) its own GPU; else one process on ``device``. ``global_batch`` must split evenly among them."""
+    info = init_distributed(device)
+    if global_batch % info.world_size:
+        raise StarbenchError(f"trainer.batch_size={global_batch} (the global batch) is not divisible by "
+                             f"the {info.world_size} processes")
+    return device_for(device, info), info
