@@ -135,10 +135,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         model, tcfg, device, dist_info, input_shape=input_shape, num_classes=dcfg.num_classes,
         channels_last=(cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last),
         saved_threads=saved_threads(run_dir) if tcfg.checkpoint else None)
+    lr = peak_lr(tcfg)  # as given, or scaled with the global batch (trainer.lr_base_batch)
     data = build_data(dcfg, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
     info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
             "params": count_params(model), "flops": count_flops(model, input_shape),
-            "device": str(device), "world_size": dist_info.world_size, "peak_lr": peak_lr(tcfg)}
+            "device": str(device), "world_size": dist_info.world_size, "peak_lr": lr}
     log.info("%s%s %s op=%s width=%s depth=%s: %s params, %s FLOPs; %d train images on %s",
              f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
              info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],

@@ -10,9 +10,9 @@ process group) saw one first.
 A sweep is stopped through a marker file in its dir, named in the environment (which joblib's worker processes
 inherit) by the launching process when the multirun starts (``start_sweep``). A signal there, or in a job, writes
 it (``stop_sweep``): queued jobs then do not start (``job_may_start``), running ones checkpoint and return (the
-trainer), and the launching process exits with 128 + the signal number once its launcher returns (``end_sweep``).
-``run.py``, ``experiments.entry`` and ``experiments.hydra_callbacks`` call into this module; nothing else stops a
-sweep.
+trainer), and the launching process exits with 128 + the signal number once its launcher returns
+(``exit_if_sweep_stopped``). ``run.py`` and ``experiments.hydra_callbacks`` call into this module, and the trainer
+reads ``STOP``; nothing else stops a run or a sweep.
 """
 from __future__ import annotations
 
@@ -120,6 +120,16 @@ def end_sweep() -> Optional[signal.Signals]:
     if marker is not None:
         marker.unlink(missing_ok=True)
     return sig
+
+
+def exit_if_sweep_stopped(sweep_dir) -> None:
+    """In the launching process, when the launcher returned (the sweep's summary callback): a sweep stopped by a
+    signal exits with 128 + its number, resumable, without a summary of half a sweep."""
+    stopped = end_sweep()
+    if stopped is not None:
+        print(f"starbench: sweep stopped by {stopped.name}; rerun the same command to resume it "
+              f"(python scripts/aggregate.py {sweep_dir} summarizes what is done)", file=sys.stderr)
+        sys.exit(128 + int(stopped))
 
 
 def catch_stop_signals() -> None:

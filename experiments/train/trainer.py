@@ -277,7 +277,8 @@ class Trainer:
 
     # -- stopping -----------------------------------------------------------------------------------
     def _stop_signal(self) -> Optional[signal.Signals]:
-        """The signal this process was stopped by (while fit catches them), or SIGTERM where another rank was."""
+        """The signal that stops this run after the current step: this process's first (while ``fit`` catches them),
+        else SIGTERM where another DDP rank got one; None to train on."""
         own = STOP.received() if self.catching else None
         return own or (signal.SIGTERM if self.any_rank_stopped else None)
 
