@@ -36,89 +36,6 @@ CHECKPOINT = "last.pt"
 PROGRESS_S = 15.0  # an epoch trained without a terminal (no progress bar) logs its progress this often
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> Dict[str, Any]:
-    # Plain tensors/lists only, so the checkpoint loads with weights_only=True.
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-             "numpy": [torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2])]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((3, tuple(state["python"]), None))
-    keys, pos = state["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, 0, 0.0))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(path: Path, identity: Dict[str, Any]) -> Dict[str, Any]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise StarbenchError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); "
-                             "delete it to start this run afresh") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise StarbenchError(f"checkpoint {path} is not a starbench checkpoint")
-    saved = ckpt.get("identity")
-    if saved != identity:
-        saved = saved if isinstance(saved, dict) else {}
-        diff = {k: (saved.get(k), identity.get(k)) for k in {**saved, **identity} if saved.get(k) != identity.get(k)}
-        raise StarbenchError(f"checkpoint {path} belongs to another model (saved vs now: {diff}); "
-                             "use another run dir or delete it")
-    return ckpt
-
-
-def saved_threads(run_dir: Path) -> Optional[int]:
-    """The thread count the checkpoint in ``run_dir`` was trained with, which a resumed run keeps (None: no
-    checkpoint, one from before trainer.threads=auto, or an unreadable one, which the trainer's resume reports)."""
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        return None
-    try:  # mmap: the weights are not read
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return None
-    return ckpt.get("threads") if isinstance(ckpt, dict) else None
-
-
-def peak_lr(tcfg: DictConfig) -> float:
-    """``lr`` as given, or scaled linearly with the global batch when ``lr_base_batch`` is set
-    (the paper: lr 4e-3 for a global batch of 2048)."""
-    return tcfg.lr * tcfg.batch_size / tcfg.lr_base_batch if tcfg.lr_base_batch else tcfg.lr
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_last: bool,
-             dist_info: DistInfo = DistInfo()) -> Dict[str, float]:
-    model.eval()
-    correct1 = correct5 = total = 0
-    loss_sum = torch.zeros((), device=device)
-    for x, y in data.val_batches():
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            logits = model(x).float()
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hit = top == y[:, None]
-        correct1 += hit[:, 0].sum().item()
-        correct5 += hit.any(dim=1).sum().item()
-        total += len(y)
-    correct1, correct5, total, loss = all_reduce_sum([correct1, correct5, total, loss_sum.item()], device, dist_info)
-    return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "val_loss": loss / total}
-
-
 class Trainer:
     """One classification run's training: ``fit()`` resumes from ``last.pt`` if there is one, then trains and
     evaluates epoch by epoch (``train_epoch``: the step loop), checkpointing after each epoch."""
@@ -334,3 +251,87 @@ class Trainer:
         self.train_time, self.train_images = ckpt["train_time"], ckpt["train_images"]
         # the numbering of "stopped by SIGINT at epoch E step S": epoch E (from 1) with S of its steps done
         log.info("resumed from %s at epoch %d step %d", path, self.epoch + 1, self.step_in_epoch)
+
+
+# -- what the loop uses: the lr, evaluation, randomness, checkpoint files --------------------------------------
+def peak_lr(tcfg: DictConfig) -> float:
+    """``lr`` as given, or scaled linearly with the global batch when ``lr_base_batch`` is set
+    (the paper: lr 4e-3 for a global batch of 2048)."""
+    return tcfg.lr * tcfg.batch_size / tcfg.lr_base_batch if tcfg.lr_base_batch else tcfg.lr
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_last: bool,
+             dist_info: DistInfo = DistInfo()) -> Dict[str, float]:
+    model.eval()
+    correct1 = correct5 = total = 0
+    loss_sum = torch.zeros((), device=device)
+    for x, y in data.val_batches():
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            logits = model(x).float()
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hit = top == y[:, None]
+        correct1 += hit[:, 0].sum().item()
+        correct5 += hit.any(dim=1).sum().item()
+        total += len(y)
+    correct1, correct5, total, loss = all_reduce_sum([correct1, correct5, total, loss_sum.item()], device, dist_info)
+    return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "val_loss": loss / total}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> Dict[str, Any]:
+    # Plain tensors/lists only, so the checkpoint loads with weights_only=True.
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "numpy": [torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2])]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), None))
+    keys, pos = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: Path, identity: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise StarbenchError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); "
+                             "delete it to start this run afresh") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise StarbenchError(f"checkpoint {path} is not a starbench checkpoint")
+    saved = ckpt.get("identity")
+    if saved != identity:
+        saved = saved if isinstance(saved, dict) else {}
+        diff = {k: (saved.get(k), identity.get(k)) for k in {**saved, **identity} if saved.get(k) != identity.get(k)}
+        raise StarbenchError(f"checkpoint {path} belongs to another model (saved vs now: {diff}); "
+                             "use another run dir or delete it")
+    return ckpt
+
+
+def saved_threads(run_dir: Path) -> Optional[int]:
+    """The thread count the checkpoint in ``run_dir`` was trained with, which a resumed run keeps (None: no
+    checkpoint, one from before trainer.threads=auto, or an unreadable one, which the trainer's resume reports)."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:  # mmap: the weights are not read
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    return ckpt.get("threads") if isinstance(ckpt, dict) else None
