@@ -15,7 +15,7 @@ from .config import check_config
 from .errors import StarbenchError
 from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
-from .train.distributed import env_rank
+from .train.device import env_rank
 
 log = logging.getLogger("starbench")
 

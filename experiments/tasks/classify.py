@@ -16,12 +16,11 @@ from ..data import build_data
 from ..data.small import check_fashion_root
 from ..errors import StarbenchError
 from ..records import Tracker
-from ..train.device import resolve_device
-from ..train.distributed import broadcast_object, start_processes
+from ..train.device import broadcast_object, resolve_device, seed_everything, start_processes
 from ..train.fast_paths import prepare_device
 from ..train.models import build_model, count_flops, count_params, human_count, model_identity
 from ..train.threads import parse_threads
-from ..train.trainer import Trainer, peak_lr, saved_threads, seed_everything
+from ..train.trainer import Trainer, peak_lr, saved_threads
 from .base import TaskSpec
 
 log = logging.getLogger("starbench")
@@ -131,15 +130,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     identity = run_identity(cfg)
     model = build_model(cfg, dcfg.in_chans, dcfg.num_classes)  # bad op/width fails before data loads
     input_shape = (dcfg.in_chans, dcfg.image_size, dcfg.image_size)
-    model, machine = prepare_device(
-        model, tcfg, device, dist_info, input_shape=input_shape, num_classes=dcfg.num_classes,
-        channels_last=(cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last),
-        saved_threads=saved_threads(run_dir) if tcfg.checkpoint else None)
+    params, flops = count_params(model), count_flops(model, input_shape)  # PyTorch's ops, before the kernels
+    channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
+    model, machine = prepare_device(model, tcfg, device, dist_info, channels_last=channels_last,
+                                    input_shape=input_shape, num_classes=dcfg.num_classes,
+                                    saved_threads=saved_threads(run_dir) if tcfg.checkpoint else None)
     lr = peak_lr(tcfg)  # as given, or scaled with the global batch (trainer.lr_base_batch)
     data = build_data(dcfg, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
-    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
-            "params": count_params(model), "flops": count_flops(model, input_shape),
-            "device": str(device), "world_size": dist_info.world_size, "peak_lr": lr}
+    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train, "params": params,
+            "flops": flops, "device": str(device), "world_size": dist_info.world_size, "peak_lr": lr}
     log.info("%s%s %s op=%s width=%s depth=%s: %s params, %s FLOPs; %d train images on %s",
              f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
              info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],

@@ -23,7 +23,7 @@ from starnet import accelerate
 from starnet.kernels._build import compiler_available
 
 from .allocator import reuse_freed_memory
-from .distributed import DistInfo
+from .device import DistInfo
 from .threads import set_threads, training_step
 
 log = logging.getLogger("starbench")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from starnet.kernels import said_while_slow
 
-from .distributed import DistInfo, all_reduce_sum
+from .device import DistInfo, all_reduce_sum
 from .fast_paths import Machine
 from .stopping import STOP
 from ..errors import Interrupted, StarbenchError
@@ -253,7 +253,7 @@ class Trainer:
         log.info("resumed from %s at epoch %d step %d", path, self.epoch + 1, self.step_in_epoch)
 
 
-# -- what the loop uses: the lr, evaluation, randomness, checkpoint files --------------------------------------
+# -- what the loop uses: the lr, evaluation, the random state and checkpoint files ---------------------------
 def peak_lr(tcfg: DictConfig) -> float:
     """``lr`` as given, or scaled linearly with the global batch when ``lr_base_batch`` is set
     (the paper: lr 4e-3 for a global batch of 2048)."""
@@ -280,12 +280,6 @@ def evaluate(model: nn.Module, data, device: torch.device, autocast, channels_la
         total += len(y)
     correct1, correct5, total, loss = all_reduce_sum([correct1, correct5, total, loss_sum.item()], device, dist_info)
     return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "val_loss": loss / total}
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _rng_state() -> Dict[str, Any]:
