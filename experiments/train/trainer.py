@@ -173,7 +173,7 @@ class Trainer:
                     log.info("epoch %d/%d: step %d of %d, loss %.4f", self.epoch + 1, self.cfg.epochs, i + 1,
                              steps, loss_value)
                     next_report = time.perf_counter() + PROGRESS_S
-                if self._stop_signal() is not None:
+                if self._should_stop():
                     self._checkpoint_and_stop(i + 1, start)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -193,26 +193,25 @@ class Trainer:
         return watch
 
     # -- stopping -----------------------------------------------------------------------------------
-    def _stop_signal(self) -> Optional[signal.Signals]:
-        """The signal that stops this run after the current step: this process's first (while ``fit`` catches them),
-        else SIGTERM where another DDP rank got one; None to train on."""
-        own = STOP.received() if self.catching else None
-        return own or (signal.SIGTERM if self.any_rank_stopped else None)
+    def _should_stop(self) -> bool:
+        """Whether to stop after the current step: this process got a stop signal (while ``fit`` catches them), or
+        another DDP rank did."""
+        return (self.catching and STOP.should_stop()) or self.any_rank_stopped
 
     def _agree_across_ranks(self, loss_value: float) -> float:
         """Under DDP, every rank learns whether any rank's loss is not finite (it then reads as NaN here) or any
         rank got a stop signal, so that all stop at the same step and no rank waits forever in the next one."""
         if not self.dist.enabled:
             return loss_value
-        bad, stop = all_reduce_sum([not math.isfinite(loss_value), self._stop_signal() is not None],
+        bad, stop = all_reduce_sum([not math.isfinite(loss_value), self._should_stop()],
                                    self.device, self.dist)
         self.any_rank_stopped = self.any_rank_stopped or bool(stop)
         return float("nan") if bad else loss_value
 
     def _checkpoint_and_stop(self, steps_done: int, start: float) -> None:
         """After the step a stop signal arrived in: checkpoint (mid-epoch, so a rerun resumes from here) and raise
-        ``Interrupted``, whose exit code is 128 + the signal number."""
-        sig = self._stop_signal()
+        ``Interrupted``, whose exit code is 128 + the signal number (SIGTERM's where another rank was stopped)."""
+        sig = (STOP.received() if self.catching else None) or signal.SIGTERM
         self.train_time += time.perf_counter() - start
         if self.cfg.checkpoint:
             self.save()
