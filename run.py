@@ -1,7 +1,6 @@
 """starbench: `python run.py op=star width=48`, or sweep: `python run.py -m op=star,sum width=16,32,64`."""
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -10,11 +9,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from experiments.entry import (catch_stop_signals, end_of_run, end_sweep, in_launching_process, run_job,
-                               stop_sweep, sweep_stopped)
+from experiments.entry import end_of_run, run_job
 from experiments.errors import Interrupted
 from experiments.records import RunDirBusy, one_line
-from experiments.train import stop_signals
+from experiments.train import stopping
 
 log = logging.getLogger("starbench")
 
@@ -69,17 +67,8 @@ def check_experiment(argv, conf_dir: Path = Path(__file__).resolve().parent / "c
 def main(cfg: DictConfig):
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    launching = in_launching_process()  # False in a worker process of the joblib (or another) launcher
-    if multirun:
-        stopped = sweep_stopped()
-        if stopped is not None:  # the sweep was stopped: a job not yet started does not start
-            if launching:  # the basic launcher: this process runs the jobs
-                end_sweep()
-                sys.exit(128 + int(stopped))
-            return None
-    stop_signals.forget()  # a worker (or the basic launcher) runs many jobs: a signal counts for the job it stopped
-    if multirun and not launching:
-        catch_stop_signals()  # a signal between a worker's jobs stops the sweep, not the worker
+    if not stopping.job_may_start(multirun):  # the sweep was stopped: a job not yet started does not start
+        return None
     job = (hc.job.override_dirname or Path(hc.runtime.output_dir).name) if multirun else None
     try:
         record = run_job(cfg, hc.runtime.output_dir)
@@ -95,11 +84,8 @@ def main(cfg: DictConfig):
     except Exception as e:  # one line for the user; the run dir has the details
         end_of_run(one_line(e) if isinstance(e, Interrupted) else f"error: {one_line(e)}", job)
         if isinstance(e, Interrupted):  # stopped by a signal, resumable: the whole sweep stops too
-            if multirun and not launching:  # a worker: the launching process exits once its launcher returns
-                stop_sweep(signal.Signals(e.exit_code - 128))
-                return None
-            end_sweep()
-            sys.exit(e.exit_code)
+            stopping.job_interrupted(e.exit_code, multirun)  # exits, except in a sweep's worker process
+            return None
         if multirun:
             return None  # the job is marked failed in its metrics.json; the sweep goes on
         sys.exit(1)

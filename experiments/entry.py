@@ -3,10 +3,7 @@ summary with every task's own report (``summarize_sweep``: the Hydra callback an
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-import threading
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -18,8 +15,7 @@ from .config import check_config
 from .errors import StarbenchError
 from .records import RunDirLock, atomic_write_text, config_hash, one_line, read_metrics, write_failure
 from .tasks import TASKS
-from .train import stop_signals
-from .train.distributed import env_rank
+from .train.device import env_rank
 
 log = logging.getLogger("starbench")
 
@@ -116,77 +112,6 @@ def end_of_run(message: str, job: Optional[str] = None) -> None:
                 handler.handle(record)
             except OSError:
                 pass
-
-
-# -- stopping a sweep (SIGINT, SIGTERM) the same way under every launcher -------------------------------------------
-# The launching process names a marker file in the sweep dir (in the environment, which joblib's worker processes
-# inherit). A signal there, or in a job, writes it: queued jobs then do not start, running ones checkpoint and
-# return (``Trainer``), and the launching process exits with 128 + the signal number once its launcher returns.
-SWEEP_ENV = "STARBENCH_SWEEP"
-
-
-def start_sweep(sweep_dir) -> None:
-    """In the launching process, when a multirun starts: name the stop marker, catch SIGINT/SIGTERM."""
-    marker = Path(sweep_dir).resolve() / f".stopped-{os.getpid()}"
-    marker.unlink(missing_ok=True)
-    os.environ[SWEEP_ENV] = f"{os.getpid()}:{marker}"
-    catch_stop_signals()
-
-
-def _marker() -> Optional[Path]:
-    value = os.environ.get(SWEEP_ENV)
-    return Path(value.split(":", 1)[1]) if value else None
-
-
-def in_launching_process() -> bool:
-    value = os.environ.get(SWEEP_ENV)
-    return value is None or value.split(":", 1)[0] == str(os.getpid())
-
-
-def stop_sweep(sig: signal.Signals) -> None:
-    """Record that the sweep was stopped by ``sig`` (the first signal counts)."""
-    marker = _marker()
-    if marker is not None and not marker.exists():
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(sig.name)
-        except OSError:
-            pass
-
-
-def sweep_stopped() -> Optional[signal.Signals]:
-    marker = _marker()
-    try:
-        return signal.Signals[marker.read_text().strip()] if marker is not None and marker.exists() else None
-    except (OSError, KeyError):
-        return signal.SIGTERM
-
-
-def end_sweep() -> Optional[signal.Signals]:
-    """In the launching process, when the launcher returned: the signal that stopped the sweep (marker removed)."""
-    sig = sweep_stopped()
-    marker = _marker()
-    if marker is not None:
-        marker.unlink(missing_ok=True)
-    return sig
-
-
-def catch_stop_signals() -> None:
-    """SIGINT/SIGTERM outside training (the trainer has its own handler while it trains) mark the sweep stopped
-    instead of raising KeyboardInterrupt into a launcher's loop; a second Ctrl-C stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum, frame):
-        sig = signal.Signals(signum)
-        if sig == signal.SIGINT and stop_signals.received() == signal.SIGINT:  # this process's second Ctrl-C
-            print("starbench: stopped at once by a second Ctrl-C", file=sys.stderr)
-            sys.exit(130)
-        stop_signals.note(sig)
-        stop_sweep(sig)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
 
 
 def summarize_dirs(sweep_dirs, out_dir, metric: Optional[str] = None, reference: Optional[str] = None,

@@ -27,7 +27,8 @@ from .analysis.jobs import RUNNING_ELSEWHERE
 from .config import check_config, config_error_line
 from .errors import StarbenchError
 from .records import LOCK_FILE, METRICS_FILE, check_writable_dir
-from .entry import HYDRA_SUBDIR, end_sweep, start_sweep, summarize_sweep
+from .entry import HYDRA_SUBDIR, summarize_sweep
+from .train.stopping import exit_if_sweep_stopped, start_sweep
 from .train.trainer import CHECKPOINT
 from .tasks import TASKS
 
@@ -44,11 +45,7 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))  # the launcher runs in the launch dir
-        stopped = end_sweep()
-        if stopped is not None:  # stopped by a signal (any launcher): resumable, no summary of half a sweep
-            print(f"starbench: sweep stopped by {stopped.name}; rerun the same command to resume it "
-                  f"(python scripts/aggregate.py {sweep_dir} summarizes what is done)", file=sys.stderr)
-            sys.exit(128 + int(stopped))
+        exit_if_sweep_stopped(sweep_dir)  # stopped by a signal (any launcher): resumable, no summary of half a sweep
         logger = config.get("logger") or {}
         try:
             paths = summarize_sweep(sweep_dir, wandb=logger if logger.get("name") == "wandb" else None,

@@ -5,7 +5,5 @@ from . import classify, detect, moons
 from .base import Task, TaskRegistry, TaskSpec
 
 TASKS = TaskRegistry([classify.TASK, detect.TASK, moons.TASK])
-register_task = TASKS.register
-get_task = TASKS.get
 
-__all__ = ["TASKS", "Task", "TaskRegistry", "TaskSpec", "get_task", "register_task"]
+__all__ = ["TASKS", "Task", "TaskRegistry", "TaskSpec"]

@@ -6,11 +6,9 @@ import math
 from pathlib import Path
 from typing import Any, Dict
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from timm.optim import list_optimizers
 
-from starnet import accelerate
 from starnet.ops import check_positive_int
 
 from ..config import plain
@@ -18,13 +16,11 @@ from ..data import build_data
 from ..data.small import check_fashion_root
 from ..errors import StarbenchError
 from ..records import Tracker
-from ..train.allocator import reuse_freed_memory
-from ..train.device import resolve_device
-from ..train.distributed import broadcast_object, device_for, init_distributed
-from ..train.fast_paths import keep_freed_memory, kernel_switches
+from ..train.device import broadcast_object, resolve_device, seed_everything, start_processes
+from ..train.fast_paths import prepare_device
 from ..train.models import build_model, count_flops, count_params, human_count, model_identity
-from ..train.threads import AUTO, choose_threads, parse_threads
-from ..train.trainer import Trainer, seed_everything
+from ..train.threads import parse_threads
+from ..train.trainer import Trainer, peak_lr, saved_threads
 from .base import TaskSpec
 
 log = logging.getLogger("starbench")
@@ -123,39 +119,32 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    tcfg = cfg.trainer
+    """One classification run, top to bottom: the config checked; this process's device and rank; the model; the
+    machine prepared for it (threads, CPU kernels, allocator, optimizer step); the data; then training, recorded in
+    ``run_dir`` (metrics.json, last.pt)."""
+    tcfg, dcfg = cfg.trainer, cfg.data
     check_settings(cfg)
-    device = resolve_device(tcfg.device)
-    dist_info = init_distributed(device)
-    device = device_for(device, dist_info)
+    device, dist_info = start_processes(resolve_device(tcfg.device), tcfg.batch_size)
     run_dir = Path(broadcast_object(str(run_dir), dist_info))  # all ranks share rank 0's run dir
-    if tcfg.batch_size % dist_info.world_size:
-        raise StarbenchError(f"trainer.batch_size={tcfg.batch_size} (the global batch) is not divisible by "
-                             f"the {dist_info.world_size} processes")
-    if device.type == "cpu" and tcfg.threads != AUTO:  # auto: the trainer probes once the model exists
-        torch.set_num_threads(choose_threads(tcfg.threads, step_factory=None)[0])
-    # Denormal floats make CPU kernels slower; set either way, as an earlier run in this process may have.
-    torch.set_flush_denormal(device.type == "cpu" and bool(tcfg.flush_denormal))
-    reuse_freed_memory(keep_freed_memory(tcfg, device))
-    torch.backends.cudnn.benchmark = device.type == "cuda" and bool(tcfg.cudnn_benchmark)
     seed_everything(cfg.seed)
     identity = run_identity(cfg)
-    model = build_model(cfg, cfg.data.in_chans, cfg.data.num_classes)  # bad op/width fails before data loads
-    model = accelerate(model, **kernel_switches(tcfg, device))
-    data = build_data(cfg.data, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
+    model = build_model(cfg, dcfg.in_chans, dcfg.num_classes)  # bad op/width fails before data loads
+    input_shape = (dcfg.in_chans, dcfg.image_size, dcfg.image_size)
+    params, flops = count_params(model), count_flops(model, input_shape)  # PyTorch's ops, before the kernels
     channels_last = (cfg.model.name == "starnet") if tcfg.channels_last == "auto" else bool(tcfg.channels_last)
-    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train,
-            "params": count_params(model),
-            "flops": count_flops(model, (cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size)),
-            "device": str(device), "world_size": dist_info.world_size, "peak_lr": Trainer.peak_lr(tcfg)}
+    model, machine = prepare_device(model, tcfg, device, dist_info, channels_last=channels_last,
+                                    input_shape=input_shape, num_classes=dcfg.num_classes,
+                                    saved_threads=saved_threads(run_dir) if tcfg.checkpoint else None)
+    lr = peak_lr(tcfg)  # as given, or scaled with the global batch (trainer.lr_base_batch)
+    data = build_data(dcfg, tcfg, cfg.seed, device, dist_info.rank, dist_info.world_size)
+    info = {**identity, "seed": cfg.seed, "epochs": tcfg.epochs, "train_size": data.num_train, "params": params,
+            "flops": flops, "device": str(device), "world_size": dist_info.world_size, "peak_lr": lr}
     log.info("%s%s %s op=%s width=%s depth=%s: %s params, %s FLOPs; %d train images on %s",
              f"[rank {dist_info.rank}/{dist_info.world_size}] " if dist_info.enabled else "",
              info["model"], info["variant"] or "", info["op"], info["width"], info["depth"],
              human_count(info["params"]), human_count(info["flops"]), data.num_train, device)
     with Tracker(cfg, run_dir, info, enabled=dist_info.is_main) as tracker:
-        trainer = Trainer(tcfg, model, data, device, run_dir, tracker, identity, cfg.seed, channels_last,
-                          dist_info, input_shape=(cfg.data.in_chans, cfg.data.image_size, cfg.data.image_size))
-        result = trainer.fit()
+        result = Trainer(tcfg, model, data, machine, tracker, identity).fit()
         log.info("done: top1 %.2f (best %.2f), %.0f train img/s, %.0f s training",
                  result["top1"], result["best_top1"], result["train_images_per_s"], result["train_time_s"])
         return tracker.finish(result)

@@ -26,7 +26,7 @@ from torch import nn
 from demonet.model import PointDemoNet
 
 from ..records import Tracker
-from ..train.trainer import seed_everything
+from ..train.device import seed_everything
 from .base import TaskSpec
 
 BOUNDARY_FILE, FIGURE_FILE = "boundary.npz", "moons_boundaries.png"

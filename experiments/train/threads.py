@@ -26,6 +26,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import torch
 from torch import nn
 
+from starnet.kernels import said_while_slow
+
 from ..errors import StarbenchError
 
 log = logging.getLogger("starbench")
@@ -147,6 +149,25 @@ def choose_threads(setting, step_factory: Callable[[], Callable[[], None]], most
     return pick(times), times
 
 
+def set_threads(setting, step_factory: Callable[[], Callable[[], None]], saved: Optional[int] = None,
+                announce: bool = True) -> int:
+    """Set torch's intra-op threads for a CPU run from ``setting`` (``trainer.threads``), the one place a run sets
+    them, and log the choice. ``auto`` keeps ``saved``, the count a resumed run's checkpoint was trained with (its
+    remaining steps then compute as an uninterrupted run's would), and otherwise probes the machine as it is now
+    with ``step_factory()``'s step. ``announce``: log at INFO (else DEBUG: DDP's other ranks)."""
+    if setting == AUTO and saved is not None:
+        threads, how = saved, f"{saved} (the resumed checkpoint's)"
+    else:
+        with said_while_slow(f"trainer.threads={setting}: timing training steps of this model with 1 thread and "
+                             f"with all {max_threads()} cores (its first step also compiles what the model runs)",
+                             "trainer.threads: still timing (%.0f s)", "trainer.threads: timed in %.0f s", log):
+            threads, times = choose_threads(setting, step_factory)
+        how = describe(threads, times)
+    torch.set_num_threads(threads)
+    (log.info if announce else log.debug)("trainer.threads=%s: %s", setting, how)
+    return threads
+
+
 def describe(threads: int, times: Optional[Mapping[int, float]]) -> str:
     """One log line's worth: the choice and the probe's times."""
     if not times:
@@ -156,4 +177,4 @@ def describe(threads: int, times: Optional[Mapping[int, float]]) -> str:
 
 
 __all__ = ["AUTO", "TOLERANCE", "max_threads", "parse_threads", "candidates", "pick", "probe", "training_step",
-           "choose_threads", "describe"]
+           "choose_threads", "set_threads", "describe"]

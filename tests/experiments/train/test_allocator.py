@@ -43,9 +43,9 @@ def test_reused_memory_is_not_faulted_in_again():
 
 
 def test_trainer_sets_it_on_cpu_and_off_with_the_plain_path(tiny_cfg, tmp_path, monkeypatch):
-    import experiments.tasks.classify as classify
+    import experiments.train.fast_paths as fast_paths
     seen = []
-    monkeypatch.setattr(classify, "reuse_freed_memory", seen.append)
+    monkeypatch.setattr(fast_paths, "reuse_freed_memory", seen.append)
     for name, extra in (("fast", ()), ("plain", ("trainer.fast_paths=false",)),
                         ("off", ("trainer.reuse_freed_memory=false",))):
         assert run_job(tiny_cfg("trainer.epochs=1", *extra), tmp_path / name)["status"] == "completed"

@@ -127,3 +127,12 @@ def test_an_epoch_without_a_terminal_logs_its_progress(tiny_cfg, tmp_path, monke
         run_job(tiny_cfg("trainer.epochs=1", "trainer.threads=1"), tmp_path)  # pytest's capture: no terminal
     steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1: step ")]
     assert steps[0].startswith("epoch 1/1: step 1 of 4, loss ") and len(steps) == 4  # 256 images, batch 64
+
+
+def test_saved_threads_reads_the_checkpoint_and_leaves_a_bad_one_to_the_resume(tmp_path):
+    from experiments.train.trainer import CHECKPOINT, saved_threads
+    assert saved_threads(tmp_path) is None  # no checkpoint: a fresh run
+    torch.save({"model": {}, "threads": 3}, tmp_path / CHECKPOINT)
+    assert saved_threads(tmp_path) == 3
+    (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")  # the resume says it is corrupt, in one line
+    assert saved_threads(tmp_path) is None
