@@ -27,6 +27,7 @@ from experiments.tasks.detect.env import set_threads  # first: it makes ultralyt
 import torch
 from experiments.tasks.detect.model import backbone_of, detector_config
 from experiments.tasks.detect.train import evaluate, load_yolo, train_args, ultralytics_device
+from experiments.analysis.format import format_mean_std
 from experiments.tools.cli import positive_int
 from experiments.train.timing import interleaved
 from experiments.records import read_metrics
@@ -76,14 +77,6 @@ def train_stock_yolov8n(cfg, data_yaml: Path, run_dir: Path, seed: int) -> Dict:
                          save_dir=run_dir / "val")}
     (run_dir / "metrics.json").write_text(json.dumps(record, indent=2))
     return record
-
-
-def mean_std(values: List[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def int_list(text: str) -> List[int]:
@@ -177,7 +170,7 @@ def to_markdown(meta: dict, rows: List[dict]) -> str:
         lines.append("| " + " | ".join([r["model"], f"{r['params'] / 1e6:.2f}",
                                         *[f"{r[f'gflops@{s}']:.2f}" for s in sizes],
                                         *[f"{r[f'latency_ms@{s}']:.1f}" for s in sizes],
-                                        mean_std(r["map50_95"]), mean_std(r["map50"]), str(len(r["map50"]))]) + " |")
+                                        format_mean_std(r["map50_95"]), format_mean_std(r["map50"]), str(len(r["map50"]))]) + " |")
     note = (f"\nData: {meta['data']} ({Path(meta['data_yaml']).parent.name}); mAP on its val split at imgsz {imgsz}, "
             "mean ± std over runs (seeds). Latency: batch 1, conv+BN fused, median of "
             f"{meta['iters']} forwards per model (round-robin), {meta['threads']} CPU thread(s) ({meta['cpu']}), "

@@ -17,12 +17,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def format_mean_std(xs: Sequence[float]) -> str:
+def format_mean_std(xs: Sequence[float], digits: int = 2) -> str:
     """"81.20 ± 0.35": mean and sample std over seeds ("81.20" for one value, "–" for none)."""
     mean, std = mean_std(xs)
     if mean is None:
         return "–"
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def format_gap(gap: Gap) -> str:

@@ -1,9 +1,10 @@
 """Detection lines for a sweep's summary.md (``TASK.sweep_report``, handed to ``experiments.analysis.aggregate``)."""
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any, List, Sequence
+
+from ...analysis.format import format_mean_std
 
 COLUMNS = (("map50_95", "mAP50-95 (%)", 2), ("map50", "mAP50 (%)", 2), ("precision", "P (%)", 1),
            ("recall", "R (%)", 1), ("params", "params (M)", 3), ("gflops", "GFLOPs", 2),
@@ -11,12 +12,7 @@ COLUMNS = (("map50_95", "mAP50-95 (%)", 2), ("map50", "mAP50 (%)", 2), ("precisi
 
 
 def _cell(values: List[float], digits: int, scale: float = 1.0) -> str:
-    if not values:
-        return "–"
-    values = [v * scale for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    return format_mean_std([v * scale for v in values], digits)
 
 
 def sweep_report(sweep_dir: Path, jobs: Sequence[Any]) -> List[str]:
