@@ -4,7 +4,10 @@ still load: ``experiments.detect.model`` is kept for their backbone's name. The 
 (``ULTRALYTICS_SAFE_LOAD=1``) still maps them, since ``allow_safe_load`` lists every old name."""
 import importlib
 import importlib.machinery
+import importlib.util
 import io
+import sys
+import types
 
 import pytest
 
@@ -23,18 +26,34 @@ KERNEL_PATHS = {DepthwiseConv2d: "starnet.dwconv", BatchNorm2d: "starnet.fast_bn
 def _pickled_under(obj, old_paths) -> bytes:
     """``obj`` saved as a checkpoint written before the move: the moved classes named by their old modules."""
     moved = {cls: cls.__module__ for cls in old_paths}
+    # pickle writes a class only under a path it can import back: an old path with no module left gets a stand-in
+    # module for the duration of the save, so the bytes are the ones an old checkpoint holds
+    stand_ins = {module: types.ModuleType(module) for module in old_paths.values() if _missing(module)}
     try:
         for cls, module in old_paths.items():
             cls.__module__ = module
+            if module in stand_ins:
+                setattr(stand_ins[module], cls.__name__, cls)
+        sys.modules.update(stand_ins)
         buf = io.BytesIO()
         torch.save({"model": obj}, buf)
     finally:
+        for module in stand_ins:
+            del sys.modules[module]
         for cls, module in moved.items():
             cls.__module__ = module
     data = buf.getvalue()
     for cls, module in old_paths.items():  # the pickle's GLOBAL opcode: module and name, one line each
         assert f"c{module}\n{cls.__name__}\n".encode() in data and f"{moved[cls]}\n".encode() not in data
     return data
+
+
+def _missing(module: str) -> bool:
+    """No module of that name to import (a path that moved)."""
+    try:
+        return importlib.util.find_spec(module) is None
+    except ImportError:
+        return True
 
 
 def _load(data: bytes, backbone, weights_only: bool):
