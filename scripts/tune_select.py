@@ -7,7 +7,8 @@ For each (op, cell) of the sweep (``experiments.analysis.tuning``, written by ``
 trial with the highest validation score (ties: the smaller tuned values) becomes ``conf/tuned/<cell>_<op>.yaml`` (op,
 cell and tuned knobs); the preset ``conf/experiment/<name>.yaml`` sweeps seeds 0..n-1 and those options (seed
 outermost, then cell, then op, so each pair runs side by side), on the protocol's test-set data. Commit both before
-launching ``python run.py experiment=<name>``.
+launching ``python run.py experiment=<name>``. A sweep not finished (a job not completed, or an op short of a
+trial of the grid) is refused in one line, before anything is written.
 """
 from __future__ import annotations
 

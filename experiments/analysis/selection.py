@@ -13,7 +13,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import StarbenchError
 from ..records import atomic_write_text
-from .jobs import load_jobs
+from .jobs import Job, load_jobs
 from .summary import default_metric
 from .tuning import Tuning, summarize_tuning
 
@@ -28,6 +28,24 @@ def yaml_value(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def check_complete(jobs: Sequence[Job], tuning: Tuning) -> None:
+    """The selection rule picks from the whole grid: refuse a sweep with a job not completed, or an (op, cell) short
+    of a trial another has (a sweep still running, or stopped), before anything is written."""
+    unfinished = [j for j in jobs if j.status != "completed"]
+    if unfinished:
+        raise StarbenchError(f"{len(unfinished)} of {len(jobs)} jobs are not completed (e.g. {unfinished[0].name}: "
+                             f"{unfinished[0].status}); finish the sweep before selecting")
+    grid = {t for cell in tuning.cells for trials in cell.by_op.values() for t in trials.scores}
+    tried = {(cell.key, op): set(cell.by_op[op].scores) if op in cell.by_op else set()
+             for cell in tuning.cells for op in tuning.ops}
+    short = [(key, op, len(grid - trials)) for (key, op), trials in tried.items() if trials != grid]
+    if short:
+        key, op, missing = short[0]
+        raise StarbenchError(f"the sweep is incomplete: {len(short)} (op, cell) lack trials of the {len(grid)}-trial "
+                             f"grid (e.g. {op} at {', '.join(f'{a}={v}' for a, v in zip(tuning.axes, key))}: "
+                             f"{missing} missing); finish the sweep before selecting")
+
+
 def write_selection(sweep_dir: Path, conf: Path, name: str, seeds: int,
                     metric: Optional[str] = None) -> Tuple[Tuning, List[Tuple[str, Any, Tuple[Any, ...], float]]]:
     """Each op's best trial per cell as ``conf/tuned/<option>.yaml``, and the preset ``conf/experiment/<name>.yaml``
@@ -37,6 +55,7 @@ def write_selection(sweep_dir: Path, conf: Path, name: str, seeds: int,
     tuning = summarize_tuning(jobs, metric)
     if tuning is None:
         raise StarbenchError(f"{sweep_dir} is not a tuning sweep (no tuned knob takes several values per op)")
+    check_complete(jobs, tuning)
     options = []
     (conf / "tuned").mkdir(parents=True, exist_ok=True)
     for cell in tuning.cells:

@@ -54,3 +54,20 @@ def test_a_sweep_that_tuned_nothing_is_refused(tmp_path, capsys):
         shutil.rmtree(job)
     assert tune_select.main([str(sweep), "--conf", str(tmp_path / "conf")]) == 1
     assert "is not a tuning sweep" in capsys.readouterr().err
+
+
+def test_an_unfinished_sweep_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The rule picks from the whole grid: a trial missing for one op (a stopped sweep), or a job not completed."""
+    sweep = fake_tuning_sweep(tmp_path / "sweep")
+    shutil.rmtree(sweep / "op=sum,trainer.lr=0.004,width=32")
+    assert tune_select.main([str(sweep), "--conf", str(tmp_path / "conf")]) == 1
+    err = capsys.readouterr().err
+    assert "incomplete" in err and "sum at width=32: 1 missing" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "conf").exists()
+    shutil.rmtree(sweep / "op=sum,trainer.lr=0.001,width=32")  # an op with no trial at all in a cell
+    assert tune_select.main([str(sweep), "--conf", str(tmp_path / "conf")]) == 1
+    assert "sum at width=32: 2 missing" in capsys.readouterr().err
+    running = sweep / "op=star,trainer.lr=0.004,width=32" / "metrics.json"
+    running.write_text(json.dumps({**json.loads(running.read_text()), "status": "running"}))
+    assert tune_select.main([str(sweep), "--conf", str(tmp_path / "conf")]) == 1
+    assert "1 of 6 jobs are not completed" in capsys.readouterr().err and not (tmp_path / "conf").exists()
